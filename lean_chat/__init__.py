@@ -1,0 +1,10 @@
+"""lean_chat: a fast, sturdy streaming AI-chat backend (raw ASGI on Starlette, SSE, msgspec, aiosqlite)."""
+
+from __future__ import annotations
+
+from .app import create_app, create_app_from_env
+from .config import Settings
+
+__all__ = ["Settings", "__version__", "create_app", "create_app_from_env"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,312 @@
+"""The ASGI application: routes, CORS, body limits, and the lifespan that opens the store and HTTP client."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .chat import ChatService
+from .config import Settings
+from .providers import build_providers
+from .response import ErrorStream, TurnStream
+from .schema import (
+    ChatRequest,
+    CreateConversationRequest,
+    DeleteConversationRequest,
+    UserOnlyRequest,
+    ValidationFailed,
+    decode_body,
+    query_error,
+)
+from .store.base import ConversationForbidden, Store, default_conversation_id
+from .store.memory import MemoryStore
+from .store.sqlite import SQLiteStore
+
+__all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
+
+logger = logging.getLogger("lean_chat")
+_encode = msgspec.json.Encoder().encode
+
+
+class BodyTooLarge(Exception):
+    """The request body is over the configured limit."""
+
+
+class JSON(Response):
+    """A JSON response encoded by msgspec."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Encode the content."""
+        return _encode(content)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refusing more than `limit` bytes (by header or by count)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise BodyTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _is_json(scope: Scope) -> bool:
+    """True when the body is declared as JSON (or not declared at all)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return True
+
+
+async def decode_request(scope: Scope, receive: Receive, kind: type[Any], limit: int) -> Any:
+    """Read and validate a JSON body of the given kind."""
+    body = await read_body(scope, receive, limit)
+    if body and not _is_json(scope):
+        text = body.decode("utf-8", "replace")
+        raise ValidationFailed(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ["body"],
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": text,
+                }
+            ]
+        )
+    return decode_body(body, kind)
+
+
+class Endpoints:
+    """The HTTP endpoints; each turns a request into a call on the service or the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.service: ChatService | None = None
+
+    @property
+    def chat(self) -> ChatService:
+        """The running service (set by the lifespan)."""
+        if self.service is None:
+            raise RuntimeError("lean_chat app used outside its lifespan")
+        return self.service
+
+    @property
+    def store(self) -> Store:
+        """The running store."""
+        return self.chat.store
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /chat/stream`: one turn, streamed as SSE."""
+        request: ChatRequest = await decode_request(scope, receive, ChatRequest, self.settings.max_body_bytes)
+        try:
+            turn = await self.chat.open_turn(request)
+        except ConversationForbidden:
+            await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
+                scope, receive, send
+            )
+            return
+        settings = self.settings
+        await TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds)(scope, receive, send)
+
+    async def history(self, request: Request) -> Response:
+        """`GET /chat/history`: the user's default conversation."""
+        user_id = _query_user(request)
+        try:
+            messages = await self.store.load(user_id, default_conversation_id(user_id))
+        except ConversationForbidden:
+            messages = []
+        return JSON({"userId": user_id, "messages": messages})
+
+    async def clear(self, request: Request) -> Response:
+        """`POST /chat/clear`: delete all of the user's conversations."""
+        body: UserOnlyRequest = await decode_request(
+            request.scope, request.receive, UserOnlyRequest, self.settings.max_body_bytes
+        )
+        await self.store.clear(body.userId)
+        return JSON({"ok": True, "userId": body.userId})
+
+    async def conversations(self, request: Request) -> Response:
+        """`GET /chat/conversations`: the user's conversations, newest first."""
+        user_id = _query_user(request)
+        raw = request.query_params.get("limit", "50")
+        try:
+            limit = int(raw.strip())
+        except ValueError:
+            message = "Input should be a valid integer, unable to parse string as an integer"
+            raise ValidationFailed([query_error("int_parsing", "limit", message, raw)]) from None
+        limit = max(1, min(self.settings.max_conversations_limit, limit))
+        rows = await self.store.list_conversations(user_id, limit)
+        return JSON({"userId": user_id, "conversations": rows})
+
+    async def conversation(self, request: Request) -> Response:
+        """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
+        user_id = _query_user(request)
+        conversation_id = _query_value(request, "conversationId")
+        messages = await self.store.read(user_id, conversation_id.strip())
+        return JSON({"userId": user_id, "conversationId": conversation_id, "messages": messages})
+
+    async def create(self, request: Request) -> Response:
+        """`POST /chat/conversation/create`: claim a conversation id for the user."""
+        body: CreateConversationRequest = await decode_request(
+            request.scope, request.receive, CreateConversationRequest, self.settings.max_body_bytes
+        )
+        conversation_id = (body.conversationId or "").strip() or uuid.uuid4().hex
+        title = (body.title or "").strip() or None
+        try:
+            kept = await self.store.create(body.userId, conversation_id, title)
+        except ConversationForbidden:
+            return JSON({"detail": "This conversation id belongs to another user."}, status_code=409)
+        return JSON({"ok": True, "userId": body.userId, "conversationId": conversation_id, "title": kept})
+
+    async def delete(self, request: Request) -> Response:
+        """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
+        body: DeleteConversationRequest = await decode_request(
+            request.scope, request.receive, DeleteConversationRequest, self.settings.max_body_bytes
+        )
+        await self.store.delete(body.userId, body.conversationId.strip())
+        return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})
+
+    async def healthz(self, request: Request) -> Response:
+        """`GET /healthz`: 200 when the store answers."""
+        try:
+            await self.store.ping()
+        except Exception:
+            return JSON({"ok": False, "detail": "store unavailable"}, status_code=503)
+        return JSON({"ok": True})
+
+
+def _query_value(request: Request, name: str) -> str:
+    """A required query parameter, or a 422 naming it."""
+    value = request.query_params.get(name)
+    if value is None:
+        raise ValidationFailed([query_error("missing", name, "Field required", None)])
+    return value
+
+
+def _query_user(request: Request) -> str:
+    """The `userId` query parameter."""
+    return _query_value(request, "userId")
+
+
+class _StreamRoute:
+    """Adapts the streaming endpoint to a raw ASGI app, turning bad input into the usual error responses."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the endpoint."""
+        await self.endpoints.stream(scope, receive, send)
+
+
+def _error_handlers() -> dict[Any, Any]:
+    """Exception handlers giving FastAPI-shaped error bodies."""
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ValidationFailed)
+        return JSON({"detail": exc.detail}, status_code=422)
+
+    async def too_large(request: Request, exc: Exception) -> Response:
+        return JSON({"detail": "Request body is too large."}, status_code=413)
+
+    return {HTTPException: http_error, ValidationFailed: invalid, BodyTooLarge: too_large}
+
+
+def open_store(settings: Settings) -> Store:
+    """The store the settings ask for: SQLite at the resolved path, or memory when disabled."""
+    path = settings.resolved_sqlite_path()
+    return SQLiteStore(path) if path else MemoryStore()
+
+
+def build_app(settings: Settings, store: Store | None = None) -> Starlette:
+    """The lean_chat ASGI app for these settings (a store may be passed in, for tests)."""
+    endpoints = Endpoints(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        chosen = store if store is not None else open_store(settings)
+        await chosen.open()
+        timeout = httpx.Timeout(
+            settings.request_timeout_seconds,
+            connect=settings.connect_timeout_seconds,
+            read=settings.read_timeout_seconds,
+        )
+        limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=100)
+        async with httpx.AsyncClient(timeout=timeout, limits=limits, http2=settings.http2) as client:
+            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            logger.info(
+                "lean_chat ready: providers %s; history %s",
+                ", ".join(settings.configured_providers()) or "none (mock only)",
+                f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+            )
+            try:
+                yield
+            finally:
+                endpoints.service = None
+                await chosen.close()
+
+    routes = [
+        Route("/chat/stream", _StreamRoute(endpoints), methods=["POST"]),
+        Route("/chat/history", endpoints.history, methods=["GET"]),
+        Route("/chat/clear", endpoints.clear, methods=["POST"]),
+        Route("/chat/conversations", endpoints.conversations, methods=["GET"]),
+        Route("/chat/conversation", endpoints.conversation, methods=["GET"]),
+        Route("/chat/conversation/create", endpoints.create, methods=["POST"]),
+        Route("/chat/conversation/delete", endpoints.delete, methods=["POST"]),
+        Route("/healthz", endpoints.healthz, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins or ["*"],
+            allow_credentials=False,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=_error_handlers(), lifespan=lifespan)
+
+
+def create_app(*, settings: Settings | None = None, **options: Any) -> Starlette:
+    """A lean_chat ASGI app; keyword arguments are `Settings` fields (the reference's names included)."""
+    if settings is not None and options:
+        raise TypeError("pass either settings= or keyword options, not both")
+    return build_app(settings or Settings(**options))
+
+
+def create_app_from_env(**options: Any) -> Starlette:
+    """A lean_chat ASGI app configured from the environment (WIRE.md names, then LEAN_CHAT_*)."""
+    return build_app(Settings.from_env(**options))

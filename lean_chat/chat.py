@@ -1,0 +1,172 @@
+"""One chat turn: resolve the conversation, merge history, pick the provider, fall back, persist."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any
+
+from .providers.base import Message, Provider, ProviderError, StreamCall
+from .providers.mock import MockProvider
+from .providers.routing import provider_for_model
+from .schema import ChatMessage, ChatRequest
+from .sse import done_frame
+from .store.base import Store, StoredMessage, default_conversation_id
+
+__all__ = ["ChatService", "Turn", "TurnFailed", "merge_history", "title_for"]
+
+PARTIAL_META: dict[str, Any] = {"partial": True}
+_COMPACT_EVERY = 64
+
+
+class TurnFailed(Exception):
+    """A turn cannot go on; `message` and `code` go into the `error` frame."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def title_for(messages: Sequence[StoredMessage]) -> str:
+    """A conversation's title: its first user message on one line, cut to 60 characters."""
+    first = next((m.content.strip() for m in messages if m.role == "user"), "")
+    if not first:
+        return "New chat"
+    line = first.replace("\n", " ").strip()
+    return line[:60] + "…" if len(line) > 60 else line
+
+
+def merge_history(
+    stored: list[StoredMessage], incoming: list[StoredMessage]
+) -> tuple[list[StoredMessage], list[StoredMessage]]:
+    """(context, new): the incoming list when the stored one is its prefix, else stored + incoming."""
+    if stored and len(stored) <= len(incoming):
+        if all(s.role == i.role and s.content == i.content for s, i in zip(stored, incoming, strict=False)):
+            return incoming, incoming[len(stored) :]
+    return stored + incoming, incoming
+
+
+def _stored(message: ChatMessage) -> StoredMessage:
+    """A request message as the store keeps it."""
+    return StoredMessage(message.role, message.content, message.meta)
+
+
+class Turn:
+    """One streamed reply: its tokens, the provider that made them, and saving the result."""
+
+    def __init__(
+        self,
+        service: ChatService,
+        user_id: str,
+        conversation_id: str,
+        context: list[StoredMessage],
+        title: str,
+        params: dict[str, Any],
+    ) -> None:
+        self.service = service
+        self.user_id = user_id
+        self.conversation_id = conversation_id
+        self.title = title
+        self.params = params
+        requested = params.get("model")
+        self.requested_model = requested.strip() if isinstance(requested, str) else ""
+        self.model = self.requested_model or service.default_model
+        self.provider_name = "mock"
+        self.call = StreamCall(self.model, [Message(m.role, m.content) for m in context], params)
+        self._parts: list[str] = []
+        self.saved = False
+
+    @property
+    def explicit(self) -> bool:
+        """True when the client named a real model, which is then never silently replaced."""
+        return bool(self.requested_model) and not self.requested_model.lower().startswith("mock")
+
+    @property
+    def content(self) -> str:
+        """The reply text so far."""
+        return "".join(self._parts)
+
+    def _take(self, batch: list[str]) -> None:
+        """Record a batch of tokens, keeping the list of parts short."""
+        self._parts.extend(batch)
+        if len(self._parts) > _COMPACT_EVERY:
+            self._parts = ["".join(self._parts)]
+
+    async def batches(self) -> AsyncGenerator[list[str], None]:
+        """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
+        name = provider_for_model(self.model)
+        if name != "mock":
+            provider = self.service.providers.get(name)
+            if provider is None:
+                if self.explicit:
+                    raise TurnFailed(
+                        f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
+                    )
+            else:
+                self.provider_name = name
+                try:
+                    async with aclosing(provider.stream(self.call)) as stream:
+                        async for batch in stream:
+                            if batch:
+                                self._take(batch)
+                                yield batch
+                    return
+                except ProviderError as exc:
+                    if self._parts or self.explicit:
+                        raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
+                self.call.usage.input_tokens = self.call.usage.output_tokens = None
+        self.provider_name = "mock"
+        async with aclosing(self.service.mock.stream(self.call)) as stream:
+            async for batch in stream:
+                self._take(batch)
+                yield batch
+
+    def usage(self, content: str) -> dict[str, int]:
+        """The `usage` object of the done frame."""
+        reported = self.call.usage
+        usage = {"tokens": reported.output_tokens or max(1, (len(content) + 3) // 4)}
+        if reported.input_tokens is not None:
+            usage["inputTokens"] = reported.input_tokens
+        if reported.output_tokens is not None:
+            usage["outputTokens"] = reported.output_tokens
+        return usage
+
+    async def finish(self) -> bytes:
+        """Save the complete reply and return the `done` frame."""
+        content = self.content
+        await self._save(StoredMessage("assistant", content, None))
+        return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+
+    async def save_partial(self) -> None:
+        """Save the reply so far, marked partial (nothing when no token was produced)."""
+        if self._parts and not self.saved:
+            await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+
+    async def _save(self, reply: StoredMessage) -> None:
+        """Append the assistant reply to the conversation."""
+        self.saved = True
+        await self.service.store.append(self.user_id, self.conversation_id, [reply], self.title)
+
+
+class ChatService:
+    """The chat logic shared by every request: store, providers, defaults."""
+
+    def __init__(self, store: Store, providers: Mapping[str, Provider], default_model: str = "gpt-4.1") -> None:
+        self.store = store
+        self.providers = providers
+        self.default_model = default_model
+        self.mock = MockProvider()
+
+    async def open_turn(self, request: ChatRequest) -> Turn:
+        """Resolve and merge the conversation and save the new user messages; raise ConversationForbidden."""
+        params = request.params or {}
+        raw_id = params.get("conversationId")
+        conversation_id = raw_id.strip() if isinstance(raw_id, str) and raw_id.strip() else ""
+        conversation_id = conversation_id or default_conversation_id(request.userId)
+        stored = await self.store.load(request.userId, conversation_id)
+        context, new = merge_history(stored, [_stored(m) for m in request.messages])
+        title = title_for(context)
+        if new:
+            await self.store.append(request.userId, conversation_id, new, title)
+        return Turn(self, request.userId, conversation_id, context, title, params)

@@ -1,0 +1,49 @@
+"""`lean-chat serve`: run the app under uvicorn with sane defaults."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+from collections.abc import Sequence
+
+import uvicorn
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    parser = argparse.ArgumentParser(prog="lean-chat", description="Streaming AI-chat backend.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--sqlite-path", default=None, help='history file ("" keeps history in memory)')
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-demo", action="store_true", help="do not serve the demo page at /")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and run the command."""
+    args = _parser().parse_args(argv)
+    if args.sqlite_path is not None:
+        os.environ["FASTAPI_AI_CHAT_SQLITE_PATH"] = args.sqlite_path
+    if not args.no_demo:
+        os.environ.setdefault("LEAN_CHAT_SERVE_DEMO_PAGE", "1")
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    uvicorn.run(
+        "lean_chat.app:create_app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        timeout_graceful_shutdown=int(os.environ.get("LEAN_CHAT_SHUTDOWN_GRACE_SECONDS", "10")),
+    )
+    return 0

@@ -1,0 +1,128 @@
+"""Settings: every knob of lean_chat, from keyword arguments or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["DEFAULT_SQLITE_PATH", "Settings"]
+
+DEFAULT_SQLITE_PATH = "./chat_history.sqlite3"
+
+# Environment variables per setting; the first one set (non-empty) wins.
+_ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "openai_api_key": ("OPENAI_API_KEY", "FASTAPI_AI_CHAT_OPENAI_API_KEY"),
+    "anthropic_api_key": ("ANTHROPIC_API_KEY", "FASTAPI_AI_CHAT_ANTHROPIC_API_KEY"),
+    "gemini_api_key": ("GEMINI_API_KEY", "FASTAPI_AI_CHAT_GEMINI_API_KEY"),
+    "openai_base_url": ("OPENAI_BASE_URL", "FASTAPI_AI_CHAT_OPENAI_BASE_URL"),
+    "anthropic_base_url": ("ANTHROPIC_BASE_URL", "FASTAPI_AI_CHAT_ANTHROPIC_BASE_URL"),
+    "gemini_base_url": ("GEMINI_BASE_URL", "FASTAPI_AI_CHAT_GEMINI_BASE_URL"),
+    "sqlite_path": ("FASTAPI_AI_CHAT_SQLITE_PATH", "LEAN_CHAT_SQLITE_PATH"),
+    "cors_allow_origins": ("LEAN_CHAT_CORS_ORIGINS", "LEAN_CHAT_CORS_ALLOW_ORIGINS"),
+    "openai_max_retries": ("FASTAPI_AI_CHAT_OPENAI_MAX_RETRIES", "LEAN_CHAT_OPENAI_MAX_RETRIES"),
+    "openai_retry_base_delay_ms": (
+        "FASTAPI_AI_CHAT_OPENAI_RETRY_BASE_DELAY_MS",
+        "LEAN_CHAT_OPENAI_RETRY_BASE_DELAY_MS",
+    ),
+    "openai_retry_max_delay_ms": ("FASTAPI_AI_CHAT_OPENAI_RETRY_MAX_DELAY_MS", "LEAN_CHAT_OPENAI_RETRY_MAX_DELAY_MS"),
+    "anthropic_max_retries": ("LEAN_CHAT_ANTHROPIC_MAX_RETRIES",),
+    "anthropic_retry_base_delay_ms": ("LEAN_CHAT_ANTHROPIC_RETRY_BASE_DELAY_MS",),
+    "anthropic_retry_max_delay_ms": ("LEAN_CHAT_ANTHROPIC_RETRY_MAX_DELAY_MS",),
+    "gemini_max_retries": ("FASTAPI_AI_CHAT_GEMINI_MAX_RETRIES", "LEAN_CHAT_GEMINI_MAX_RETRIES"),
+    "gemini_retry_base_delay_ms": (
+        "FASTAPI_AI_CHAT_GEMINI_RETRY_BASE_DELAY_MS",
+        "LEAN_CHAT_GEMINI_RETRY_BASE_DELAY_MS",
+    ),
+    "gemini_retry_max_delay_ms": ("FASTAPI_AI_CHAT_GEMINI_RETRY_MAX_DELAY_MS", "LEAN_CHAT_GEMINI_RETRY_MAX_DELAY_MS"),
+}
+
+
+@dataclass
+class Settings:
+    """Every setting of a lean_chat app; unset values fall back to the documented defaults."""
+
+    openai_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    gemini_api_key: str | None = None
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com/v1"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    # None: FASTAPI_AI_CHAT_SQLITE_PATH or ./chat_history.sqlite3; "" keeps history in memory only.
+    sqlite_path: str | None = None
+    cors_allow_origins: list[str] | None = None
+    default_model: str = "gpt-4.1"
+    heartbeat_seconds: float = 15.0
+    max_body_bytes: int = 1024 * 1024
+    # A write the client has not taken after this long ends the stream (0 waits forever).
+    send_timeout_seconds: float = 30.0
+    max_conversations_limit: int = 500
+    # Upstream HTTP.
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 120.0
+    request_timeout_seconds: float = 600.0
+    max_connections: int = 1000
+    http2: bool = False
+    openai_include_usage: bool = True
+    anthropic_max_tokens: int = 1024
+    openai_max_retries: int = 2
+    openai_retry_base_delay_ms: int = 500
+    openai_retry_max_delay_ms: int = 8000
+    anthropic_max_retries: int = 2
+    anthropic_retry_base_delay_ms: int = 500
+    anthropic_retry_max_delay_ms: int = 8000
+    gemini_max_retries: int = 2
+    gemini_retry_base_delay_ms: int = 500
+    gemini_retry_max_delay_ms: int = 8000
+    retry_after_cap_seconds: float = 30.0
+    # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
+    serve_demo_page: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolved_sqlite_path(self) -> str:
+        """The SQLite file to use, or "" when persistence is disabled."""
+        if self.sqlite_path is not None:
+            return self.sqlite_path.strip() if self.sqlite_path.strip() else ""
+        return os.environ.get("FASTAPI_AI_CHAT_SQLITE_PATH", DEFAULT_SQLITE_PATH)
+
+    def configured_providers(self) -> list[str]:
+        """Names of the real providers that have an API key."""
+        keys = {"openai": self.openai_api_key, "anthropic": self.anthropic_api_key, "gemini": self.gemini_api_key}
+        return [name for name, key in keys.items() if key and key.strip()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings read from the environment (WIRE.md names, then LEAN_CHAT_*), then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            names = _ENV_NAMES.get(f.name, (f"LEAN_CHAT_{f.name.upper()}",))
+            for name in names:
+                raw = env.get(name)
+                if raw is None or (raw.strip() == "" and f.name != "sqlite_path"):
+                    continue
+                values[f.name] = _parse(f.name, raw, f.type)
+                break
+        values.update(overrides)
+        return cls(**values)
+
+
+def _parse(name: str, raw: str, annotation: object) -> Any:
+    """Turn one environment string into the setting's type."""
+    kind = str(annotation)
+    text = raw.strip()
+    try:
+        if kind.startswith("bool"):
+            return text.lower() in ("1", "true", "yes", "on")
+        if kind.startswith("int"):
+            return int(text)
+        if kind.startswith("float"):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"setting {name}: cannot read {text!r} as {kind}") from None
+    if kind.startswith("list"):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw if name == "sqlite_path" else text

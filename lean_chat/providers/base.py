@@ -1,0 +1,55 @@
+"""The Provider protocol: a model's reply as an async iterator of token batches, plus usage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Message", "Provider", "ProviderError", "StreamCall", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of the context a provider sees."""
+
+    role: str
+    content: str
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts a provider reported; None where it reported nothing."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class StreamCall:
+    """Everything a provider needs for one reply; it fills `usage` as the stream goes."""
+
+    model: str
+    messages: Sequence[Message]
+    params: dict[str, Any] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+
+class ProviderError(Exception):
+    """A provider failed; `detail` is safe to show (no keys, no URLs with keys)."""
+
+    def __init__(self, detail: str, *, code: str = "provider_error", retryable: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        self.retryable = retryable
+
+
+class Provider(Protocol):
+    """A source of streamed replies."""
+
+    name: str
+
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
+        """Yield the reply's tokens in batches (all tokens parsed from one read form one batch)."""
+        ...

@@ -1,0 +1,119 @@
+"""The mock provider: a deterministic reply streamed offline, for building and testing UIs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import zlib
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from .base import StreamCall
+
+__all__ = ["MockProvider", "build_reply", "split_tokens"]
+
+GREETING = "Hello there."
+BURST_BATCH = 256
+
+_TOKEN_RE = re.compile(r"[ \n\t]|[^ \n\t]+")
+
+# Our own filler: short notes on streaming, picked in a fixed order that depends on the prompt.
+_FILLER = (
+    "Tokens arrive one frame at a time, so the page can paint words as soon as they exist.",
+    "A stream ends with one done event that repeats the whole reply, so a client can check what it drew.",
+    "When the network stutters, frames wait in the socket; nothing is reordered and nothing is dropped.",
+    "This text is generated locally and costs nothing, which makes it a good fit for layout and scroll tests.",
+    "Pass a real model name and an API key to hear from an actual provider instead of this stand-in.",
+    "Long replies are useful for checking auto-scroll, copy buttons and the stop button under load.",
+    "Each request with the same input yields the same words and the same token boundaries, every time.",
+    "Spaces, tabs and line breaks travel as tokens of their own, just like the words between them.",
+)
+
+
+def _number(value: Any, default: int) -> int:
+    """An integer knob read leniently (numbers and numeric strings), else the default."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return default
+    return default
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    """Value held inside [low, high]."""
+    return max(low, min(high, value))
+
+
+def build_reply(last_user_text: str, model_label: str, knobs: Mapping[str, Any]) -> str:
+    """The mock's full reply text for a prompt; the same input always gives the same text."""
+    prompt = last_user_text.strip() or GREETING
+    target = _clamp(_number(knobs.get("targetChars"), 1200), 250, 8000)
+    include_prefix = bool(knobs.get("includePrefix", True))
+    head = f"Mock reply ({model_label}): {prompt}" if include_prefix else prompt
+    parts = [head, "This is lean_chat's offline mock provider, streaming a reply of a chosen length."]
+    size = len(head) + len(parts[1]) + 2
+    step = zlib.crc32(prompt.encode("utf-8", "surrogatepass"))
+    while size < target:
+        step = (step * 1103515245 + 12345) & 0x7FFFFFFF
+        sentence = _FILLER[step % len(_FILLER)]
+        parts.append(sentence)
+        size += len(sentence) + 2
+    return "\n\n".join(parts)
+
+
+def split_tokens(text: str) -> list[str]:
+    """The mock's tokens: every space, newline and tab alone; runs of anything else together."""
+    return _TOKEN_RE.findall(text)
+
+
+class MockProvider:
+    """Streams `build_reply` token by token, paced by `tokenDelayMs` and `jitterMs`."""
+
+    name = "mock"
+
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
+        """The reply's tokens in batches: one per pause, or large batches when there is no pause."""
+        knobs = call.params.get("mock")
+        knobs = knobs if isinstance(knobs, dict) else {}
+        model = call.params.get("model")
+        label = model.strip() if isinstance(model, str) and model.strip() else "mock"
+        last_user = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
+        text = build_reply(last_user, label, knobs)
+        delay_ms = _clamp(_number(knobs.get("tokenDelayMs"), 10), 0, 2000)
+        jitter_ms = _clamp(_number(knobs.get("jitterMs"), 0), 0, 2000)
+        if delay_ms == 0 and jitter_ms == 0:
+            return _burst(text)
+        return _paced(text, delay_ms, jitter_ms)
+
+
+async def _burst(text: str) -> AsyncGenerator[list[str], None]:
+    """All tokens as fast as the client takes them, in large batches, yielding the loop between."""
+    tokens = _TOKEN_RE.findall(text)
+    for start in range(0, len(tokens), BURST_BATCH):
+        yield tokens[start : start + BURST_BATCH]
+        await asyncio.sleep(0)
+
+
+async def _paced(text: str, delay_ms: int, jitter_ms: int) -> AsyncGenerator[list[str], None]:
+    """Tokens on a schedule kept against the clock: a late wake-up sends every token that is due at once."""
+    loop = asyncio.get_running_loop()
+    rng = random.Random(zlib.crc32(text[:200].encode("utf-8", "surrogatepass")))
+    due = loop.time()
+    pending: list[str] = []
+    for match in _TOKEN_RE.finditer(text):
+        due += (delay_ms + (rng.randint(0, jitter_ms) if jitter_ms else 0)) / 1000.0
+        wait = due - loop.time()
+        if wait > 0:
+            if pending:
+                yield pending
+                pending = []
+            await asyncio.sleep(wait)
+        pending.append(match.group())
+    if pending:
+        yield pending

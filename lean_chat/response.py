@@ -1,0 +1,152 @@
+"""The streaming response: writes a turn's frames in batches, sends heartbeats, watches for disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import aclosing
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from .chat import Turn, TurnFailed
+from .sse import PING_FRAME, SSE_HEADERS, error_frame, token_frames
+
+__all__ = ["ErrorStream", "TurnStream"]
+
+logger = logging.getLogger("lean_chat")
+
+
+async def _next_message(receive: Receive) -> Message:
+    """The next ASGI message from the client (a coroutine, so it can run as a task)."""
+    return await receive()
+
+
+class ErrorStream:
+    """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        self.body = error_frame(message, code)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the headers and the single frame."""
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+class TurnStream:
+    """The SSE response of one turn; the watchers run as one receive task and one timer, not per token."""
+
+    def __init__(self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float) -> None:
+        self.turn = turn
+        self.heartbeat = heartbeat_seconds
+        self.send_timeout = send_timeout_seconds
+        self.disconnected = False
+        self.stalled = False
+        self._last_write = 0.0
+        self._sending_since: float | None = None
+        self._ping: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._send: Send | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the turn, framing its batches, until done, error or the client goes away."""
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._send = send
+        watcher = loop.create_task(_next_message(receive))
+        watcher.add_done_callback(self._on_receive)
+        self._last_write = loop.time()
+        self._arm(loop)
+        try:
+            await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            final = await self._produce()
+            if self._ping is not None and not self._ping.done():
+                await self._ping
+            await self._write({"type": "http.response.body", "body": final, "more_body": False})
+        except asyncio.CancelledError:
+            if not (self.disconnected or self.stalled):
+                await asyncio.shield(self.turn.save_partial())
+                raise
+            uncancel = getattr(self._task, "uncancel", None)
+            if uncancel is not None:
+                uncancel()
+            await self.turn.save_partial()
+        finally:
+            watcher.remove_done_callback(self._on_receive)
+            watcher.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._ping is not None:
+                self._ping.cancel()
+
+    async def _produce(self) -> bytes:
+        """Send every token batch and return the final frame (`done`, or `error` with the partial reply saved)."""
+        try:
+            async with aclosing(self.turn.batches()) as batches:
+                async for batch in batches:
+                    await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+            return await self.turn.finish()
+        except TurnFailed as exc:
+            await self.turn.save_partial()
+            return error_frame(exc.message, exc.code)
+        except Exception:
+            logger.exception("stream failed")
+            await self.turn.save_partial()
+            return error_frame("Internal error while streaming the reply.", "internal_error")
+
+    async def _write(self, message: Message) -> None:
+        """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout)."""
+        assert self._send is not None
+        loop = asyncio.get_running_loop()
+        self._sending_since = loop.time()
+        try:
+            await self._send(message)
+        finally:
+            self._sending_since = None
+            self._last_write = loop.time()
+
+    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+        """The client went away (or the server is closing the connection): stop the turn."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        if task.result().get("type") == "http.disconnect":
+            self.disconnected = True
+            if self._task is not None:
+                self._task.cancel()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Schedule the next check for silence or a stuck send."""
+        now = loop.time()
+        if self._sending_since is not None and self.send_timeout > 0:
+            at = self._sending_since + self.send_timeout
+        elif self.heartbeat > 0:
+            at = self._last_write + self.heartbeat if self._sending_since is None else now + self.heartbeat
+        elif self.send_timeout > 0:
+            at = now + self.send_timeout
+        else:
+            return
+        self._timer = loop.call_at(max(at, now + 0.001), self._tick)
+
+    def _tick(self) -> None:
+        """Send a ping after silence; stop a turn whose client has not taken a write for too long."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._sending_since is not None:
+            if self.send_timeout > 0 and now - self._sending_since >= self.send_timeout:
+                self.stalled = True
+                if self._task is not None:
+                    self._task.cancel()
+                return
+        elif self.heartbeat > 0 and now - self._last_write >= self.heartbeat and self._ping is None:
+            self._last_write = now
+            self._ping = loop.create_task(self._send_ping())
+        self._arm(loop)
+
+    async def _send_ping(self) -> None:
+        """Write one comment frame."""
+        try:
+            await self._write({"type": "http.response.body", "body": PING_FRAME, "more_body": True})
+        finally:
+            self._ping = None

@@ -1,0 +1,201 @@
+"""Request and reply shapes as msgspec Structs, and validation errors in FastAPI's `detail` shape."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ROLES",
+    "ChatMessage",
+    "ChatRequest",
+    "CreateConversationRequest",
+    "DeleteConversationRequest",
+    "UserOnlyRequest",
+    "ValidationFailed",
+    "decode_body",
+    "query_error",
+]
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+class ChatMessage(msgspec.Struct, omit_defaults=False):
+    """One message of a chat."""
+
+    role: Role
+    content: str
+    meta: dict[str, Any] | None = None
+
+
+class ChatRequest(msgspec.Struct):
+    """The body of `POST /chat/stream`."""
+
+    userId: str
+    messages: list[ChatMessage]
+    params: dict[str, Any] | None = None
+
+
+class UserOnlyRequest(msgspec.Struct):
+    """The body of `POST /chat/clear`."""
+
+    userId: str
+
+
+class CreateConversationRequest(msgspec.Struct):
+    """The body of `POST /chat/conversation/create`."""
+
+    userId: str
+    conversationId: str | None = None
+    title: str | None = None
+
+
+class DeleteConversationRequest(msgspec.Struct):
+    """The body of `POST /chat/conversation/delete`."""
+
+    userId: str
+    conversationId: str
+
+
+class ValidationFailed(Exception):
+    """A request broke the rules; `detail` is the FastAPI-shaped list of errors."""
+
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
+        super().__init__("request validation failed")
+        self.detail = detail
+
+
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
+    t: msgspec.json.Decoder(t)
+    for t in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest)
+}
+_any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+# Field rules per body type: (name, kind, required). Kinds: "str1" (string, min 1 char), "str", "str?",
+# "messages", "dict?".
+_RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
+    ChatRequest: (("userId", "str1", True), ("messages", "messages", True), ("params", "dict?", False)),
+    UserOnlyRequest: (("userId", "str1", True),),
+    CreateConversationRequest: (("userId", "str1", True), ("conversationId", "str?", False), ("title", "str?", False)),
+    DeleteConversationRequest: (("userId", "str1", True), ("conversationId", "str1", True)),
+}
+
+
+def decode_body(body: bytes, kind: type[Any]) -> Any:
+    """Decode and validate a JSON body into `kind`, or raise ValidationFailed with every error found."""
+    try:
+        value = _decoders[kind].decode(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    else:
+        if not _has_empty_required(value, kind):
+            return value
+    raise ValidationFailed(_explain(body, kind))
+
+
+def _has_empty_required(value: Any, kind: type[Any]) -> bool:
+    """True when a field that needs at least one character is empty (msgspec does not check it)."""
+    return any(rule == "str1" and getattr(value, name) == "" for name, rule, _ in _RULES[kind])
+
+
+def _explain(body: bytes, kind: type[Any]) -> list[dict[str, Any]]:
+    """Every validation error of a body, in the order and shape FastAPI/pydantic report them."""
+    if not body:
+        return [_error("missing", ["body"], "Field required", None)]
+    try:
+        data = _any_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return [
+            {
+                "type": "json_invalid",
+                "loc": ["body", _error_position(str(exc))],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": str(exc)},
+            }
+        ]
+    if not isinstance(data, dict):
+        return [_not_an_object(["body"], data)]
+    errors: list[dict[str, Any]] = []
+    for name, rule, required in _RULES[kind]:
+        loc: list[str | int] = ["body", name]
+        if name not in data:
+            if required:
+                errors.append(_error("missing", loc, "Field required", data))
+            continue
+        _check_field(data[name], rule, loc, errors)
+    return errors
+
+
+def _check_field(value: Any, rule: str, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
+    """Append the errors of one field's value to `errors`."""
+    if rule in ("str?", "dict?") and value is None:
+        return
+    if rule in ("str1", "str", "str?"):
+        if not isinstance(value, str):
+            errors.append(_error("string_type", loc, "Input should be a valid string", value))
+        elif rule == "str1" and not value:
+            errors.append(
+                _error("string_too_short", loc, "String should have at least 1 character", value, {"min_length": 1})
+            )
+    elif rule == "dict?":
+        if not isinstance(value, dict):
+            errors.append(_error("dict_type", loc, "Input should be a valid dictionary", value))
+    elif rule == "messages":
+        if not isinstance(value, list):
+            errors.append(_error("list_type", loc, "Input should be a valid list", value))
+            return
+        for index, item in enumerate(value):
+            _check_message(item, [*loc, index], errors)
+
+
+def _check_message(item: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
+    """Append the errors of one chat message to `errors`."""
+    if not isinstance(item, dict):
+        errors.append(_not_an_object(loc, item))
+        return
+    if "role" not in item:
+        errors.append(_error("missing", [*loc, "role"], "Field required", item))
+    elif item["role"] not in ROLES or not isinstance(item["role"], str):
+        expected = "'system', 'user' or 'assistant'"
+        errors.append(
+            _error("literal_error", [*loc, "role"], f"Input should be {expected}", item["role"], {"expected": expected})
+        )
+    if "content" not in item:
+        errors.append(_error("missing", [*loc, "content"], "Field required", item))
+    elif not isinstance(item["content"], str):
+        errors.append(_error("string_type", [*loc, "content"], "Input should be a valid string", item["content"]))
+    if item.get("meta") is not None and not isinstance(item["meta"], dict):
+        errors.append(_error("dict_type", [*loc, "meta"], "Input should be a valid dictionary", item["meta"]))
+
+
+def _not_an_object(loc: list[str | int], value: Any) -> dict[str, Any]:
+    """The error for a value that should have been a JSON object."""
+    return _error(
+        "model_attributes_type", loc, "Input should be a valid dictionary or object to extract fields from", value
+    )
+
+
+def _error(kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of a 422 `detail` list."""
+    entry: dict[str, Any] = {"type": kind, "loc": loc, "msg": msg, "input": value}
+    if ctx is not None:
+        entry["ctx"] = ctx
+    return entry
+
+
+def _error_position(message: str) -> int:
+    """The character position msgspec names in a decode error ("... at byte 12"), else 0."""
+    marker = "at byte "
+    at = message.rfind(marker)
+    if at < 0:
+        return 0
+    digits = message[at + len(marker) :].split()[0] if message[at + len(marker) :].split() else ""
+    return int(digits) if digits.isdigit() else 0
+
+
+def query_error(kind: str, name: str, msg: str, value: Any) -> dict[str, Any]:
+    """One 422 `detail` entry for a query parameter."""
+    return _error(kind, ["query", name], msg, value)

@@ -1,0 +1,48 @@
+"""Reading lean_chat's SSE wire in tests: frames split on a blank line, as browser clients do."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Frame:
+    """One SSE frame: its event name (None for a comment) and decoded JSON data."""
+
+    event: str | None
+    data: Any
+    raw: str
+
+
+def parse_frames(body: str | bytes) -> list[Frame]:
+    """All frames of a complete SSE body."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    frames: list[Frame] = []
+    for block in text.split("\n\n"):
+        if not block:
+            continue
+        event: str | None = None
+        data_lines: list[str] = []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data_lines.append(line[len("data:") :].lstrip(" "))
+        data = json.loads("\n".join(data_lines)) if data_lines else None
+        frames.append(Frame(event, data, block))
+    return frames
+
+
+def check_grammar(frames: list[Frame]) -> Frame:
+    """Assert the stream grammar (tokens, then exactly one done or error, nothing after) and return the last."""
+    events = [f for f in frames if f.event is not None]
+    assert events, "no events in stream"
+    last = events[-1]
+    assert last.event in ("done", "error"), f"stream ended with {last.event!r}"
+    assert all(f.event == "token" for f in events[:-1]), [f.event for f in events]
+    if last.event == "done":
+        tokens = "".join(f.data["token"] for f in events[:-1])
+        assert tokens == last.data["message"]["content"]
+    return last
