@@ -43,9 +43,9 @@ _ENV_NAMES: dict[str, tuple[str, ...]] = {
 class Settings:
     """Every setting of a lean_chat app; unset values fall back to the documented defaults."""
 
-    openai_api_key: str | None = None
-    anthropic_api_key: str | None = None
-    gemini_api_key: str | None = None
+    openai_api_key: str | None = field(default=None, repr=False)
+    anthropic_api_key: str | None = field(default=None, repr=False)
+    gemini_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str = "https://api.openai.com/v1"
     anthropic_base_url: str = "https://api.anthropic.com/v1"
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
@@ -58,6 +58,14 @@ class Settings:
     # A write the client has not taken after this long ends the stream (0 waits forever).
     send_timeout_seconds: float = 30.0
     max_conversations_limit: int = 500
+    # Limits on what one request may ask for (422 past them); concurrent streams per user (429 past it, 0 off).
+    max_messages_per_request: int = 1000
+    max_message_chars: int = 200_000
+    max_streams_per_user: int = 20
+    # Bearer keys of trusted backends (comma-separated in LEAN_CHAT_API_KEYS); empty: no authentication.
+    api_keys: list[str] = field(default_factory=list, repr=False)
+    # On SIGTERM, running streams may finish for this long; then they end with an `error` frame, saved partial.
+    shutdown_grace_seconds: float = 10.0
     # Upstream HTTP.
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
+from .shutdown import Drain
 from .sse import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 
 __all__ = ["ErrorStream", "TurnStream"]
@@ -37,12 +38,17 @@ class ErrorStream:
 class TurnStream:
     """The SSE response of one turn; the watchers run as one receive task and one timer, not per token."""
 
-    def __init__(self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float) -> None:
+    def __init__(
+        self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float, drain: Drain | None = None
+    ) -> None:
         self.turn = turn
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
+        self.drain = drain
         self.disconnected = False
         self.stalled = False
+        self.stopped: bytes | None = None
+        self._finishing = False
         self._last_write = 0.0
         self._sending_since: float | None = None
         self._ping: asyncio.Task[None] | None = None
@@ -59,21 +65,28 @@ class TurnStream:
         watcher.add_done_callback(self._on_receive)
         self._last_write = loop.time()
         self._arm(loop)
+        if self.drain is not None:
+            self.drain.add(self)
         try:
             await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             final = await self._produce()
             if self._ping is not None and not self._ping.done():
                 await self._ping
+            self._finishing = True
             await self._write({"type": "http.response.body", "body": final, "more_body": False})
         except asyncio.CancelledError:
-            if not (self.disconnected or self.stalled):
+            if not (self.disconnected or self.stalled or self.stopped is not None):
                 await asyncio.shield(self.turn.save_partial())
                 raise
             uncancel = getattr(self._task, "uncancel", None)
             if uncancel is not None:
                 uncancel()
             await self.turn.save_partial()
+            if self.stopped is not None and not (self.disconnected or self.stalled):
+                await self._write({"type": "http.response.body", "body": self.stopped, "more_body": False})
         finally:
+            if self.drain is not None:
+                self.drain.discard(self)
             watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             if self._timer is not None:
@@ -95,6 +108,12 @@ class TurnStream:
             logger.exception("stream failed")
             await self.turn.save_partial()
             return error_frame("Internal error while streaming the reply.", "internal_error")
+
+    def stop(self, message: str, code: str) -> None:
+        """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
+        if self.stopped is None and self._task is not None and not self._finishing:
+            self.stopped = error_frame(message, code)
+            self._task.cancel()
 
     async def _write(self, message: Message) -> None:
         """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout)."""

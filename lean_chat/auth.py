@@ -1,0 +1,137 @@
+"""Authentication: bearer keys for a trusted backend, or a hook that names the caller; off by default."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "AUTH_USER_KEY",
+    "AuthMiddleware",
+    "AuthRejected",
+    "Authenticate",
+    "UserMismatch",
+    "bearer_token",
+    "check_user",
+]
+
+logger = logging.getLogger("lean_chat")
+
+# Where the middleware leaves the authenticated user id in the ASGI scope (absent: any userId is trusted).
+AUTH_USER_KEY = "lean_chat.user"
+
+Authenticate = Callable[[Request], Awaitable[str | None]]
+"""An async hook: the caller's user id, or None (or raise AuthRejected) to refuse the request."""
+
+_OPEN_PATHS = frozenset({"/healthz"})
+_MISSING = "Missing credentials: send an Authorization: Bearer header."
+_encode = msgspec.json.Encoder().encode
+
+
+class AuthRejected(Exception):
+    """Raised by an `authenticate` hook to refuse a request with 401 and this detail."""
+
+    def __init__(self, detail: str = "Invalid credentials.") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UserMismatch(Exception):
+    """The request names a userId other than the authenticated caller's (403)."""
+
+    detail = "userId does not match the authenticated user."
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, or None."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            text: str = value.decode("latin-1")
+            scheme, _, token = text.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
+
+
+def _matches_any(token: str, keys: Sequence[bytes]) -> bool:
+    """True when the token equals one of the keys; every key is compared in constant time, none skipped."""
+    candidate = token.encode("latin-1")  # the header's own bytes back
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(candidate, key)
+    return found
+
+
+def check_user(scope: Scope, user_id: str) -> None:
+    """Raise UserMismatch when the caller is authenticated as someone other than `user_id`."""
+    caller = scope.get(AUTH_USER_KEY)
+    if caller is not None and caller != user_id:
+        raise UserMismatch()
+
+
+class AuthMiddleware:
+    """Refuses requests without valid credentials (401) before any work; leaves `/healthz` and preflights open."""
+
+    def __init__(self, app: ASGIApp, api_keys: Sequence[str] = (), authenticate: Authenticate | None = None) -> None:
+        self.app = app
+        self.keys = [key.encode("utf-8") for key in api_keys if key]
+        self.authenticate = authenticate
+
+    @property
+    def enabled(self) -> bool:
+        """True when any form of authentication is configured."""
+        return bool(self.keys) or self.authenticate is not None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the credentials of an HTTP request, then pass it on."""
+        if scope["type"] != "http" or not self.enabled or scope["path"] in _OPEN_PATHS or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        token = bearer_token(scope)
+        if token is not None and self.keys and _matches_any(token, self.keys):
+            await self.app(scope, receive, send)
+            return
+        if self.authenticate is None:
+            await _refuse(send, _MISSING if token is None else "Invalid API key.")
+            return
+        try:
+            user_id = await self.authenticate(Request(scope))
+        except AuthRejected as exc:
+            await _refuse(send, exc.detail)
+            return
+        except Exception as exc:
+            # Fail closed; the hook's own message may quote the credentials, so only its type is logged.
+            logger.warning("authenticate hook failed with %s; request refused", type(exc).__name__)
+            await _refuse(send, "Invalid credentials.")
+            return
+        if not isinstance(user_id, str) or not user_id:
+            await _refuse(send, "Invalid credentials.")
+            return
+        scope[AUTH_USER_KEY] = user_id
+        query_user = QueryParams(scope.get("query_string", b"")).get("userId")
+        if query_user is not None and query_user != user_id:
+            await _answer(send, 403, UserMismatch.detail)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, detail: str) -> None:
+    """Answer 401 with a JSON detail."""
+    await _answer(send, 401, detail, [(b"www-authenticate", b"Bearer")])
+
+
+async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer with a status and a JSON detail, without reading the request body."""
+    body = _encode({"detail": detail})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    message: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(message)
+    await send({"type": "http.response.body", "body": body})
