@@ -22,6 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from .chat import ChatService
 from .config import Settings
+from .demo import demo_page
+from .openapi import openapi_json
 from .providers import build_providers
 from .response import ErrorStream, TurnStream
 from .schema import (
@@ -287,7 +289,10 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/chat/conversation/create", endpoints.create, methods=["POST"]),
         Route("/chat/conversation/delete", endpoints.delete, methods=["POST"]),
         Route("/healthz", endpoints.healthz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
+    if settings.serve_demo_page:
+        routes.append(Route("/", demo_page, methods=["GET"]))
     middleware = [
         Middleware(
             CORSMiddleware,
