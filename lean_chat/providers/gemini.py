@@ -1,0 +1,156 @@
+"""Google Gemini streamGenerateContent, streamed as SSE (the key travels in a header, never in the URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+
+from .base import StreamCall
+from .messages import split_system
+from .retry import RetryPolicy, UpstreamError, with_retries
+from .upstream import ErrorInfo, UpstreamStream, error_detail
+
+__all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider"]
+
+# Finish reasons that mean the reply was withheld by a content filter.
+FILTERED_FINISH_REASONS = frozenset({"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"})
+CONTENT_FILTERED = "content_filtered"
+
+
+class _Part(msgspec.Struct):
+    text: str | None = None
+    thought: bool | None = None
+
+
+class _Content(msgspec.Struct):
+    parts: list[_Part] | None = None
+
+
+class _Candidate(msgspec.Struct):
+    content: _Content | None = None
+    finishReason: str | None = None  # noqa: N815 (the wire's name)
+
+
+class _Feedback(msgspec.Struct):
+    blockReason: str | None = None  # noqa: N815
+
+
+class _UsageMetadata(msgspec.Struct):
+    promptTokenCount: int | None = None  # noqa: N815
+    candidatesTokenCount: int | None = None  # noqa: N815
+
+
+class _Chunk(msgspec.Struct):
+    """The fields of a streamed GenerateContentResponse we read (or an error object)."""
+
+    candidates: list[_Candidate] | None = None
+    promptFeedback: _Feedback | None = None  # noqa: N815
+    usageMetadata: _UsageMetadata | None = None  # noqa: N815
+    error: ErrorInfo | None = None
+
+
+_decode_chunk = msgspec.json.Decoder(_Chunk).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class GeminiProvider:
+    """Streams `POST {base}/models/{model}:streamGenerateContent?alt=sse`."""
+
+    name = "gemini"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str,
+        policy: RetryPolicy,
+        request_timeout: float = 600.0,
+    ) -> None:
+        self.client = client
+        self.api_key = api_key.strip()
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self.request_timeout = request_timeout
+        self.headers = {"x-goog-api-key": self.api_key, "content-type": "application/json"}
+
+    def url(self, model: str) -> str:
+        """The streaming endpoint of a model."""
+        return f"{self.base_url}/models/{quote(model, safe='.-_')}:streamGenerateContent"
+
+    def body(self, call: StreamCall) -> bytes:
+        """The request body: `systemInstruction`, then contents with assistant turns as role `model`."""
+        system, chat = split_system(call.messages)
+        contents = [{"role": "user" if m.role == "user" else "model", "parts": [{"text": m.content}]} for m in chat]
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return _encode(body)
+
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
+        """The reply's token batches, retried before the first token."""
+        body = self.body(call)
+        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+
+    async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
+        """One request: text per network read; errors, blocks and truncated streams raise."""
+        try:
+            request = self.client.build_request(
+                "POST", self.url(call.model), params={"alt": "sse"}, headers=self.headers, content=body
+            )
+        except httpx.InvalidURL:
+            raise UpstreamError("the configured base URL is not valid") from None
+        finished = False
+        so_far = ""
+        secrets = (self.api_key,)
+        async with UpstreamStream(self.client, request, secrets, self.request_timeout) as upstream:
+            async with aclosing(upstream.reads()) as reads:
+                async for events in reads:
+                    batch: list[str] = []
+                    failure: UpstreamError | None = None
+                    for event in events:
+                        try:
+                            chunk = _decode_chunk(event.data)
+                        except (msgspec.DecodeError, msgspec.ValidationError):
+                            continue
+                        if chunk.error is not None:
+                            failure = UpstreamError(error_detail(chunk.error, secrets))
+                            break
+                        if chunk.usageMetadata is not None:
+                            call.usage.input_tokens = chunk.usageMetadata.promptTokenCount
+                            call.usage.output_tokens = chunk.usageMetadata.candidatesTokenCount
+                        feedback = chunk.promptFeedback
+                        if feedback is not None and feedback.blockReason:
+                            detail = f"the prompt was blocked by the provider (blockReason {feedback.blockReason})"
+                            failure = UpstreamError(detail, code=CONTENT_FILTERED)
+                            break
+                        if not chunk.candidates:
+                            continue
+                        candidate = chunk.candidates[0]
+                        parts = candidate.content.parts if candidate.content is not None else None
+                        if parts:
+                            text = "".join(p.text for p in parts if p.text and not p.thought)
+                            # Some servers repeat the whole text so far in every chunk; send only what is new.
+                            if so_far and text.startswith(so_far):
+                                text = text[len(so_far) :]
+                            if text:
+                                so_far += text
+                                batch.append(text)
+                        reason = candidate.finishReason
+                        if reason in FILTERED_FINISH_REASONS:
+                            detail = f"the reply was withheld by the provider (finishReason {reason})"
+                            failure = UpstreamError(detail, code=CONTENT_FILTERED)
+                            break
+                        if reason and reason != "FINISH_REASON_UNSPECIFIED":
+                            finished = True
+                    if batch:
+                        yield batch
+                    if failure is not None:
+                        raise failure
+        if not finished:
+            raise UpstreamError("the stream ended before the reply was complete (no finishReason)", retryable=True)

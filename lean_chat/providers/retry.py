@@ -1,0 +1,98 @@
+"""Retrying an upstream stream before its first token: which failures, and how long to wait."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from .base import ProviderError
+
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "UpstreamError", "retry_after_seconds", "with_retries"]
+
+logger = logging.getLogger("lean_chat.providers")
+
+# Request timeout, conflict, rate limit, server errors, and Anthropic's "overloaded".
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+
+class UpstreamError(ProviderError):
+    """A provider failure, with how long the upstream asked us to wait before trying again (if it said)."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str = "provider_error",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail, code=code, retryable=retryable)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """The wait an answer asks for: `retry-after-ms`, else `retry-after` (seconds or an HTTP date)."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many times to retry, and the backoff: exponential from `base_delay_ms` up to `max_delay_ms`."""
+
+    max_retries: int = 2
+    base_delay_ms: int = 500
+    max_delay_ms: int = 8000
+    retry_after_cap_seconds: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `attempt + 1`: the upstream's wish (capped), else jittered backoff."""
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap_seconds)
+        ceiling = min(self.max_delay_ms, self.base_delay_ms * (1 << min(attempt, 30))) / 1000.0
+        # "Equal jitter": at least half the backoff, so retries never bunch up at zero.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+async def with_retries(
+    provider: str, policy: RetryPolicy, attempt: Callable[[], AsyncGenerator[list[str], None]]
+) -> AsyncGenerator[list[str], None]:
+    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded."""
+    tries = 0
+    while True:
+        started = False
+        try:
+            async with aclosing(attempt()) as stream:
+                async for batch in stream:
+                    started = True
+                    yield batch
+            return
+        except ProviderError as exc:
+            if started or not exc.retryable or tries >= policy.max_retries:
+                raise
+            wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
+            tries += 1
+            logger.warning("%s: %s; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
+        await asyncio.sleep(wait)

@@ -1,0 +1,198 @@
+"""One streamed upstream request: status and transport failures as safe errors, the body as parsed SSE events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from types import TracebackType
+
+import httpx
+import msgspec
+
+from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
+from .upstream_sse import SSEEvent, SSEParser
+
+__all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
+
+# 429s that mean "out of money", not "slow down": retrying cannot help.
+_NO_RETRY_KINDS = frozenset({"insufficient_quota", "enforced_spend_limit_reached"})
+_MAX_ERROR_BODY = 64 * 1024
+_MAX_MESSAGE = 500
+
+
+class ErrorInfo(msgspec.Struct):
+    """A provider's error object (OpenAI, Anthropic and Gemini name these fields alike)."""
+
+    message: str | None = None
+    type: str | None = None
+    code: str | int | None = None
+    status: str | None = None
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    """`{"error": {...}}`."""
+
+    error: ErrorInfo | msgspec.Raw | None = None
+
+
+_decode_envelope = msgspec.json.Decoder(_ErrorEnvelope).decode
+_decode_envelopes = msgspec.json.Decoder(list[_ErrorEnvelope]).decode
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """The text with every secret replaced."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def error_detail(info: ErrorInfo, secrets: Sequence[str], suffix: str = "") -> str:
+    """A short, safe message from a provider error object, with its type or status after it."""
+    message = " ".join((info.message or "").split())[:_MAX_MESSAGE] or "unknown error"
+    kind = info.type or info.status
+    tail = ", ".join(part for part in (suffix, kind) if part)
+    return redact(f"{message} ({tail})" if tail else message, secrets)
+
+
+def _parse_error_body(body: bytes) -> ErrorInfo | None:
+    """The error object of an error answer, in any of the providers' shapes, or None."""
+    try:
+        if body.lstrip()[:1] == b"[":
+            envelopes = _decode_envelopes(body)
+            envelope = envelopes[0] if envelopes else _ErrorEnvelope()
+        else:
+            envelope = _decode_envelope(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return envelope.error if isinstance(envelope.error, ErrorInfo) else None
+
+
+def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str]) -> UpstreamError:
+    """The error for a non-2xx answer: the provider's message and the status; retryable per policy."""
+    status = response.status_code
+    info = _parse_error_body(body) or ErrorInfo(message=response.reason_phrase or "error")
+    kinds = {str(info.type or ""), str(info.code or ""), str(info.status or "")}
+    retryable = status in RETRY_STATUSES and not (kinds & _NO_RETRY_KINDS)
+    return UpstreamError(
+        error_detail(info, secrets, f"HTTP {status}"),
+        retryable=retryable,
+        retry_after=retry_after_seconds(response.headers),
+    )
+
+
+def _transport_error(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
+    """A safe message for a network failure (httpx's own text can carry the URL)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return UpstreamError(f"could not connect to the upstream server within {timeouts.connect} s", retryable=True)
+    if isinstance(exc, httpx.ConnectError):
+        return UpstreamError("could not connect to the upstream server (connection refused or failed)", retryable=True)
+    if isinstance(exc, httpx.ReadTimeout):
+        where = "between two reads" if answered else "before answering"
+        return UpstreamError(f"the upstream server sent nothing for {timeouts.read} s {where} (read timeout)")
+    if isinstance(exc, httpx.PoolTimeout):
+        return UpstreamError("no upstream connection became free in time (pool timeout)")
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamError("the upstream request timed out")
+    if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError)):
+        where = "mid-stream" if answered else "before answering"
+        return UpstreamError(f"the upstream server closed the connection {where}", retryable=True)
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return UpstreamError("the configured base URL must start with http:// or https://")
+    return UpstreamError(f"the upstream request failed ({type(exc).__name__})")
+
+
+class UpstreamStream:
+    """A streamed POST: `async with` sends it and checks the status; `reads()` yields each read's events.
+
+    Leaving the block closes the response at once (a half-read response closes its connection, which
+    stops the upstream from generating more); `drain()` reads the rest of a finished body so that the
+    connection goes back to the pool instead.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        secrets: Sequence[str],
+        request_timeout: float,
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.secrets = secrets
+        self.request_timeout = request_timeout
+        self.timeouts = client.timeout
+        self._response: httpx.Response | None = None
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    async def __aenter__(self) -> UpstreamStream:
+        try:
+            response = await self.client.send(self.request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self.timeouts, answered=False) from None
+        self._response = response
+        if not response.is_success:
+            try:
+                body = await self._read_capped(response)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self.timeouts, answered=True) from None
+            finally:
+                await response.aclose()
+            raise _status_error(response, body, self.secrets)
+        self._chunks = response.aiter_bytes()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
+        if self._response is not None:
+            await self._response.aclose()
+
+    @staticmethod
+    async def _read_capped(response: httpx.Response) -> bytes:
+        """The start of an error answer's body."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            parts.append(chunk)
+            size += len(chunk)
+            if size >= _MAX_ERROR_BODY:
+                break
+        return b"".join(parts)
+
+    async def reads(self) -> AsyncGenerator[list[SSEEvent], None]:
+        """The events of each network read that completed at least one (the last one may be unterminated)."""
+        assert self._chunks is not None
+        parser = SSEParser()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.request_timeout
+        try:
+            async for chunk in self._chunks:
+                events = parser.feed(chunk)
+                if events:
+                    yield events
+                if loop.time() > deadline:
+                    raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc, self.timeouts, answered=True) from None
+        events = parser.flush()
+        if events:
+            yield events
+
+    async def drain(self, grace: float = 1.0) -> None:
+        """Read what is left of a finished body (briefly), so the connection can be reused."""
+        if self._chunks is None:
+            return
+        chunks = self._chunks
+
+        async def rest() -> None:
+            async for _ in chunks:
+                pass
+
+        try:
+            await asyncio.wait_for(rest(), grace)
+        except (httpx.HTTPError, asyncio.TimeoutError):
+            pass
