@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from .openapi import openapi_json
 from .providers import build_providers
 from .response import ErrorStream, TurnStream
 from .schema import (
+    BodyUnreadable,
     ChatRequest,
     CreateConversationRequest,
     DeleteConversationRequest,
@@ -42,6 +44,8 @@ from .store.sqlite import SQLiteStore
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
 logger = logging.getLogger("lean_chat")
+# What pydantic reads as an integer from a query string: ASCII digits, `_` between them, an optional `.0`.
+_INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -158,21 +162,22 @@ class Endpoints:
 
     async def conversations(self, request: Request) -> Response:
         """`GET /chat/conversations`: the user's conversations, newest first."""
-        user_id = _query_user(request)
-        raw = request.query_params.get("limit", "50")
-        try:
-            limit = int(raw.strip())
-        except ValueError:
-            message = "Input should be a valid integer, unable to parse string as an integer"
-            raise ValidationFailed([query_error("int_parsing", "limit", message, raw)]) from None
+        errors: list[dict[str, Any]] = []
+        user_id = _query_value(request, "userId", errors)
+        limit = _query_int(request, "limit", 50, errors)
+        if errors:
+            raise ValidationFailed(errors)
         limit = max(1, min(self.settings.max_conversations_limit, limit))
         rows = await self.store.list_conversations(user_id, limit)
         return JSON({"userId": user_id, "conversations": rows})
 
     async def conversation(self, request: Request) -> Response:
         """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
-        user_id = _query_user(request)
-        conversation_id = _query_value(request, "conversationId")
+        errors: list[dict[str, Any]] = []
+        user_id = _query_value(request, "userId", errors)
+        conversation_id = _query_value(request, "conversationId", errors)
+        if errors:
+            raise ValidationFailed(errors)
         messages = await self.store.read(user_id, conversation_id.strip())
         return JSON({"userId": user_id, "conversationId": conversation_id, "messages": messages})
 
@@ -206,17 +211,35 @@ class Endpoints:
         return JSON({"ok": True})
 
 
-def _query_value(request: Request, name: str) -> str:
-    """A required query parameter, or a 422 naming it."""
+def _query_value(request: Request, name: str, errors: list[dict[str, Any]]) -> str:
+    """A required query parameter; when absent, "" and an error added to `errors`."""
     value = request.query_params.get(name)
     if value is None:
-        raise ValidationFailed([query_error("missing", name, "Field required", None)])
+        errors.append(query_error("missing", name, "Field required", None))
+        return ""
     return value
 
 
+def _query_int(request: Request, name: str, default: int, errors: list[dict[str, Any]]) -> int:
+    """An optional integer query parameter; when unreadable, the default and an error added to `errors`."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    if _INTEGER.fullmatch(text):
+        return int(text.split(".", 1)[0])
+    message = "Input should be a valid integer, unable to parse string as an integer"
+    errors.append(query_error("int_parsing", name, message, raw))
+    return default
+
+
 def _query_user(request: Request) -> str:
-    """The `userId` query parameter."""
-    return _query_value(request, "userId")
+    """The `userId` query parameter, or a 422 naming it."""
+    errors: list[dict[str, Any]] = []
+    user_id = _query_value(request, "userId", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return user_id
 
 
 class _StreamRoute:
@@ -244,7 +267,15 @@ def _error_handlers() -> dict[Any, Any]:
     async def too_large(request: Request, exc: Exception) -> Response:
         return JSON({"detail": "Request body is too large."}, status_code=413)
 
-    return {HTTPException: http_error, ValidationFailed: invalid, BodyTooLarge: too_large}
+    async def unreadable(request: Request, exc: Exception) -> Response:
+        return JSON({"detail": "There was an error parsing the body"}, status_code=400)
+
+    return {
+        HTTPException: http_error,
+        ValidationFailed: invalid,
+        BodyTooLarge: too_large,
+        BodyUnreadable: unreadable,
+    }
 
 
 def open_store(settings: Settings) -> Store:

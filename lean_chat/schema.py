@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import msgspec
 
 __all__ = [
     "ROLES",
+    "BodyUnreadable",
     "ChatMessage",
     "ChatRequest",
     "CreateConversationRequest",
@@ -59,6 +61,10 @@ class DeleteConversationRequest(msgspec.Struct):
     conversationId: str
 
 
+class BodyUnreadable(Exception):
+    """The body is not valid UTF-8 (FastAPI answers 400 "There was an error parsing the body")."""
+
+
 class ValidationFailed(Exception):
     """A request broke the rules; `detail` is the FastAPI-shaped list of errors."""
 
@@ -71,7 +77,6 @@ _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
     t: msgspec.json.Decoder(t)
     for t in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest)
 }
-_any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 
 # Field rules per body type: (name, kind, required). Kinds: "str1" (string, min 1 char), "str", "str?",
 # "messages", "dict?".
@@ -87,12 +92,15 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
     """Decode and validate a JSON body into `kind`, or raise ValidationFailed with every error found."""
     try:
         value = _decoders[kind].decode(body)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        pass
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        problem = str(exc)
+    except UnicodeDecodeError:
+        raise BodyUnreadable() from None
     else:
         if not _has_empty_required(value, kind):
             return value
-    raise ValidationFailed(_explain(body, kind))
+        problem = ""
+    raise ValidationFailed(_explain(body, kind, problem))
 
 
 def _has_empty_required(value: Any, kind: type[Any]) -> bool:
@@ -100,22 +108,17 @@ def _has_empty_required(value: Any, kind: type[Any]) -> bool:
     return any(rule == "str1" and getattr(value, name) == "" for name, rule, _ in _RULES[kind])
 
 
-def _explain(body: bytes, kind: type[Any]) -> list[dict[str, Any]]:
+def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]:
     """Every validation error of a body, in the order and shape FastAPI/pydantic report them."""
     if not body:
         return [_error("missing", ["body"], "Field required", None)]
     try:
-        data = _any_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        return [
-            {
-                "type": "json_invalid",
-                "loc": ["body", _error_position(str(exc))],
-                "msg": "JSON decode error",
-                "input": {},
-                "ctx": {"error": str(exc)},
-            }
-        ]
+        # The error path only: the standard library's parser gives the position and wording FastAPI reports.
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return [_json_invalid(exc.pos, exc.msg)]
+    except UnicodeDecodeError:
+        raise BodyUnreadable() from None
     if not isinstance(data, dict):
         return [_not_an_object(["body"], data)]
     errors: list[dict[str, Any]] = []
@@ -126,7 +129,19 @@ def _explain(body: bytes, kind: type[Any]) -> list[dict[str, Any]]:
                 errors.append(_error("missing", loc, "Field required", data))
             continue
         _check_field(data[name], rule, loc, errors)
-    return errors
+    # Valid by the rules yet refused by msgspec: a lone surrogate, NaN/Infinity or a number out of range.
+    return errors or [_json_invalid(0, f"Unsupported JSON value: {problem}")]
+
+
+def _json_invalid(position: int, reason: str) -> dict[str, Any]:
+    """The error for a body that is not JSON lean_chat can read."""
+    return {
+        "type": "json_invalid",
+        "loc": ["body", position],
+        "msg": "JSON decode error",
+        "input": {},
+        "ctx": {"error": reason},
+    }
 
 
 def _check_field(value: Any, rule: str, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
@@ -184,16 +199,6 @@ def _error(kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str,
     if ctx is not None:
         entry["ctx"] = ctx
     return entry
-
-
-def _error_position(message: str) -> int:
-    """The character position msgspec names in a decode error ("... at byte 12"), else 0."""
-    marker = "at byte "
-    at = message.rfind(marker)
-    if at < 0:
-        return 0
-    digits = message[at + len(marker) :].split()[0] if message[at + len(marker) :].split() else ""
-    return int(digits) if digits.isdigit() else 0
 
 
 def query_error(kind: str, name: str, msg: str, value: Any) -> dict[str, Any]:

@@ -1,0 +1,124 @@
+"""One turn over HTTP: the stream grammar, default model, provider string, usage, routing and its errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from lean_chat.providers.mock import build_reply
+from tests.apps import in_process, stream_body, turn
+from tests.frames import check_grammar, parse_frames
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stream_grammar_and_headers(client: httpx.AsyncClient) -> None:
+    response = await turn(client, stream_body("g", "Hello there", targetChars=600))
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    text = response.text
+    assert text.endswith("\n\n")
+    frames = parse_frames(text)
+    done = check_grammar(frames)
+    assert done.event == "done"
+    assert [f.event for f in frames].count("done") == 1
+    assert "event: error" not in text
+    tokens = [f.data["token"] for f in frames if f.event == "token"]
+    assert len(tokens) > 100
+    assert (
+        "".join(tokens) == done.data["message"]["content"] == build_reply("Hello there", "mock", {"targetChars": 600})
+    )
+    assert done.data["message"]["role"] == "assistant"
+    assert done.data["type"] == "done"
+    assert set(done.data) == {"type", "message", "provider", "usage", "conversationId"}
+
+
+async def test_every_frame_is_event_then_data(client: httpx.AsyncClient) -> None:
+    response = await turn(client, stream_body("g2", "x"))
+    blocks = response.text.split("\n\n")
+    assert blocks[-1] == ""
+    for block in blocks[:-1]:
+        event, data = block.split("\n")
+        assert event.startswith("event: ") and data.startswith("data: {")
+
+
+async def test_default_model_and_usage_estimate(client: httpx.AsyncClient) -> None:
+    done = check_grammar(parse_frames((await turn(client, stream_body("d", "count me"))).content))
+    content = done.data["message"]["content"]
+    assert done.data["provider"] == "mock:gpt-4.1"
+    assert done.data["usage"] == {"tokens": max(1, (len(content) + 3) // 4)}
+
+
+async def test_configured_default_model(sqlite_path: str) -> None:
+    async with in_process(sqlite_path=sqlite_path, default_model="mock-house") as http:
+        done = check_grammar(parse_frames((await turn(http, stream_body("d", "hi"))).content))
+        assert done.data["provider"] == "mock:mock-house"
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [("mock-x", "mock:mock-x"), ("  mock-x  ", "mock:mock-x"), ("MOCK-Loud", "mock:MOCK-Loud"), ("", "mock:gpt-4.1")],
+)
+async def test_mock_models_name_themselves(client: httpx.AsyncClient, model: str, provider: str) -> None:
+    done = check_grammar(parse_frames((await turn(client, stream_body("m", "hi", model=model))).content))
+    assert done.event == "done"
+    assert done.data["provider"] == provider
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        ("gpt-4.1", "openai"),
+        ("o3-mini", "openai"),
+        ("llama3:8b", "openai"),
+        ("claude-3-5-sonnet", "anthropic"),
+        (" Claude-Opus ", "anthropic"),
+        ("gemini-1.5-pro", "gemini"),
+        ("GEMINI-2.0-flash", "gemini"),
+    ],
+)
+async def test_explicit_model_without_key_ends_in_error(sqlite_path: str, model: str, name: str) -> None:
+    async with in_process(sqlite_path=sqlite_path) as http:
+        frames = parse_frames((await turn(http, stream_body("r", "hi", model=model))).content)
+        assert len(frames) == 1
+        (error,) = frames
+        assert error.event == "error"
+        assert error.data == {
+            "type": "error",
+            "error": {
+                "message": f"Provider '{name}' is not configured (missing API key).",
+                "code": "provider_not_configured",
+            },
+        }
+
+
+async def test_no_model_without_keys_falls_back_to_the_mock(client: httpx.AsyncClient) -> None:
+    body = stream_body("f", "hi")
+    del body["params"]["mock"]
+    body["params"]["mock"] = {"tokenDelayMs": 0, "includePrefix": False}
+    done = check_grammar(parse_frames((await turn(client, body)).content))
+    assert done.event == "done"
+    assert done.data["provider"] == "mock:gpt-4.1"
+    assert done.data["message"]["content"].startswith("hi\n\n")
+
+
+async def test_stream_without_params(client: httpx.AsyncClient) -> None:
+    body = {"userId": "np", "messages": [{"role": "user", "content": "plain"}]}
+    done = check_grammar(parse_frames((await turn(client, body)).content))
+    assert done.data["provider"] == "mock:gpt-4.1"
+    assert done.data["message"]["content"].startswith("Mock reply (mock): plain")
+
+
+async def test_unknown_params_are_ignored(client: httpx.AsyncClient) -> None:
+    body = stream_body("u", "hi")
+    body["params"].update({"temperature": 0.2, "conversationId": None, "mock": {"tokenDelayMs": 0, "bogus": 1}})
+    done = check_grammar(parse_frames((await turn(client, body)).content))
+    assert done.event == "done"
+    assert done.data["conversationId"] == "default:u"
+
+
+async def test_explicit_model_error_keeps_the_users_message(client: httpx.AsyncClient) -> None:
+    await turn(client, stream_body("kept", "please answer", model="gpt-4o"))
+    history = (await client.get("/chat/history", params={"userId": "kept"})).json()
+    assert history["messages"] == [{"role": "user", "content": "please answer", "meta": None}]

@@ -1,0 +1,82 @@
+"""SSE frames, byte for byte: the wire that browser clients split on blank lines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lean_chat.sse import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frame, token_frames
+
+TOKEN_CASES = [
+    ("plain", "Hello", b'{"type":"token","token":"Hello"}'),
+    ("space", " ", b'{"type":"token","token":" "}'),
+    ("newline", "\n", b'{"type":"token","token":"\\n"}'),
+    ("tab", "\t", b'{"type":"token","token":"\\t"}'),
+    ("carriage return", "a\r\nb", b'{"type":"token","token":"a\\r\\nb"}'),
+    ("quotes", 'say "hi"', b'{"type":"token","token":"say \\"hi\\""}'),
+    ("backslash", "C:\\path\\", b'{"type":"token","token":"C:\\\\path\\\\"}'),
+    ("unicode", "héllo wörld ✓", '{"type":"token","token":"héllo wörld ✓"}'.encode()),
+    ("emoji", "🎉👍🏽", '{"type":"token","token":"🎉👍🏽"}'.encode()),
+    ("cjk", "你好", '{"type":"token","token":"你好"}'.encode()),
+    ("control", "\x00\x1f", b'{"type":"token","token":"\\u0000\\u001f"}'),
+    ("empty", "", b'{"type":"token","token":""}'),
+    ("blank line inside", "one\n\ntwo", b'{"type":"token","token":"one\\n\\ntwo"}'),
+]
+
+
+@pytest.mark.parametrize(("token", "data"), [(t, d) for _, t, d in TOKEN_CASES], ids=[n for n, _, _ in TOKEN_CASES])
+def test_token_frame_bytes(token: str, data: bytes) -> None:
+    frame = token_frame(token)
+    assert frame == b"event: token\ndata: " + data + b"\n\n"
+    # One frame: the only blank line is the terminator, and the data line is JSON that gives the token back.
+    assert frame.count(b"\n\n") == 1 and frame.endswith(b"\n\n")
+    assert json.loads(frame.split(b"data: ", 1)[1]) == {"type": "token", "token": token}
+
+
+def test_token_frames_join_one_frame_per_token() -> None:
+    tokens = ["Hi", " ", "there", "\n", "🎉"]
+    assert token_frames(tokens) == b"".join(token_frame(t) for t in tokens)
+    assert token_frames([]) == b""
+
+
+def test_done_frame_bytes() -> None:
+    frame = done_frame('Hi "you"\n✓', "mock:gpt-4.1", {"tokens": 3}, "default:alice")
+    assert frame == (
+        b"event: done\n"
+        b'data: {"type":"done","message":{"role":"assistant","content":"Hi \\"you\\"\\n\xe2\x9c\x93"},'
+        b'"provider":"mock:gpt-4.1","usage":{"tokens":3},"conversationId":"default:alice"}\n\n'
+    )
+
+
+def test_done_frame_with_reported_usage_keeps_key_order() -> None:
+    frame = done_frame("x", "openai:gpt-4.1", {"tokens": 7, "inputTokens": 5, "outputTokens": 7}, "c1")
+    data = frame.split(b"data: ", 1)[1]
+    assert b'"usage":{"tokens":7,"inputTokens":5,"outputTokens":7}' in data
+    assert json.loads(data)["conversationId"] == "c1"
+
+
+def test_error_frame_without_code() -> None:
+    assert (
+        error_frame('Bad "thing"') == b'event: error\ndata: {"type":"error","error":{"message":"Bad \\"thing\\""}}\n\n'
+    )
+
+
+def test_error_frame_with_code() -> None:
+    frame = error_frame("Provider 'openai' is not configured (missing API key).", "provider_not_configured")
+    assert frame == (
+        b'event: error\ndata: {"type":"error","error":{"message":"Provider \'openai\' is not configured'
+        b' (missing API key).","code":"provider_not_configured"}}\n\n'
+    )
+
+
+def test_ping_is_a_comment_frame() -> None:
+    assert PING_FRAME == b": ping\n\n"
+
+
+def test_stream_headers() -> None:
+    assert dict(SSE_HEADERS) == {
+        b"content-type": b"text/event-stream; charset=utf-8",
+        b"cache-control": b"no-cache",
+        b"x-accel-buffering": b"no",
+    }
