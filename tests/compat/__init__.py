@@ -1,0 +1,1 @@
+"""Tests that drive the compatibility kit in compat/."""
