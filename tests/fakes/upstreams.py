@@ -151,6 +151,7 @@ class FakeUpstream:
 
     def __init__(self, *replies: Reply, key: str = API_KEY) -> None:
         self.key = key
+        self.url: str | None = None  # where the fake is served, once a test or fixture sets it
         self._replies: list[Reply] = list(replies) or [Reply()]
         self.received: list[Received] = []
         self.disconnected = threading.Event()
@@ -162,6 +163,13 @@ class FakeUpstream:
         """Script the next attempts in order; the last reply repeats."""
         with self._lock:
             self._replies = list(replies) or [Reply()]
+
+    def reset(self, *replies: Reply) -> None:
+        """Forget what was received and script new replies (for a fake shared between tests)."""
+        with self._lock:
+            self._replies = list(replies) or [Reply()]
+            self.received = []
+        self.disconnected.clear()
 
     def _next_reply(self) -> Reply:
         """The reply for this attempt."""
@@ -178,15 +186,18 @@ class FakeUpstream:
         """How many distinct TCP connections carried those requests (by client port)."""
         return len({r.client_port for r in self.received})
 
-    def base_url(self, server_url: str) -> str:
-        """The provider base URL for a fake served at `server_url`."""
-        return server_url.rstrip("/") + self.prefix
+    def base_url(self, server_url: str | None = None) -> str:
+        """The provider base URL for a fake served at `server_url` (default: `self.url`)."""
+        url = server_url or self.url
+        if url is None:
+            raise RuntimeError("serve the fake first (or pass its URL)")
+        return url.rstrip("/") + self.prefix
 
-    def options(self, server_url: str) -> dict[str, Any]:
+    def options(self, server_url: str | None = None) -> dict[str, Any]:
         """`create_app` keyword options pointing this provider at the fake (key and base URL)."""
         return {f"{self.name}_api_key": self.key, f"{self.name}_base_url": self.base_url(server_url)}
 
-    def env(self, server_url: str) -> dict[str, str]:
+    def env(self, server_url: str | None = None) -> dict[str, str]:
         """Environment variables pointing this provider at the fake (as the README documents)."""
         upper = self.name.upper()
         return {f"{upper}_API_KEY": self.key, f"{upper}_BASE_URL": self.base_url(server_url)}
@@ -557,7 +568,13 @@ class FakeGemini(FakeUpstream):
 
     def error_body(self, status: int, message: str, error_type: str | None) -> Any:
         """`[{"error": {"code", "message", "status"}}]` (the streaming endpoint answers with a list)."""
-        kinds = {401: "UNAUTHENTICATED", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+        kinds = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            503: "UNAVAILABLE",
+        }
         return [{"error": {"code": status, "message": message, "status": error_type or kinds.get(status, "INTERNAL")}}]
 
     def _usage(self, reply: Reply) -> dict[str, Any]:

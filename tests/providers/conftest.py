@@ -1,0 +1,54 @@
+"""Provider tests: one fake upstream per provider under a real uvicorn for the session, lean_chat in front."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
+from tests.providers.helpers import MODELS
+
+
+@pytest.fixture(scope="session")
+def served_fakes() -> Iterator[dict[str, FakeUpstream]]:
+    """The three fakes, each under its own uvicorn on loopback for the whole session."""
+    fakes: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
+    servers = []
+    for fake in fakes.values():
+        server = LiveServer(fake).__enter__()
+        servers.append(server)
+        fake.url = server.url
+    yield fakes
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=list(MODELS))
+def upstream(request: pytest.FixtureRequest, served_fakes: dict[str, FakeUpstream]) -> FakeUpstream:
+    """Each provider's fake in turn, reset (a default successful reply)."""
+    fake = served_fakes[request.param]
+    fake.reset()
+    return fake
+
+
+@pytest.fixture
+def openai_fake(served_fakes: dict[str, FakeUpstream]) -> FakeUpstream:
+    """The OpenAI fake, reset."""
+    served_fakes["openai"].reset()
+    return served_fakes["openai"]
+
+
+@pytest.fixture
+def anthropic_fake(served_fakes: dict[str, FakeUpstream]) -> FakeUpstream:
+    """The Anthropic fake, reset."""
+    served_fakes["anthropic"].reset()
+    return served_fakes["anthropic"]
+
+
+@pytest.fixture
+def gemini_fake(served_fakes: dict[str, FakeUpstream]) -> FakeUpstream:
+    """The Gemini fake, reset."""
+    served_fakes["gemini"].reset()
+    return served_fakes["gemini"]

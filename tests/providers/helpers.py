@@ -1,0 +1,64 @@
+"""Helpers for provider tests: lean_chat in front of a fake upstream, and reading its stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from lean_chat import create_app
+from tests.fakes import FakeUpstream
+from tests.frames import Frame, check_grammar, parse_frames
+
+__all__ = ["FAST_RETRIES", "MODELS", "app_settings", "ask", "chat_body", "lean", "tokens"]
+
+MODELS = {"openai": "gpt-4.1", "anthropic": "claude-3-5-sonnet", "gemini": "gemini-2.0-flash"}
+# Retries in tests wait about a millisecond, unless a test asks otherwise.
+FAST_RETRIES = {"retry_base_delay_ms": 1, "retry_max_delay_ms": 2}
+
+
+def app_settings(fake: FakeUpstream, url: str | None = None, **settings: Any) -> dict[str, Any]:
+    """lean_chat settings with the fake's provider configured (quick retries, memory history)."""
+    options: dict[str, Any] = {"sqlite_path": "", **fake.options(url)}
+    options.update({f"{fake.name}_{k}": v for k, v in FAST_RETRIES.items()})
+    options.update(settings)
+    return options
+
+
+@asynccontextmanager
+async def lean(fake: FakeUpstream, url: str | None = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking in-process to a lean_chat app whose provider is the fake (lifespan run)."""
+    app = create_app(**app_settings(fake, url, **settings))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
+            yield http
+
+
+def chat_body(
+    model: str | None,
+    *contents: str,
+    user: str = "u1",
+    system: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A `/chat/stream` body: optional system text, then user messages; `params` added to the model."""
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.extend({"role": "user", "content": c} for c in contents or ("hi",))
+    params = {**({"model": model} if model else {}), **(params or {})}
+    return {"userId": user, "messages": messages, "params": params}
+
+
+async def ask(http: httpx.AsyncClient, model: str | None, *contents: str, **body: Any) -> tuple[list[Frame], Frame]:
+    """Stream one turn; the frames and the final (`done` or `error`) frame, grammar checked."""
+    response = await http.post("/chat/stream", json=chat_body(model, *contents, **body))
+    assert response.status_code == 200, response.text
+    frames = parse_frames(response.content)
+    return frames, check_grammar(frames)
+
+
+def tokens(frames: list[Frame]) -> list[str]:
+    """The token strings, in order."""
+    return [f.data["token"] for f in frames if f.event == "token"]

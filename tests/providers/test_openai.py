@@ -1,0 +1,136 @@
+"""OpenAI specifics: the request, refusals, the usage chunk's shapes, `[DONE]`, error objects, quota 429s."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes import FakeUpstream, Reply
+from tests.providers.helpers import ask, lean, tokens
+
+pytestmark = pytest.mark.anyio
+
+TOKENS = ["Sure", ":", " 4"]
+
+
+async def test_request_shape(openai_fake: FakeUpstream) -> None:
+    async with lean(openai_fake) as http:
+        await ask(http, "gpt-4o-mini", "what is 2+2?", system="Be brief.")
+    seen = openai_fake.received[-1]
+    assert seen.method == "POST" and seen.path == "/v1/chat/completions"
+    assert seen.headers["authorization"] == f"Bearer {openai_fake.key}"
+    assert seen.headers["content-type"] == "application/json"
+    assert seen.body == {
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "what is 2+2?"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+async def test_usage_can_be_turned_off(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(Reply(tokens=TOKENS))
+    async with lean(openai_fake, openai_include_usage=False) as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert "stream_options" not in openai_fake.received[-1].body
+    assert last.data["usage"] == {"tokens": (len("Sure: 4") + 3) // 4}
+
+
+async def test_refusal_text_is_streamed(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(Reply(tokens=["I can't", " help with that."], refusal=True))
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == ["I can't", " help with that."]
+    assert last.event == "done"
+
+
+@pytest.mark.parametrize("shape", ["empty", "null", "missing"])
+async def test_usage_chunk_with_choices_empty_null_or_missing(openai_fake: FakeUpstream, shape: str) -> None:
+    openai_fake.reset(Reply(tokens=TOKENS, input_tokens=30, output_tokens=5, usage_choices=shape))
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == TOKENS
+    assert last.data["usage"] == {"tokens": 5, "inputTokens": 30, "outputTokens": 5}
+
+
+async def test_error_object_chunk_then_done_is_an_error(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(Reply(tokens=TOKENS, fail_after=1, error_message="out of KV cache", error_type="InternalError"))
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "meta-llama/Llama-3-8B")
+    assert tokens(frames) == ["Sure"]
+    assert last.data["error"]["message"] == (
+        "openai failed for model 'meta-llama/Llama-3-8B': out of KV cache (InternalError)"
+    )
+
+
+async def test_done_marker_without_finish_reason_is_a_success(openai_fake: FakeUpstream) -> None:
+    chunk = 'data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n'
+    openai_fake.reset(Reply(raw=[chunk % "a", chunk % "b", "data: [DONE]\n\n"]))
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == ["a", "b"] and last.event == "done"
+
+
+async def test_finish_reason_without_done_marker_is_a_success(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(
+        Reply(
+            raw=[
+                'data: {"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}\n\n',
+                'data: {"choices":[{"index":0,"delta":{},"finish_reason":"length"}]}\n\n',
+            ]
+        )
+    )
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == ["a"] and last.event == "done"
+
+
+async def test_unparseable_chunks_are_skipped(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(
+        Reply(
+            raw=[
+                "data: {not json\n\n",
+                'data: {"choices":"oops"}\n\n',
+                'data: {"choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n',
+                "data: [DONE]\n\n",
+            ]
+        )
+    )
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == ["ok"] and last.event == "done"
+
+
+async def test_insufficient_quota_is_not_retried(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(
+        Reply(status=429, error_message="You exceeded your current quota.", error_type="insufficient_quota"),
+        Reply(tokens=TOKENS),
+    )
+    async with lean(openai_fake) as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert last.event == "error"
+    assert last.data["error"]["message"] == (
+        "openai failed for model 'gpt-4.1': You exceeded your current quota. (HTTP 429, insufficient_quota)"
+    )
+    assert openai_fake.attempts == 1
+
+
+async def test_a_plain_rate_limit_is_retried(openai_fake: FakeUpstream) -> None:
+    openai_fake.reset(Reply(status=429, error_type="rate_limit_exceeded"), Reply(tokens=TOKENS))
+    async with lean(openai_fake) as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert last.event == "done" and openai_fake.attempts == 2
+
+
+async def test_base_url_with_a_trailing_slash(openai_fake: FakeUpstream) -> None:
+    assert openai_fake.url is not None
+    async with lean(openai_fake, openai_base_url=openai_fake.url + "/v1/") as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert last.event == "done"
+    assert openai_fake.received[-1].path == "/v1/chat/completions"
+
+
+async def test_a_non_json_error_page_still_gives_status(openai_fake: FakeUpstream) -> None:
+    async with lean(openai_fake, openai_base_url=f"{openai_fake.url}/nowhere") as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert last.event == "error"
+    assert "HTTP 404" in last.data["error"]["message"]
