@@ -20,6 +20,7 @@ from tests.fakes import API_KEY, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpst
 
 __all__ = [
     "API_KEY",
+    "CONFIG_PREFIXES",
     "RETRY_ENV",
     "RETRY_SETTINGS",
     "GeminiKeyFromQuery",
@@ -28,10 +29,11 @@ __all__ = [
     "Upstreams",
     "free_port",
     "lean_server",
+    "wait_for_port",
 ]
 
 # Environment variables that configure either implementation; a child process starts without any of them.
-_CONFIG_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "FASTAPI_AI_CHAT_", "LEAN_CHAT_")
+CONFIG_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GEMINI_", "FASTAPI_AI_CHAT_", "LEAN_CHAT_")
 # Retry pacing for both sides: the same count, but no real waiting.
 RETRY_ENV = {
     "FASTAPI_AI_CHAT_OPENAI_MAX_RETRIES": "2",
@@ -55,7 +57,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_for_port(port: int, deadline: float, alive: Any) -> None:
+def wait_for_port(port: int, deadline: float, alive: Any) -> None:
     """Return once something accepts connections on the port; raise when `alive()` turns false or time runs out."""
     while time.monotonic() < deadline:
         if not alive():
@@ -176,7 +178,7 @@ class ReferenceServer:
     def __init__(self, sqlite_path: str, env: Mapping[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(_CONFIG_PREFIXES)}
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
         clean.update(RETRY_ENV)
         clean.update(env)
         clean["FASTAPI_AI_CHAT_SQLITE_PATH"] = sqlite_path
@@ -190,7 +192,7 @@ class ReferenceServer:
     def wait(self) -> ReferenceServer:
         """Wait until it accepts connections."""
         try:
-            _wait_for_port(self.port, time.monotonic() + 30, lambda: self.process.poll() is None)
+            wait_for_port(self.port, time.monotonic() + 30, lambda: self.process.poll() is None)
         except RuntimeError:
             self.stop()
             with open(self.log_path, encoding="utf-8", errors="replace") as log:

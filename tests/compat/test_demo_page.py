@@ -1,0 +1,78 @@
+"""The demo page served by `lean-chat serve`, driven in headless Chromium (Debian's package, never a download)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import sync_playwright
+
+from compat.servers import CONFIG_PREFIXES, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def served() -> Iterator[str]:
+    """`python -m lean_chat serve` on a free port, history in memory, no provider keys (the mock answers)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", ""]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, time.monotonic() + 30, lambda: process.poll() is None)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1000})
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.goto(served + "/")
+            assert page.title() == "lean_chat"
+            page.fill("#prompt", "Hello from Chromium ✨")
+            page.keyboard.press("Enter")
+            # Part of the reply is on screen while the stream is still open: it streams, it does not arrive at once.
+            page.wait_for_function(
+                "() => { const r = document.querySelector('.msg.assistant');"
+                " return r && r.dataset.state === 'streaming' && r.textContent.length > 20; }",
+                timeout=15000,
+            )
+            page.wait_for_selector('.msg.assistant[data-state="done"]', timeout=30000)
+            reply = page.text_content(".msg.assistant") or ""
+            note = page.text_content(".meta") or ""
+            user = page.input_value("#user")
+            page.screenshot(path=str(ARTIFACTS / "demo-page.png"))
+        finally:
+            browser.close()
+    assert problems == []
+    assert reply.startswith("Mock reply (mock): Hello from Chromium ✨\n\n")
+    assert note.startswith("mock:gpt-4.1 · ")
+    history = httpx.get(f"{served}/chat/history", params={"userId": user}, timeout=10).json()
+    assert [m["content"] for m in history["messages"]] == ["Hello from Chromium ✨", reply]
+    assert (ARTIFACTS / "demo-page.png").stat().st_size > 10_000

@@ -1,0 +1,135 @@
+"""compat/client.mjs, the stream client written the way ai-chat-kit's hook reads SSE, run under Node."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lean_chat import create_app
+from tests.apps import in_process
+from tests.conftest import LiveServer
+from tests.frames import check_grammar, parse_frames
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENT = ROOT / "compat" / "client.mjs"
+PAGE = ROOT / "lean_chat" / "static" / "index.html"
+NODE = shutil.which("node") or "/usr/bin/node"
+
+
+def node_stream(url: str, body: Any) -> dict[str, Any]:
+    """Run the client under Node against `url` and return what it saw."""
+    result = subprocess.run([NODE, str(CLIENT), url, json.dumps(body)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    stats: dict[str, Any] = json.loads(result.stdout)
+    return stats
+
+
+def _expected(body: dict[str, Any]) -> list[Any]:
+    """The frames lean_chat sends for this request (read in-process, with Python's own parser)."""
+
+    async def read() -> bytes:
+        async with in_process(sqlite_path="") as http:
+            return (await http.post("/chat/stream", json=body)).content
+
+    return parse_frames(asyncio.run(read()))
+
+
+def test_the_client_reads_a_live_stream_with_pings_between_tokens(live_server: Callable[..., LiveServer]) -> None:
+    body = {
+        "userId": "node",
+        "messages": [{"role": "user", "content": 'Grüße 👩🏽‍💻 "quotes" back\\slash'}],
+        "params": {"mock": {"targetChars": 250, "tokenDelayMs": 10}},
+    }
+    server = live_server(create_app(sqlite_path="", heartbeat_seconds=0.005))
+    stats = node_stream(f"{server.url}/chat/stream", body)
+    frames = _expected({**body, "params": {"mock": {"targetChars": 250, "tokenDelayMs": 0}}})
+    done = check_grammar(frames)
+    assert stats["status"] == 200
+    assert stats["error"] is None
+    assert stats["tokens"] == [f.data["token"] for f in frames if f.event == "token"]
+    assert "".join(stats["tokens"]) == stats["done"]["message"]["content"]
+    assert stats["done"] == done.data
+    assert stats["comments"] >= 1
+
+
+class Chopper:
+    """A server that sends fixed SSE bytes in small writes, cutting frames, separators and UTF-8 characters."""
+
+    def __init__(self, body: bytes, size: int) -> None:
+        self.body = body
+        self.size = size
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve the body, one small write at a time."""
+        if scope["type"] != "http":
+            return
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for start in range(0, len(self.body), self.size):
+            await send({"type": "http.response.body", "body": self.body[start : start + self.size], "more_body": True})
+            await asyncio.sleep(0.002)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def test_the_client_copes_with_frames_cut_across_reads(live_server: Callable[..., LiveServer]) -> None:
+    body = {
+        "userId": "cut",
+        "messages": [{"role": "user", "content": 'naïve café 東京 🚀🚀 "q" \\ end'}],
+        "params": {"mock": {"targetChars": 250, "tokenDelayMs": 0}},
+    }
+    frames = _expected(body)
+    wire = b"".join(f.raw.encode() + b"\n\n" + (b": ping\n\n" if i % 5 == 0 else b"") for i, f in enumerate(frames))
+    assert "🚀".encode() in wire
+    server = live_server(Chopper(wire, 9), lifespan="off")
+    stats = node_stream(server.url, body)
+    assert stats["cutReads"] > 10, stats["reads"]
+    assert stats["comments"] == len(range(0, len(frames), 5))
+    assert stats["tokens"] == [f.data["token"] for f in frames if f.event == "token"]
+    assert stats["done"] == frames[-1].data
+
+
+def test_the_client_reports_errors(live_server: Callable[..., LiveServer]) -> None:
+    server = live_server(create_app(sqlite_path=""))
+    no_key = node_stream(
+        f"{server.url}/chat/stream", {"userId": "e", "messages": [], "params": {"model": "claude-3-5-sonnet"}}
+    )
+    assert no_key["status"] == 200 and no_key["done"] is None and no_key["tokens"] == []
+    assert no_key["error"]["message"] == "Provider 'anthropic' is not configured (missing API key)."
+    invalid = node_stream(f"{server.url}/chat/stream", {"userId": "", "messages": []})
+    assert invalid["status"] == 422
+    assert json.loads(invalid["error"]["detail"])["detail"][0]["loc"] == ["body", "userId"]
+
+
+def _client_block(text: str) -> str:
+    """The streamChat block between its BEGIN and END markers."""
+    match = re.search(r"// BEGIN streamChat.*?\n(.*?)// END streamChat", text, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_demo_page_carries_the_same_client() -> None:
+    page_block = _client_block(PAGE.read_text(encoding="utf-8"))
+    assert page_block == _client_block(CLIENT.read_text(encoding="utf-8"))
+    assert "response.body.getReader()" in page_block and "new TextDecoder()" in page_block
+
+
+def test_the_client_parses_frames_like_the_python_reader() -> None:
+    script = (
+        "import { parseFrame } from " + json.dumps(CLIENT.as_uri()) + ";\n"
+        'const frames = ["event: token\\ndata: {\\"type\\":\\"token\\",\\"token\\":\\"a\\\\nb\\"}", ": ping",'
+        ' "event: done\\ndata: {\\"x\\":\\n" + "data: 1}"];\n'
+        "console.log(JSON.stringify(frames.map(parseFrame)));"
+    )
+    result = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"event": "token", "data": {"type": "token", "token": "a\nb"}, "comment": None},
+        {"event": None, "data": None, "comment": "ping"},
+        {"event": "done", "data": {"x": 1}, "comment": None},
+    ]
