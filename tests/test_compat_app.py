@@ -63,7 +63,7 @@ async def test_the_fastapi_app_streams_keeps_history_and_documents_the_real_rout
 def test_mounted_under_a_prefix_with_the_parent_running_its_lifespan(
     live_server: Callable[..., LiveServer], tmp_path: Any
 ) -> None:
-    ai = create_app(sqlite_path=str(tmp_path / "chat.sqlite3"))
+    ai = create_app(sqlite_path=str(tmp_path / "chat.sqlite3"), serve_demo_page=True)
     parent = FastAPI(lifespan=ai.router.lifespan_context)
 
     @parent.get("/")
@@ -83,6 +83,7 @@ def test_mounted_under_a_prefix_with_the_parent_running_its_lifespan(
         assert "/chat/stream" in document["paths"]
         assert "/ai/openapi.json" in http.get("/ai/docs").text
         assert http.get("/chat/stream").status_code == 404
+        assert "streamChat" in http.get("/ai/").text
 
 
 def test_create_app_reads_the_base_url_from_the_environment_as_the_reference_does(
