@@ -1,0 +1,660 @@
+"""The scenarios: each starts its servers pinned to the server core and drives them from the load core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import ssl
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .loadgen import Connection, GapHistogram, Reply, http_request, percentile
+from .processes import Cores, Pinned, free_port
+
+__all__ = ["PLANS", "Bench", "Plan", "SCENARIOS"]
+
+LEAN = "lean_chat"
+REFERENCE = "reference"
+FLOOR_BATCH = "floor-batch"
+FLOOR_TOKEN = "floor-token"
+FLOOR_PACED = "floor-paced"
+
+PROMPT = "Explain server-sent events in a few paragraphs."
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each scenario is (the full run, --quick, or the smoke test's tiny run)."""
+
+    name: str
+    runs: int
+    burst_seconds: float
+    burst_clients: tuple[int, ...]
+    burst_chars: int
+    relay_chunks: int
+    relay_clients: int
+    relay_seconds: float
+    stream_chars: int
+    stream_ramp: float
+    stream_start: int
+    stream_max: int
+    stream_refine: int
+    reference_start: int
+    conversation_turns: int
+    stall_streams: int
+    stall_turns: int
+    latency_requests: int
+    scenarios: tuple[str, ...]
+
+
+ALL = ("burst", "relay", "many_streams", "long_conversation", "loop_stalls", "added_latency")
+
+PLANS = {
+    "full": Plan(
+        name="full",
+        runs=5,
+        burst_seconds=3.0,
+        burst_clients=(10, 50),
+        burst_chars=2600,
+        relay_chunks=1000,
+        relay_clients=10,
+        relay_seconds=3.0,
+        stream_chars=1200,
+        stream_ramp=3.0,
+        stream_start=1000,
+        stream_max=8000,
+        stream_refine=3,
+        reference_start=500,
+        conversation_turns=1000,
+        stall_streams=200,
+        stall_turns=1000,
+        latency_requests=400,
+        scenarios=ALL,
+    ),
+    "quick": Plan(
+        name="quick",
+        runs=3,
+        burst_seconds=1.0,
+        burst_clients=(10, 50),
+        burst_chars=2600,
+        relay_chunks=1000,
+        relay_clients=10,
+        relay_seconds=1.0,
+        stream_chars=400,
+        stream_ramp=1.5,
+        stream_start=2500,
+        stream_max=8000,
+        stream_refine=1,
+        reference_start=500,
+        conversation_turns=300,
+        stall_streams=200,
+        stall_turns=150,
+        latency_requests=100,
+        scenarios=ALL,
+    ),
+    "smoke": Plan(
+        name="smoke",
+        runs=1,
+        burst_seconds=0.3,
+        burst_clients=(2,),
+        burst_chars=600,
+        relay_chunks=50,
+        relay_clients=2,
+        relay_seconds=0.3,
+        stream_chars=250,
+        stream_ramp=0.2,
+        stream_start=20,
+        stream_max=20,
+        stream_refine=0,
+        reference_start=20,
+        conversation_turns=6,
+        stall_streams=5,
+        stall_turns=6,
+        latency_requests=5,
+        scenarios=("burst",),
+    ),
+}
+
+
+def chat_body(
+    user: str,
+    prompt: str = PROMPT,
+    *,
+    mock: dict[str, Any] | None = None,
+    model: str | None = None,
+    conversation: str | None = None,
+) -> bytes:
+    """A `/chat/stream` request body."""
+    params: dict[str, Any] = {}
+    if mock is not None:
+        params["mock"] = mock
+    if model is not None:
+        params["model"] = model
+    if conversation is not None:
+        params["conversationId"] = conversation
+    body = {"userId": user, "messages": [{"role": "user", "content": prompt}], "params": params}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def stream_request(body: bytes) -> bytes:
+    """The HTTP request for a chat stream."""
+    return http_request("/chat/stream", body)
+
+
+def median(values: list[float]) -> float:
+    """The median, 0 for nothing."""
+    return statistics.median(values) if values else 0.0
+
+
+class Meter:
+    """CPU use of the load generator (this process), the server and the upstream over one measured window."""
+
+    def __init__(self, server: Pinned | None = None, upstream: Pinned | None = None) -> None:
+        self.server = server
+        self.upstream = upstream
+        self.wall = time.perf_counter()
+        self.load = time.process_time()
+        self.server_cpu = server.cpu_seconds() if server else 0.0
+        self.upstream_cpu = upstream.cpu_seconds() if upstream else 0.0
+
+    def read(self) -> dict[str, float]:
+        """Core shares (1.0 is one whole core) since the meter was made."""
+        wall = max(1e-9, time.perf_counter() - self.wall)
+        shares = {"seconds": wall, "loadCpu": (time.process_time() - self.load) / wall}
+        if self.server:
+            shares["serverCpu"] = (self.server.cpu_seconds() - self.server_cpu) / wall
+        if self.upstream:
+            shares["upstreamCpu"] = (self.upstream.cpu_seconds() - self.upstream_cpu) / wall
+        return shares
+
+
+class Bench:
+    """Shared machinery of a run: cores, a scratch folder, servers and upstreams started on demand."""
+
+    def __init__(self, plan: Plan, log: Callable[[str], None], profile_to: str = "") -> None:
+        self.plan = plan
+        self.profile_to = profile_to
+        self.log = log
+        self.cores = Cores()
+        self.scratch = tempfile.mkdtemp(prefix="lean-bench-")
+        self.load_cpu_peak = 0.0
+
+    def note_load(self, shares: dict[str, float], target: str = LEAN) -> None:
+        """Remember the busiest the load generator has been while measuring lean_chat or the reference."""
+        if target in (LEAN, REFERENCE):
+            self.load_cpu_peak = max(self.load_cpu_peak, shares.get("loadCpu", 0.0))
+
+    def server(
+        self,
+        target: str,
+        *,
+        upstream: str = "",
+        floor_request: bytes = b"{}",
+        watch_loop: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> Pinned:
+        """Start a target under uvicorn on the server core, with a fresh SQLite file."""
+        port = free_port()
+        sqlite = os.path.join(self.scratch, f"{target}-{uuid.uuid4().hex[:8]}.sqlite3")
+        args = [target, "--port", str(port), "--sqlite-path", sqlite, "--upstream", upstream]
+        args += ["--floor-request", floor_request.decode()]
+        if watch_loop:
+            args.append("--watch-loop")
+        profile = ""
+        if self.profile_to and target == LEAN:
+            os.makedirs(self.profile_to, exist_ok=True)
+            profile = os.path.join(self.profile_to, f"{target}-{port}.txt")
+        return Pinned(self.cores, self.cores.server, "benchmarks.serve", args, port, env or {}, profile)
+
+    def upstream(self, chunks: int, cert: str = "", key: str = "") -> Pinned:
+        """Start the fake OpenAI upstream on the load core."""
+        port = free_port()
+        args = ["--port", str(port), "--chunks", str(chunks)]
+        if cert:
+            args += ["--cert", cert, "--key", key]
+        return Pinned(self.cores, self.cores.load, "benchmarks.upstream", args, port, {})
+
+    @contextlib.contextmanager
+    def servers(self, targets: dict[str, dict[str, Any]]) -> Iterator[dict[str, Pinned]]:
+        """Several targets at once (idle ones cost nothing), stopped together."""
+        started: dict[str, Pinned] = {}
+        try:
+            for name, options in targets.items():
+                started[name] = self.server(name, **options)
+            yield started
+        finally:
+            for process in started.values():
+                process.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# burst and relay: tokens/s with C keep-alive clients, each sending its next request when the last one ends
+
+
+async def _closed_loop(
+    port: int, clients: int, seconds: float, body_for: Callable[[int, int], bytes], server: Pinned | None
+) -> dict[str, float]:
+    """Drive `clients` connections for `seconds`; count tokens of well-formed replies only."""
+    connections = [await Connection.open(port) for _ in range(clients)]
+    totals = {"tokens": 0.0, "responses": 0.0, "bad": 0.0}
+    meter = Meter(server)
+    deadline = time.perf_counter() + seconds
+
+    async def client(index: int) -> None:
+        connection = connections[index]
+        count = 0
+        while time.perf_counter() < deadline:
+            reply = await connection.fetch(stream_request(body_for(index, count)))
+            count += 1
+            if reply.ok:
+                totals["tokens"] += reply.tokens
+                totals["responses"] += 1
+            else:
+                totals["bad"] += 1
+                if not reply.complete:
+                    connection.close()
+                    connection = connections[index] = await Connection.open(port)
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    shares = meter.read()
+    for connection in connections:
+        connection.close()
+    shares.update(totals)
+    shares["tokensPerSecond"] = totals["tokens"] / shares["seconds"]
+    return shares
+
+
+def _summarize(runs: list[dict[str, float]]) -> dict[str, Any]:
+    """Median tokens/s over runs, with the runs and CPU shares kept for context."""
+    return {
+        "tokensPerSecond": median([r["tokensPerSecond"] for r in runs]),
+        "loadCpu": max(r["loadCpu"] for r in runs),
+        "serverCpu": median([r.get("serverCpu", 0.0) for r in runs]),
+        "upstreamCpu": median([r.get("upstreamCpu", 0.0) for r in runs]),
+        "bad": sum(r["bad"] for r in runs),
+        "responses": sum(r["responses"] for r in runs),
+        "runs": [round(r["tokensPerSecond"], 1) for r in runs],
+    }
+
+
+async def burst(bench: Bench) -> dict[str, Any]:
+    """Mock replies with no delay (~1,200 tokens each): tokens/s at 10 and 50 clients."""
+    plan = bench.plan
+    mock = {"tokenDelayMs": 0, "targetChars": plan.burst_chars}
+    floor_request = chat_body("floor", mock=mock)
+    targets = {LEAN: {}, REFERENCE: {}, FLOOR_BATCH: {"floor_request": floor_request}}
+    targets[FLOOR_TOKEN] = {"floor_request": floor_request}
+    results: dict[str, Any] = {"clients": {}, "tokensPerReply": {}}
+    with bench.servers(targets) as servers:
+        for name, server in servers.items():
+            warm = await _closed_loop(server.port, 2, 0.3, lambda i, n: chat_body(f"w{i}-{n}", mock=mock), server)
+            if not warm["responses"]:
+                raise RuntimeError(f"burst: {name} gave no well-formed reply")
+            results["tokensPerReply"][name] = round(warm["tokens"] / warm["responses"])
+        for clients in plan.burst_clients:
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for run in range(plan.runs):
+                for name, server in servers.items():
+
+                    def body_for(i: int, n: int, run: int = run, clients: int = clients) -> bytes:
+                        return chat_body(f"b{clients}-{run}-{i}-{n}", mock=mock)
+
+                    shares = await _closed_loop(server.port, clients, plan.burst_seconds, body_for, server)
+                    bench.note_load(shares, name)
+                    runs[name].append(shares)
+            summary = {name: _summarize(values) for name, values in runs.items()}
+            results["clients"][str(clients)] = summary
+            bench.log(
+                f"burst {clients} clients: "
+                + ", ".join(f"{name} {s['tokensPerSecond']:,.0f} tok/s" for name, s in summary.items())
+            )
+    return results
+
+
+async def relay(bench: Bench) -> dict[str, Any]:
+    """A fake OpenAI upstream streaming 1,000 chunks at once: tokens/s relayed."""
+    plan = bench.plan
+    results: dict[str, Any] = {"chunks": plan.relay_chunks, "clients": plan.relay_clients}
+    with bench.upstream(plan.relay_chunks) as upstream:
+        url = f"http://127.0.0.1:{upstream.port}/v1"
+        with bench.servers({LEAN: {"upstream": url}, REFERENCE: {"upstream": url}}) as servers:
+            for name, server in servers.items():
+                warm = await _closed_loop(server.port, 1, 0.3, lambda i, n: chat_body(f"w{n}", model="gpt-4.1"), None)
+                if not warm["responses"]:
+                    raise RuntimeError(f"relay: {name} relayed no well-formed reply")
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for run in range(plan.runs):
+                for name, server in servers.items():
+                    meter_upstream = upstream.cpu_seconds()
+
+                    def body_for(i: int, n: int, run: int = run) -> bytes:
+                        return chat_body(f"r{run}-{i}-{n}", model="gpt-4.1")
+
+                    shares = await _closed_loop(server.port, plan.relay_clients, plan.relay_seconds, body_for, server)
+                    shares["upstreamCpu"] = (upstream.cpu_seconds() - meter_upstream) / shares["seconds"]
+                    bench.note_load(shares, name)
+                    runs[name].append(shares)
+            results["targets"] = {name: _summarize(values) for name, values in runs.items()}
+    bench.log("relay: " + ", ".join(f"{n} {s['tokensPerSecond']:,.0f} tok/s" for n, s in results["targets"].items()))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# many streams and memory: N paced streams at once
+
+
+async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: str) -> dict[str, Any]:
+    """N streams at 20 tokens/s started over the ramp; pass when all end with done and p99 gap <= 75 ms."""
+    plan = bench.plan
+    mock = {"tokenDelayMs": 50, "targetChars": plan.stream_chars}
+    gaps = GapHistogram()
+    ramp = plan.stream_ramp
+    peak = {"rss": 0}
+    connections: list[Connection] = []
+
+    async def one(index: int) -> Reply:
+        await asyncio.sleep(index * ramp / streams)
+        try:
+            connection = await Connection.open(server.port, gaps=gaps)
+        except OSError:
+            return Reply()
+        connections.append(connection)
+        reply = await connection.fetch(stream_request(chat_body(f"{tag}-{index}", mock=mock)))
+        connection.close()
+        return reply
+
+    async def sample() -> None:
+        while True:
+            peak["rss"] = max(peak["rss"], server.rss_bytes())
+            await asyncio.sleep(0.2)
+
+    before = server.rss_bytes()
+    meter = Meter(server)
+    sampler = asyncio.get_running_loop().create_task(sample())
+    tasks = [asyncio.get_running_loop().create_task(one(i)) for i in range(streams)]
+    limit = ramp + plan.stream_chars / 2.0 * 0.05 * 2.0 + 10.0
+    done, pending = await asyncio.wait(tasks, timeout=limit)
+    for connection in connections:
+        connection.close()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
+    sampler.cancel()
+    shares = meter.read()
+    bench.note_load(shares, target)
+    replies = [t.result() for t in tasks if t.done() and not t.cancelled()]
+    good = sum(1 for r in replies if r.ok)
+    result = {
+        "streams": streams,
+        "ok": good,
+        "p50GapMs": gaps.percentile_ms(50),
+        "p99GapMs": gaps.percentile_ms(99),
+        "largestGapMs": round(gaps.largest * 1000.0, 1),
+        "rssBefore": before,
+        "rssPeak": peak["rss"],
+        "loadCpu": shares["loadCpu"],
+        "serverCpu": shares.get("serverCpu", 0.0),
+    }
+    result["passed"] = good == streams and result["p99GapMs"] <= 75.0
+    bench.log(
+        f"  {tag}: {streams} streams: {good} ok, p99 gap {result['p99GapMs']:.0f} ms, "
+        f"load cpu {shares['loadCpu']:.2f}, server cpu {shares.get('serverCpu', 0.0):.2f}"
+        + (" PASS" if result["passed"] else " FAIL")
+    )
+    return result
+
+
+async def _largest(bench: Bench, name: str, start: int) -> dict[str, Any]:
+    """Double N while it passes, then halve the gap between the last pass and the first failure."""
+    plan = bench.plan
+    probes: list[dict[str, Any]] = []
+    passed, failed = 0, 0
+    floor_request = chat_body("floor", mock={"tokenDelayMs": 50, "targetChars": plan.stream_chars})
+    options = {"floor_request": floor_request} if name.startswith("floor") else {}
+    with bench.servers({name: options}) as servers:
+        server = servers[name]
+        n = start
+        while True:
+            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name)
+            probes.append(probe)
+            await asyncio.sleep(1.0)
+            if probe["passed"]:
+                passed = n
+                if n >= plan.stream_max:
+                    break
+                n = min(plan.stream_max, n * 2)
+            else:
+                failed = n
+                break
+        for _ in range(plan.stream_refine):
+            if not failed or failed - passed <= max(100, failed // 10):
+                break
+            n = (passed + failed) // 2 // 50 * 50 if failed > 100 else (passed + failed) // 2
+            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name)
+            probes.append(probe)
+            await asyncio.sleep(1.0)
+            if probe["passed"]:
+                passed = n
+            else:
+                failed = n
+    return {"largest": passed, "firstFailure": failed, "probes": probes}
+
+
+async def _memory(bench: Bench, name: str, streams: int) -> dict[str, Any]:
+    """Server RSS per open stream at N streams, on a fresh server warmed up with a few streams."""
+    plan = bench.plan
+    floor_request = chat_body("floor", mock={"tokenDelayMs": 50, "targetChars": plan.stream_chars})
+    options = {"floor_request": floor_request} if name.startswith("floor") else {}
+    with bench.servers({name: options}) as servers:
+        server = servers[name]
+        await _probe(bench, server, min(100, streams), f"{name[:3]}w", name)
+        probe = await _probe(bench, server, streams, f"{name[:3]}m", name)
+    per_stream = (probe["rssPeak"] - probe["rssBefore"]) / max(1, streams)
+    return {"streams": streams, "rssBefore": probe["rssBefore"], "rssPeak": probe["rssPeak"], "perStream": per_stream}
+
+
+async def many_streams(bench: Bench) -> dict[str, Any]:
+    """The largest N of 20 tokens/s streams with p99 gap <= 75 ms and all done; then RSS per stream at that N."""
+    plan = bench.plan
+    results: dict[str, Any] = {"targets": {}, "memory": {}, "streamChars": plan.stream_chars}
+    for name, start in ((LEAN, plan.stream_start), (REFERENCE, plan.reference_start), (FLOOR_PACED, plan.stream_start)):
+        bench.log(f"many streams: {name}")
+        results["targets"][name] = await _largest(bench, name, start)
+    for name in (LEAN, REFERENCE):
+        streams = results["targets"][name]["largest"] or results["targets"][name]["firstFailure"]
+        results["memory"][name] = await _memory(bench, name, streams)
+        bench.log(f"memory: {name} at {streams} streams: {results['memory'][name]['perStream'] / 1024:.1f} KB/stream")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# long conversation and loop stalls
+
+
+async def _conversation(port: int, turns: int, tag: str) -> list[float]:
+    """Seconds per turn of one conversation, one new user message per turn (mock, no delay)."""
+    connection = await Connection.open(port)
+    times: list[float] = []
+    mock = {"tokenDelayMs": 0}
+    try:
+        for turn in range(turns):
+            body = chat_body(f"{tag}-user", f"Turn {turn}: tell me more.", mock=mock, conversation=f"{tag}-conv")
+            reply = await connection.fetch(stream_request(body))
+            if not reply.ok:
+                raise RuntimeError(f"long conversation: turn {turn} was not a well-formed stream")
+            times.append(reply.seconds)
+    finally:
+        connection.close()
+    return times
+
+
+def _growth(times: list[float]) -> dict[str, Any]:
+    """Median turn time of the first and last windows, and their ratio."""
+    window = max(3, len(times) // 20)
+    first, last = median(times[:window]), median(times[-window:])
+    step = max(1, len(times) // 50)
+    return {
+        "turns": len(times),
+        "window": window,
+        "firstMs": first * 1000.0,
+        "lastMs": last * 1000.0,
+        "growth": last / first if first else 0.0,
+        "curveMs": [round(median(times[i : i + step]) * 1000.0, 3) for i in range(0, len(times), step)],
+    }
+
+
+async def long_conversation(bench: Bench) -> dict[str, Any]:
+    """1,000 turns of one conversation: the time of a turn at the end over its time at the start."""
+    results: dict[str, Any] = {}
+    with bench.servers({LEAN: {}, REFERENCE: {}}) as servers:
+        for name, server in servers.items():
+            meter = Meter(server)
+            times = await _conversation(server.port, bench.plan.conversation_turns, f"long{name[:3]}")
+            shares = meter.read()
+            bench.note_load(shares)
+            results[name] = _growth(times) | {"loadCpu": shares["loadCpu"]}
+            bench.log(
+                f"long conversation {name}: {results[name]['firstMs']:.2f} ms -> {results[name]['lastMs']:.2f} ms "
+                f"({results[name]['growth']:.2f}x)"
+            )
+    return results
+
+
+async def _stats(port: int, reset: bool = False) -> dict[str, Any]:
+    """The served process's stats (RSS, largest loop stall)."""
+    connection = await Connection.open(port, keep_body=True)
+    path = "/__bench__/stats?reset=1" if reset else "/__bench__/stats"
+    reply = await connection.fetch(f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n".encode())
+    connection.close()
+    stats: dict[str, Any] = json.loads(bytes(reply.body))
+    return stats
+
+
+@contextlib.asynccontextmanager
+async def _background_streams(port: int, count: int, chars: int) -> AsyncIterator[list[int]]:
+    """`count` clients streaming 20 tokens/s replies back to back until the block ends; yields [good, bad]."""
+    stop = asyncio.Event()
+    tally = [0, 0]
+    connections: list[Connection] = []
+
+    async def client(index: int) -> None:
+        await asyncio.sleep(index * 0.005)
+        connection = await Connection.open(port)
+        connections.append(connection)
+        n = 0
+        while not stop.is_set():
+            body = chat_body(f"bg{index}-{n}", mock={"tokenDelayMs": 50, "targetChars": chars})
+            reply = await connection.fetch(stream_request(body))
+            n += 1
+            if stop.is_set():
+                break
+            tally[0 if reply.ok else 1] += 1
+            if not reply.complete:
+                return
+
+    tasks = [asyncio.get_running_loop().create_task(client(i)) for i in range(count)]
+    await asyncio.sleep(count * 0.005 + 0.5)
+    try:
+        yield tally
+    finally:
+        stop.set()
+        for connection in connections:
+            connection.close()
+        await asyncio.wait(tasks, timeout=5)
+
+
+async def loop_stalls(bench: Bench) -> dict[str, Any]:
+    """The largest event-loop stall inside the server while the long conversation runs beside 200 streams."""
+    plan = bench.plan
+    results: dict[str, Any] = {"streams": plan.stall_streams, "turns": plan.stall_turns}
+    with bench.servers({LEAN: {"watch_loop": True}, REFERENCE: {"watch_loop": True}}) as servers:
+        for name, server in servers.items():
+            async with _background_streams(server.port, plan.stall_streams, 600) as tally:
+                idle = await _stats(server.port, reset=True)
+                meter = Meter(server)
+                times = await _conversation(server.port, plan.stall_turns, f"stall{name[:3]}")
+                stats = await _stats(server.port)
+                shares = meter.read()
+            bench.note_load(shares)
+            results[name] = {
+                "largestStallMs": stats["largestStallMs"],
+                "largestStallBeforeMs": idle["largestStallMs"],
+                "backgroundStreams": {"ok": tally[0], "bad": tally[1]},
+                "turnGrowth": _growth(times)["growth"],
+                "loadCpu": shares["loadCpu"],
+                "serverCpu": shares.get("serverCpu", 0.0),
+            }
+            bench.log(f"loop stalls {name}: largest {stats['largestStallMs']:.2f} ms")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# added latency through a TLS upstream
+
+
+async def added_latency(bench: Bench) -> dict[str, Any]:
+    """Time to first token through the server minus straight from the (TLS) upstream, request by request."""
+    from .tls import make_loopback_ca
+
+    plan = bench.plan
+    ca, cert, key = make_loopback_ca(bench.scratch)
+    context = ssl.create_default_context(cafile=ca)
+    results: dict[str, Any] = {}
+    upstream_body = json.dumps(
+        {"model": "gpt-4.1", "messages": [{"role": "user", "content": PROMPT}], "stream": True}
+    ).encode()
+    upstream_request = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer sk-bench\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(upstream_body) + upstream_body
+    )
+    with bench.upstream(20, cert, key) as upstream:
+        url = f"https://127.0.0.1:{upstream.port}/v1"
+        env = {"SSL_CERT_FILE": ca}
+        options = {"upstream": url, "env": env}
+        with bench.servers({LEAN: options, REFERENCE: options}) as servers:
+            for name, server in servers.items():
+                direct = await Connection.open(upstream.port, tls=context, token_marker=b"data: {")
+                through = await Connection.open(server.port)
+                meter = Meter(server)
+                pairs: list[tuple[float, float]] = []
+                for index in range(plan.latency_requests + 10):
+                    straight = await direct.fetch(upstream_request)
+                    served = await through.fetch(stream_request(chat_body(f"lat{index}", model="gpt-4.1")))
+                    if not (straight.complete and straight.tokens and served.ok):
+                        raise RuntimeError(f"added latency: {name} request {index} was not well-formed")
+                    if index >= 10:
+                        pairs.append((straight.ttft, served.ttft))
+                shares = meter.read()
+                bench.note_load(shares)
+                direct.close()
+                through.close()
+                added = [(s - d) * 1000.0 for d, s in pairs]
+                results[name] = {
+                    "medianMs": median(added),
+                    "p99Ms": percentile(added, 99),
+                    "directMedianMs": median([d * 1000.0 for d, _ in pairs]),
+                    "servedMedianMs": median([s * 1000.0 for _, s in pairs]),
+                    "requests": len(pairs),
+                    "loadCpu": shares["loadCpu"],
+                }
+                bench.log(
+                    f"added latency {name}: median {results[name]['medianMs']:.3f} ms, "
+                    f"p99 {results[name]['p99Ms']:.3f} ms"
+                )
+    return results
+
+
+SCENARIOS = {
+    "burst": burst,
+    "relay": relay,
+    "many_streams": many_streams,
+    "long_conversation": long_conversation,
+    "loop_stalls": loop_stalls,
+    "added_latency": added_latency,
+}

@@ -1,0 +1,115 @@
+"""One server under test, as its own process: lean_chat, the reference, or a floor, under uvicorn with uvloop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from typing import Any
+
+import uvicorn
+
+__all__ = ["BenchHooks", "build_target", "main"]
+
+STATS_PATH = "/__bench__/stats"
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class BenchHooks:
+    """Wraps the app under test: answers `GET /__bench__/stats` and, when asked, watches the event loop for stalls."""
+
+    def __init__(self, app: Any, watch_loop: bool) -> None:
+        self.app = app
+        self.watch_loop = watch_loop
+        self.largest_stall = 0.0
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Serve the stats path, pass everything else through."""
+        if self.watch_loop and self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+        if scope["type"] == "http" and scope["path"] == STATS_PATH:
+            stats = {"rss": _rss_bytes(), "largestStallMs": round(self.largest_stall * 1000.0, 3)}
+            if b"reset" in scope.get("query_string", b""):
+                self.largest_stall = 0.0
+            body = json.dumps(stats).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+    async def _watch(self) -> None:
+        """Sleep 1 ms at a time; anything later than that is time the loop could not run us (a stall)."""
+        interval = 0.001
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(interval)
+            late = time.perf_counter() - start - interval
+            if late > self.largest_stall:
+                self.largest_stall = late
+
+
+def build_target(target: str, sqlite_path: str, upstream: str, floor_request: str) -> Any:
+    """The ASGI app for a target name."""
+    # A key only when there is an upstream: with none, replies without a model go straight to the mock.
+    key = "sk-bench" if upstream else None
+    if target == "lean_chat":
+        from lean_chat import create_app
+
+        if upstream:
+            return create_app(sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream)
+        return create_app(sqlite_path=sqlite_path)
+    if target == "reference":
+        from fastapi_ai_chat import create_app as create_reference
+
+        if upstream:
+            os.environ["OPENAI_BASE_URL"] = upstream
+        return create_reference(sqlite_path=sqlite_path, openai_api_key=key)
+    if target.startswith("floor-"):
+        from .floor import FloorApp
+
+        request = json.loads(floor_request)
+        prompt = request["messages"][-1]["content"]
+        knobs = (request.get("params") or {}).get("mock") or {}
+        return FloorApp(target.removeprefix("floor-"), prompt, knobs)
+    raise SystemExit(f"unknown target {target!r}")
+
+
+def main() -> None:
+    """Parse the arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve")
+    parser.add_argument("target")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sqlite-path", default="")
+    parser.add_argument("--upstream", default="", help="OpenAI base URL (configures a key)")
+    parser.add_argument("--floor-request", default="{}")
+    parser.add_argument("--watch-loop", action="store_true")
+    args = parser.parse_args()
+    app = BenchHooks(build_target(args.target, args.sqlite_path, args.upstream, args.floor_request), args.watch_loop)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        backlog=4096,
+        lifespan="auto",
+        timeout_keep_alive=60,
+    )
+
+
+if __name__ == "__main__":
+    main()
