@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 import msgspec
@@ -39,6 +40,28 @@ CREATE TABLE IF NOT EXISTS lc_messages (
 
 _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def _to_the_end(write: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """A store write that runs to its end even when its caller is cancelled (a client gone mid-save):
+    a transaction cut at BEGIN or COMMIT would leave the shared connection inside it, and the reply unsaved."""
+
+    @functools.wraps(write)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        task = asyncio.ensure_future(write(*args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # retrieved: the caller is gone, and the cancellation is what it sees
+            raise
+
+    return run
 
 
 class SQLiteStore:
@@ -122,6 +145,7 @@ class SQLiteStore:
                 return []
             return await self._messages(conversation_id)
 
+    @_to_the_end
     async def append(self, user_id: str, conversation_id: str, messages: Sequence[StoredMessage], title: str) -> None:
         """Add messages at the end in one transaction, creating the conversation when new."""
         now = time.time()
@@ -149,6 +173,7 @@ class SQLiteStore:
                 (start + len(messages), now, title, conversation_id),
             )
 
+    @_to_the_end
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Create the conversation (or touch it when it is already the user's) and return its title."""
         now = time.time()
@@ -177,6 +202,7 @@ class SQLiteStore:
             )
         return str(next(iter(rows))[0])
 
+    @_to_the_end
     async def delete(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation when it is the user's."""
         async with self._transaction() as db:
@@ -184,6 +210,7 @@ class SQLiteStore:
                 await db.execute("DELETE FROM lc_messages WHERE conversation_id = ?", (conversation_id,))
                 await db.execute("DELETE FROM lc_conversations WHERE conversation_id = ?", (conversation_id,))
 
+    @_to_the_end
     async def clear(self, user_id: str) -> None:
         """Delete all of the user's conversations."""
         async with self._transaction() as db:

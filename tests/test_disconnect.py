@@ -1,0 +1,239 @@
+"""A client that goes away mid-stream: the turn stops at once and the partial reply is saved."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lean_chat import create_app
+from lean_chat.providers.mock import build_reply
+from tests.apps import stream_body
+from tests.conftest import LiveServer
+from tests.frames import parse_frames
+
+PARTIAL = {"partial": True}
+
+
+class Recorder:
+    """Wraps an ASGI app to record what it sends after the server told it the client disconnected."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.disconnected = threading.Event()
+        self.finished = threading.Event()
+        self.sent_after_disconnect: list[Message] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass everything through, noting the disconnect and later sends."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected.set()
+            return message
+
+        async def watched_send(message: Message) -> None:
+            if self.disconnected.is_set():
+                self.sent_after_disconnect.append(message)
+            await send(message)
+
+        try:
+            await self.app(scope, watched_receive, watched_send)
+        finally:
+            self.finished.set()
+
+
+def stored(path: str, conversation_id: str) -> list[tuple[str, str, Any]]:
+    """(role, content, meta) of a conversation's rows, read by a separate connection."""
+    with sqlite3.connect(path) as db:
+        rows = db.execute(
+            "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
+        ).fetchall()
+    return [(r, c, msgspec.json.decode(m) if m else None) for r, c, m in rows]
+
+
+def read_tokens_then_leave(url: str, body: dict[str, Any], wanted: int) -> str:
+    """Stream, read at least `wanted` token frames, then close the connection; return the text received."""
+    received = b""
+    with httpx.Client(base_url=url, timeout=10) as http, http.stream("POST", "/chat/stream", json=body) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            received += chunk
+            if received.count(b"event: token") >= wanted:
+                break
+    complete = received[: received.rfind(b"\n\n") + 2]
+    return "".join(f.data["token"] for f in parse_frames(complete) if f.event == "token")
+
+
+def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
+    live_server: Callable[..., LiveServer], sqlite_path: str
+) -> None:
+    recorder = Recorder(create_app(sqlite_path=sqlite_path, heartbeat_seconds=0.05))
+    server = live_server(recorder)
+    body = stream_body("gone", "a long answer please", tokenDelayMs=20, targetChars=4000)
+    seen = read_tokens_then_leave(server.url, body, wanted=8)
+    assert recorder.finished.wait(5), "the turn kept running after the client left"
+    assert recorder.disconnected.is_set()
+    assert recorder.sent_after_disconnect == []
+    rows = stored(sqlite_path, "default:gone")
+    assert len(rows) == 2
+    assert rows[0] == ("user", "a long answer please", None)
+    role, content, meta = rows[1]
+    full = build_reply("a long answer please", "mock", {"targetChars": 4000})
+    assert role == "assistant" and meta == PARTIAL
+    assert content.startswith(seen) and full.startswith(content)
+    assert len(content) < len(full) // 2
+    # Nothing more is produced or written later.
+    time.sleep(0.2)
+    assert stored(sqlite_path, "default:gone") == rows
+    assert recorder.sent_after_disconnect == []
+
+
+def test_partial_reply_shows_in_history_and_next_turn_goes_on(
+    live_server: Callable[..., LiveServer], sqlite_path: str
+) -> None:
+    recorder = Recorder(create_app(sqlite_path=sqlite_path))
+    server = live_server(recorder)
+    read_tokens_then_leave(server.url, stream_body("h", "first", tokenDelayMs=20, targetChars=2000), wanted=4)
+    assert recorder.finished.wait(5)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        messages = http.get("/chat/history", params={"userId": "h"}).json()["messages"]
+        assert [m["meta"] for m in messages] == [None, PARTIAL]
+        http.post("/chat/stream", json=stream_body("h", "second"))
+        messages = http.get("/chat/history", params={"userId": "h"}).json()["messages"]
+    assert [(m["role"], m["meta"]) for m in messages] == [
+        ("user", None),
+        ("assistant", PARTIAL),
+        ("user", None),
+        ("assistant", None),
+    ]
+
+
+def http_scope(body: bytes) -> Scope:
+    """An ASGI scope for POST /chat/stream with a JSON body of this length."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/chat/stream",
+        "raw_path": b"/chat/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def run_asgi(app: Any, body: bytes, on_send: Callable[[Message, list[Message]], Any]) -> list[Message]:
+    """Run one request straight through the app; `on_send` may block; `receive` reports a disconnect when told."""
+    sent: list[Message] = []
+    leave = asyncio.Event()
+    delivered = False
+
+    async def receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await leave.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if await on_send(message, sent):
+            leave.set()
+
+    await asyncio.wait_for(app(http_scope(body), receive, send), 5)
+    return sent
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["sqlite", "memory"])
+async def test_in_process_disconnect_sends_nothing_more(sqlite_path: str, mode: str) -> None:
+    app = create_app(sqlite_path=sqlite_path if mode == "sqlite" else "")
+    body = msgspec.json.encode(stream_body("ip", "tell me", tokenDelayMs=5, targetChars=3000))
+    disconnect_at: list[int] = []
+
+    async def on_send(message: Message, sent: list[Message]) -> bool:
+        frames = sum(m.get("body", b"").count(b"event: token") for m in sent)
+        if frames >= 10 and not disconnect_at:
+            disconnect_at.append(len(sent))
+            return True
+        return False
+
+    async with app.router.lifespan_context(app):
+        sent = await run_asgi(app, body, on_send)
+        # The disconnect is seen at the next scheduling point: at most the write in flight follows it.
+        assert len(sent) <= disconnect_at[0] + 1
+        assert not any(b"event: done" in m.get("body", b"") for m in sent)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            messages = (await http.get("/chat/history", params={"userId": "ip"})).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["meta"] == PARTIAL
+    tokens = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    shown = "".join(f.data["token"] for f in parse_frames(tokens) if f.event == "token")
+    assert messages[1]["content"].startswith(shown)
+    assert build_reply("tell me", "mock", {"targetChars": 3000}).startswith(messages[1]["content"])
+
+
+@pytest.mark.anyio
+async def test_client_that_takes_no_data_is_dropped_after_the_send_timeout(sqlite_path: str) -> None:
+    app = create_app(sqlite_path=sqlite_path, send_timeout_seconds=0.2, heartbeat_seconds=0)
+    body = msgspec.json.encode(stream_body("stuck", "hello", targetChars=3000))
+    never = asyncio.Event()
+
+    async def on_send(message: Message, sent: list[Message]) -> bool:
+        if sum(m.get("body", b"").count(b"event: token") for m in sent) > 0:
+            await never.wait()  # the client stops reading: this write never completes
+        return False
+
+    async with app.router.lifespan_context(app):
+        sent = await run_asgi(app, body, on_send)  # returns (within run_asgi's 5 s bound) instead of hanging
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            messages = (await http.get("/chat/history", params={"userId": "stuck"})).json()["messages"]
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert messages[1]["meta"] == PARTIAL
+    assert messages[1]["content"] == "".join(f.data["token"] for f in parse_frames(sent[1]["body"]))
+
+
+@pytest.mark.anyio
+async def test_disconnect_while_the_reply_is_being_saved_keeps_it_and_the_store_usable(sqlite_path: str) -> None:
+    app = create_app(sqlite_path=sqlite_path)
+    body = msgspec.json.encode(stream_body("late", "short one", targetChars=250))
+    blocker = sqlite3.connect(sqlite_path, isolation_level=None, check_same_thread=False)
+
+    async def on_send(message: Message, sent: list[Message]) -> bool:
+        if b"event: token" in message.get("body", b""):
+            # Hold the database's write lock, so the reply's save waits; the client leaves meanwhile.
+            blocker.execute("BEGIN IMMEDIATE")
+            asyncio.get_running_loop().call_later(0.3, blocker.execute, "COMMIT")
+            return True
+        return False
+
+    async with app.router.lifespan_context(app):
+        await run_asgi(app, body, on_send)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            await asyncio.sleep(0.5)
+            messages = (await http.get("/chat/history", params={"userId": "late"})).json()["messages"]
+            assert [m["role"] for m in messages] == ["user", "assistant"]
+            assert messages[1]["content"] == build_reply("short one", "mock", {"targetChars": 250})
+            # Later turns still write.
+            again = await http.post("/chat/stream", json=stream_body("late", "more"))
+            assert b"event: done" in again.content
+            assert len((await http.get("/chat/history", params={"userId": "late"})).json()["messages"]) == 4
+    blocker.close()
