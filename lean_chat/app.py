@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -21,9 +22,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from .auth import Authenticate, AuthMiddleware, UserMismatch, check_user
 from .chat import ChatService
 from .config import Settings
 from .demo import demo_page
+from .limits import StreamSlots, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
 from .response import ErrorStream, TurnStream
@@ -37,6 +40,7 @@ from .schema import (
     decode_body,
     query_error,
 )
+from .shutdown import Drain
 from .store.base import ConversationForbidden, Store, default_conversation_id
 from .store.memory import MemoryStore
 from .store.sqlite import SQLiteStore
@@ -59,8 +63,11 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        """Encode the content."""
-        return _encode(content)
+        """Encode the content (lone surrogates echoed from a bad request are written as `\\ud800` escapes)."""
+        try:
+            return _encode(content)
+        except UnicodeEncodeError:
+            return json.dumps(msgspec.to_builtins(content), ensure_ascii=True).encode()
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
@@ -108,7 +115,9 @@ async def decode_request(scope: Scope, receive: Receive, kind: type[Any], limit:
                 }
             ]
         )
-    return decode_body(body, kind)
+    value = decode_body(body, kind)
+    check_user(scope, value.userId)
+    return value
 
 
 class Endpoints:
@@ -117,6 +126,8 @@ class Endpoints:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.service: ChatService | None = None
+        self.slots = StreamSlots(settings.max_streams_per_user)
+        self.drain = Drain(settings.shutdown_grace_seconds)
 
     @property
     def chat(self) -> ChatService:
@@ -132,16 +143,21 @@ class Endpoints:
 
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
-        request: ChatRequest = await decode_request(scope, receive, ChatRequest, self.settings.max_body_bytes)
-        try:
-            turn = await self.chat.open_turn(request)
-        except ConversationForbidden:
-            await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
-                scope, receive, send
-            )
-            return
         settings = self.settings
-        await TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds)(scope, receive, send)
+        request: ChatRequest = await decode_request(scope, receive, ChatRequest, settings.max_body_bytes)
+        check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
+        if self.drain.draining:
+            raise HTTPException(503, "The server is shutting down.", headers={"Retry-After": "5"})
+        with self.slots.hold(request.userId):
+            try:
+                turn = await self.chat.open_turn(request)
+            except ConversationForbidden:
+                await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
+                    scope, receive, send
+                )
+                return
+            stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
+            await stream(scope, receive, send)
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""
@@ -270,11 +286,15 @@ def _error_handlers() -> dict[Any, Any]:
     async def unreadable(request: Request, exc: Exception) -> Response:
         return JSON({"detail": "There was an error parsing the body"}, status_code=400)
 
+    async def mismatch(request: Request, exc: Exception) -> Response:
+        return JSON({"detail": UserMismatch.detail}, status_code=403)
+
     return {
         HTTPException: http_error,
         ValidationFailed: invalid,
         BodyTooLarge: too_large,
         BodyUnreadable: unreadable,
+        UserMismatch: mismatch,
     }
 
 
@@ -284,8 +304,8 @@ def open_store(settings: Settings) -> Store:
     return SQLiteStore(path) if path else MemoryStore()
 
 
-def build_app(settings: Settings, store: Store | None = None) -> Starlette:
-    """The lean_chat ASGI app for these settings (a store may be passed in, for tests)."""
+def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
+    """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
     endpoints = Endpoints(settings)
 
     @asynccontextmanager
@@ -305,9 +325,11 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
             )
+            endpoints.drain.watch_signals()
             try:
                 yield
             finally:
+                endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()
 
@@ -331,18 +353,21 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             allow_credentials=False,
             allow_methods=["*"],
             allow_headers=["*"],
-        )
+        ),
+        Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate),
     ]
     return Starlette(routes=routes, middleware=middleware, exception_handlers=_error_handlers(), lifespan=lifespan)
 
 
-def create_app(*, settings: Settings | None = None, **options: Any) -> Starlette:
+def create_app(
+    *, settings: Settings | None = None, authenticate: Authenticate | None = None, **options: Any
+) -> Starlette:
     """A lean_chat ASGI app; keyword arguments are `Settings` fields (the reference's names included)."""
     if settings is not None and options:
         raise TypeError("pass either settings= or keyword options, not both")
-    return build_app(settings or Settings(**options))
+    return build_app(settings or Settings(**options), authenticate=authenticate)
 
 
-def create_app_from_env(**options: Any) -> Starlette:
+def create_app_from_env(*, authenticate: Authenticate | None = None, **options: Any) -> Starlette:
     """A lean_chat ASGI app configured from the environment (WIRE.md names, then LEAN_CHAT_*)."""
-    return build_app(Settings.from_env(**options))
+    return build_app(Settings.from_env(**options), authenticate=authenticate)

@@ -88,6 +88,9 @@ _RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
 }
 
 
+_TOO_DEEP = "JSON is nested too deeply"
+
+
 def decode_body(body: bytes, kind: type[Any]) -> Any:
     """Decode and validate a JSON body into `kind`, or raise ValidationFailed with every error found."""
     try:
@@ -96,6 +99,8 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
         problem = str(exc)
     except UnicodeDecodeError:
         raise BodyUnreadable() from None
+    except RecursionError:
+        raise ValidationFailed([_json_invalid(0, _TOO_DEEP)]) from None
     else:
         if not _has_empty_required(value, kind):
             return value
@@ -119,6 +124,8 @@ def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]
         return [_json_invalid(exc.pos, exc.msg)]
     except UnicodeDecodeError:
         raise BodyUnreadable() from None
+    except RecursionError:
+        return [_json_invalid(0, _TOO_DEEP)]
     if not isinstance(data, dict):
         return [_not_an_object(["body"], data)]
     errors: list[dict[str, Any]] = []

@@ -1,0 +1,379 @@
+"""Bad input, generated: bodies, query strings and headers thrown at every endpoint; never a 500, never a hang.
+
+Every answer must be a 4xx with a clear `detail`, or a normal 200 (a stream then ends with exactly one `done`
+or `error`), within a deadline; and the victim user's conversations are unchanged afterwards. The normal run
+tries a few hundred inputs; `-m slow` tries more than 10,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lean_chat.app import build_app
+from lean_chat.config import Settings
+from lean_chat.store.base import StoredMessage
+from lean_chat.store.sqlite import SQLiteStore
+from tests.frames import check_grammar, parse_frames
+from tests.reliability.raw_asgi import RawResponse, call
+
+VICTIM = "victim"
+VICTIM_IDS = ["v-1", "v-2", f"default:{VICTIM}"]
+MAX_BODY = 32 * 1024
+
+POST_PATHS = ["/chat/stream", "/chat/clear", "/chat/conversation/create", "/chat/conversation/delete"]
+GET_PATHS = ["/chat/history", "/chat/conversations", "/chat/conversation", "/healthz"]
+
+# --- strategies -------------------------------------------------------------------------------------------
+
+nasty_text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+    st.sampled_from(["", " ", "\x00", "a\x00b", "\ud800", "x\udfff", "\u202e", "default:victim", "v-1", "  v-2 "]),
+    st.sampled_from(["NaN", "-1", "1e400", "0x10", "\n\n", "é" * 100]),
+    st.builds(lambda n: "z" * n, st.integers(0, 3000)),
+)
+user_ids = nasty_text.filter(lambda s: s != VICTIM)
+conversation_ids = st.one_of(nasty_text, st.sampled_from(VICTIM_IDS))
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    nasty_text,
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(nasty_text, st.sampled_from(["role", "content"])), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _or_any(value: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly the right kind of value, sometimes any JSON value (wrong types)."""
+    return st.one_of(value, value, value, json_values)
+
+
+roles = st.one_of(st.sampled_from(["user", "assistant", "system"]), st.sampled_from(["tool", "User", "", "bot"]))
+messages = st.lists(
+    st.fixed_dictionaries(
+        {"role": _or_any(roles), "content": _or_any(nasty_text)},
+        optional={"meta": _or_any(st.none() | st.dictionaries(nasty_text, json_values, max_size=3))},
+    )
+    | json_values,
+    max_size=6,
+)
+mock_knobs = st.dictionaries(st.sampled_from(["targetChars", "includePrefix", "seed"]), json_values, max_size=3)
+params = st.fixed_dictionaries(
+    {},
+    optional={
+        "model": _or_any(st.sampled_from(["mock", "mock-x", "gpt-4.1", "claude-3", "gemini-pro", " ", "MOCK"])),
+        "conversationId": _or_any(conversation_ids),
+        "mock": mock_knobs,
+        "extra": json_values,
+    },
+)
+structured_bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "userId": _or_any(user_ids),
+        "messages": _or_any(messages),
+        "params": _or_any(params),
+        "conversationId": _or_any(conversation_ids),
+        "title": _or_any(nasty_text),
+    },
+)
+
+
+def _fast(body: Any) -> Any:
+    """Keep generated mock streams quick: no pacing (a paced reply is slow, not wrong)."""
+    if isinstance(body, dict) and isinstance(body.get("params"), dict):
+        knobs = body["params"].get("mock")
+        body["params"]["mock"] = {**(knobs if isinstance(knobs, dict) else {}), "tokenDelayMs": 0, "jitterMs": 0}
+    return body
+
+
+def _dump(value: Any) -> bytes:
+    """JSON text as a careless client writes it (NaN, lone surrogates escaped, big numbers)."""
+    return json.dumps(value, ensure_ascii=True).encode()
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> bytes:
+    """A request body: well-formed but wrong, truncated, deeply nested, huge, invalid UTF-8, or noise."""
+    base = _dump(_fast(draw(structured_bodies)))
+    kind = draw(st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value"]))
+    if kind == "cut":
+        return base[: draw(st.integers(0, max(0, len(base) - 1)))]
+    if kind == "nested":
+        depth = draw(st.sampled_from([100, 1000, 5000, 20000]))
+        opener, closer = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+        inner = (opener * depth + "1" + closer * depth).encode()
+        where = draw(st.sampled_from(["body", "params", "meta"]))
+        if where == "body":
+            return inner
+        if where == "params":
+            return b'{"userId":"deep","messages":[],"params":' + inner + b"}"
+        return b'{"userId":"deep","messages":[{"role":"user","content":"x","meta":{"m":' + inner + b"}}]}"
+    if kind == "huge":
+        size = draw(st.sampled_from([MAX_BODY - 200, MAX_BODY + 1, 5 * MAX_BODY]))
+        return b'{"userId":"big","messages":[{"role":"user","content":"' + b"a " * (size // 2) + b'"}]}'
+    if kind == "utf8":
+        at = draw(st.integers(0, len(base)))
+        junk = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80\x80"]))
+        return base[:at] + junk + base[at:]
+    if kind == "nul":
+        return base.replace(b'"', b'"\x00', draw(st.integers(1, 3)))
+    if kind == "noise":
+        return draw(st.binary(max_size=200))
+    return _dump(draw(json_values))
+
+
+content_types = st.one_of(
+    st.sampled_from(
+        [
+            b"application/json",
+            b"application/json; charset=utf-8",
+            b"APPLICATION/JSON",
+            b"application/vnd.api+json",
+            b"text/plain",
+            b"application/x-www-form-urlencoded",
+            b"multipart/form-data; boundary=x",
+            b"",
+            b";;;",
+        ]
+    ),
+    st.binary(max_size=30),
+)
+header_lists = st.lists(
+    st.one_of(
+        st.tuples(st.just(b"content-length"), st.sampled_from([b"abc", b"-1", b"99999999999999999999", b"0", b"5"])),
+        st.tuples(st.just(b"authorization"), st.binary(max_size=40)),
+        st.tuples(st.just(b"origin"), st.sampled_from([b"https://x.example", b"null", b"\xff"])),
+        st.tuples(st.binary(min_size=1, max_size=20).map(bytes.lower), st.binary(max_size=40)),
+    ),
+    max_size=4,
+)
+
+
+# What an HTTP server hands over as a raw query string: visible ASCII (other bytes arrive %-escaped).
+url_bytes = st.binary(max_size=30).map(lambda raw: bytes(b for b in raw if 0x21 <= b <= 0x7E and b != 0x23))
+
+
+@st.composite
+def query_strings(draw: st.DrawFn) -> bytes:
+    """A query string: the usual names with nasty values, repeats, bad escapes (%FF, %zz) and odd bytes."""
+    pairs = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(st.sampled_from([b"userId", b"conversationId", b"limit"]), url_bytes),
+                st.one_of(
+                    st.sampled_from([b"", b"0", b"-1", b"50", b"1e3", b"99999999999999999999999", b"%", b"%zz"]),
+                    user_ids.map(lambda s: s.encode("utf-8", "surrogatepass")),
+                    st.sampled_from([v.encode() for v in VICTIM_IDS]),
+                    st.binary(max_size=30),
+                    url_bytes,
+                ),
+            ),
+            max_size=5,
+        )
+    )
+    escape = draw(st.booleans())
+    parts = [
+        (quote_from_bytes(k) + "=" + quote_from_bytes(v)).encode() if escape or not v.isascii() else k + b"=" + v
+        for k, v in pairs
+    ]
+    return b"&".join(parts)
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> dict[str, Any]:
+    """One whole request: method, path, query, headers, body chunks, maybe truncated."""
+    if draw(st.integers(0, 9)) == 0:
+        method = draw(st.sampled_from(["PUT", "DELETE", "PATCH", "GET", "POST", "OPTIONS", "BREW"]))
+        path = draw(st.sampled_from([*POST_PATHS, *GET_PATHS, "/", "/chat", "/chat/stream/", "/\x00", "/\ufffd"]))
+    else:
+        method, path = draw(st.sampled_from([("POST", p) for p in POST_PATHS] + [("GET", p) for p in GET_PATHS]))
+    body = draw(bodies()) if method != "GET" or draw(st.integers(0, 4)) == 0 else b""
+    cuts = sorted(draw(st.lists(st.integers(0, len(body)), max_size=3)))
+    edges = [0, *cuts, len(body)]
+    chunks = [body[a:b] for a, b in zip(edges, edges[1:], strict=False)] or [b""]
+    headers = draw(header_lists)
+    if draw(st.booleans()):
+        headers.insert(0, (b"content-type", draw(content_types)))
+    return {
+        "method": method,
+        "path": path,
+        "query": draw(query_strings()),
+        "headers": headers,
+        "chunks": chunks,
+        "truncated": draw(st.integers(0, 9)) == 0,
+    }
+
+
+# --- the app under test ----------------------------------------------------------------------------------
+
+
+class Target:
+    """One lean_chat app (SQLite) on its own event loop, with a victim user whose data must not change."""
+
+    def __init__(self, path: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.store = SQLiteStore(path)
+        config = Settings(
+            sqlite_path=path,
+            max_body_bytes=MAX_BODY,
+            max_messages_per_request=50,
+            max_message_chars=4000,
+            heartbeat_seconds=0,
+        )
+        self.app = build_app(config, store=self.store)
+        self.lifespan = self.app.router.lifespan_context(self.app)
+        self.tried = 0
+        self.statuses: dict[int, int] = {}
+        self.loop.run_until_complete(self.lifespan.__aenter__())
+        self.loop.run_until_complete(self._seed())
+        self.before = self.loop.run_until_complete(self.victim_view())
+
+    async def _seed(self) -> None:
+        """The victim's conversations, written through the store."""
+        for cid in VICTIM_IDS:
+            history = [StoredMessage("user", f"private {cid}"), StoredMessage("assistant", "ok", {"partial": True})]
+            await self.store.append(VICTIM, cid, history, f"title {cid}")
+
+    async def victim_view(self) -> list[Any]:
+        """Everything stored for the victim."""
+        listed = await self.store.list_conversations(VICTIM, 100)
+        return [[(c.conversationId, c.title, c.messageCount) for c in listed]] + [
+            await self.store.read(VICTIM, cid) for cid in VICTIM_IDS
+        ]
+
+    def check(self, request: dict[str, Any]) -> None:
+        """Send one request and assert the answer is sane."""
+        self.tried += 1
+        response = self.loop.run_until_complete(call(self.app, **request, timeout=15))
+        assert response.status is not None, "no response"
+        self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        assert response.complete, "response not finished"
+        if response.status == 307:  # Starlette's trailing-slash redirect, as FastAPI's
+            assert request["path"].endswith("/") and response.header(b"location"), request["path"]
+            return
+        assert response.status == 200 or 400 <= response.status < 500, (response.status, response.body[:300])
+        if response.status != 200:
+            check_detail(response)
+        elif request["path"] == "/chat/stream":
+            check_grammar(parse_frames(response.body))
+        else:
+            assert isinstance(json.loads(response.body), dict)
+
+    def close(self) -> None:
+        """Check the victim, end the lifespan, close the loop."""
+        try:
+            assert self.loop.run_until_complete(self.victim_view()) == self.before
+        finally:
+            self.loop.run_until_complete(self.lifespan.__aexit__(None, None, None))
+            self.loop.close()
+
+
+def check_detail(response: RawResponse) -> None:
+    """A 4xx body is JSON with a non-empty `detail` (a string, or a list of errors with `msg` and `loc`)."""
+    data = json.loads(response.body)
+    detail = data["detail"]
+    if isinstance(detail, list):
+        assert detail, "empty detail list"
+        for entry in detail:
+            assert entry["msg"] and isinstance(entry["loc"], list)
+    else:
+        assert isinstance(detail, str) and detail
+
+
+@pytest.fixture
+def target(tmp_path: Any) -> Iterator[Target]:
+    """A fresh app with a seeded victim."""
+    found = Target(str(tmp_path / "fuzz.sqlite3"))
+    yield found
+    found.close()
+
+
+def fuzz_settings(count: int) -> settings:
+    """Hypothesis settings for `count` examples: no deadline, no example database, no slowness checks."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def run_requests(target: Target, count: int) -> None:
+    """Throw `count` generated whole requests at the app."""
+
+    @fuzz_settings(count)
+    @given(request=requests())
+    def one(request: dict[str, Any]) -> None:
+        target.check(request)
+
+    one()
+
+
+def run_bodies(target: Target, count: int) -> None:
+    """Throw `count` generated bodies at every POST endpoint (JSON content type)."""
+
+    @fuzz_settings(count)
+    @given(path=st.sampled_from(POST_PATHS), body=bodies())
+    def one(path: str, body: bytes) -> None:
+        headers = [(b"content-type", b"application/json")]
+        target.check({"method": "POST", "path": path, "headers": headers, "chunks": [body]})
+
+    one()
+
+
+def run_queries(target: Target, count: int) -> None:
+    """Throw `count` generated query strings at every GET endpoint."""
+
+    @fuzz_settings(count)
+    @given(path=st.sampled_from(GET_PATHS), query=query_strings())
+    def one(path: str, query: bytes) -> None:
+        target.check({"method": "GET", "path": path, "query": query})
+
+    one()
+
+
+SHORT = int(os.environ.get("LEAN_CHAT_FUZZ_SHORT", "120"))
+
+
+def test_generated_bodies(target: Target) -> None:
+    run_bodies(target, SHORT)
+    assert target.tried >= SHORT
+
+
+def test_generated_query_strings(target: Target) -> None:
+    run_queries(target, SHORT)
+    assert target.tried >= SHORT
+
+
+def test_generated_requests(target: Target) -> None:
+    run_requests(target, SHORT)
+    assert target.tried >= SHORT
+
+
+@pytest.mark.slow
+def test_generated_inputs_long_run(target: Target) -> None:
+    """The long run: more than 10,000 inputs in total, figures printed for the README."""
+    run_bodies(target, 4000)
+    run_queries(target, 2500)
+    run_requests(target, 4000)
+    assert target.tried >= 10_000
+    print(f"\nfuzz long run: {target.tried} inputs tried; statuses {sorted(target.statuses.items())}")
