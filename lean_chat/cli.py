@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import math
 import os
 from collections.abc import Sequence
 
 import uvicorn
+
+from .config import Settings
 
 __all__ = ["main"]
 
@@ -44,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        timeout_graceful_shutdown=int(os.environ.get("LEAN_CHAT_SHUTDOWN_GRACE_SECONDS", "10")),
+        # A second more than the app's own grace, so running streams end with their error frame before uvicorn
+        # cancels them (the setting may be fractional).
+        timeout_graceful_shutdown=math.ceil(Settings.from_env().shutdown_grace_seconds) + 1,
     )
     return 0
