@@ -8,21 +8,28 @@ byte offset) and read back what the fake received (`fake.received`: method, path
 body and client port of every attempt), how many attempts and TCP connections there were, and when a
 client went away mid-stream.
 
-Usage (pytest, end to end through lean_chat):
+Usage (pytest, end to end through lean_chat, both under real uvicorn):
 
+    import httpx
     from lean_chat import create_app
     from tests.fakes import FakeOpenAI, Reply
+    from tests.frames import parse_frames
 
     def test_tokens_reach_the_client(live_server):
         fake = FakeOpenAI(Reply(status=429, headers={"retry-after": "0"}), Reply(tokens=["Hi", " there"]))
-        upstream = live_server(fake)
-        app = create_app(sqlite_path="", **fake.options(upstream.url))  # key + base URL pointing at the fake
-        lean = live_server(app)
-        body = httpx.post(f"{lean.url}/chat/stream", json={"userId": "u", "messages": [...],
-                                                           "params": {"model": "gpt-4.1"}}).text
+        fake.url = live_server(fake).url                       # serve the fake on a loopback port
+        lean = live_server(create_app(sqlite_path="", **fake.options()))  # key + base URL of the fake
+        body = {"userId": "u", "messages": [{"role": "user", "content": "hi"}], "params": {"model": "gpt-4.1"}}
+        frames = parse_frames(httpx.post(f"{lean.url}/chat/stream", json=body).content)
+        assert [f.data["token"] for f in frames if f.event == "token"] == ["Hi", " there"]
         assert fake.attempts == 2 and fake.received[-1].body["stream"] is True
 
-`fake.queue(*replies)` scripts the next attempts in order (the last reply repeats); `FakeAnthropic` and
+Byte-level reads without a server: `httpx.AsyncClient(transport=fake.transport())`, with
+`Reply(cuts=[17])` (one read cut at byte 17) or `Reply(chunk_size=1)` (one byte per read).
+`fake.env()` gives the environment variables instead (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...).
+
+`fake.queue(*replies)` scripts the next attempts in order (the last reply repeats), `fake.reset(*replies)`
+also forgets what was received (for a fake shared between tests); `FakeAnthropic` and
 `FakeGemini` work the same way (routing: a model starting `claude` / `gemini`). `refused_url()` is a
 loopback URL where nothing listens. Every fake checks the provider's auth header against `API_KEY`
 (or the `key` it was given) and answers 401 in the provider's error format when it does not match.

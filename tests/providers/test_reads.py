@@ -16,7 +16,7 @@ from tests.providers.helpers import MODELS
 pytestmark = pytest.mark.anyio
 
 FAKES: dict[str, Callable[[], FakeUpstream]] = {"openai": FakeOpenAI, "anthropic": FakeAnthropic, "gemini": FakeGemini}
-TOKENS = ["Hé", "llo", ",", " wörld", " ✓", "\n", "!"]
+TOKENS = ["Hé", " wörld", " ✓", "\n"]
 
 
 def provider_for(fake: FakeUpstream, client: httpx.AsyncClient) -> Provider:
@@ -44,7 +44,7 @@ async def test_every_byte_offset_split(name: str, crlf: bool) -> None:
     plan_reply = Reply(tokens=TOKENS, crlf=crlf)
     fake.url = "http://upstream.test"
     size = sum(len(w) for w in fake.plan(plan_reply, _request(name), _auth(fake), "POST", _path(name)).writes)
-    assert size > 500
+    assert size > 400
     async with httpx.AsyncClient(transport=fake.transport()) as client:
         for cut in range(1, size):
             out, call = await batches(fake, Reply(tokens=TOKENS, crlf=crlf, cuts=[cut]), client)
