@@ -103,13 +103,6 @@ async def test_no_model_without_keys_falls_back_to_the_mock(client: httpx.AsyncC
     assert done.data["message"]["content"].startswith("hi\n\n")
 
 
-async def test_stream_without_params(client: httpx.AsyncClient) -> None:
-    body = {"userId": "np", "messages": [{"role": "user", "content": "plain"}]}
-    done = check_grammar(parse_frames((await turn(client, body)).content))
-    assert done.data["provider"] == "mock:gpt-4.1"
-    assert done.data["message"]["content"].startswith("Mock reply (mock): plain")
-
-
 async def test_unknown_params_are_ignored(client: httpx.AsyncClient) -> None:
     body = stream_body("u", "hi")
     body["params"].update({"temperature": 0.2, "conversationId": None, "mock": {"tokenDelayMs": 0, "bogus": 1}})
