@@ -79,7 +79,8 @@ Check = Callable[["Scenario", Outcome, Outcome], None]
 class Scenario:
     """A request sent to both implementations, and the check that compares their answers.
 
-    `provider` names the fake upstream scripted with `replies` (both sides get the same script);
+    `provider` names the fake upstream scripted with `replies` (both sides get the same script, which the
+    `setup` requests use too: the last reply repeats);
     `configured` picks the pair that has provider keys (False: the pair with none); `setup` runs first on
     each side and `then` after it (their answers land in `Outcome.after`); `why` explains a deliberate
     deviation, where the check holds lean_chat to its own documented behaviour instead of the reference's.
@@ -129,11 +130,11 @@ class Kit:
         outcomes = []
         for name in ("lean_chat", "reference"):
             side = self.sides[(name, scenario.configured)]
-            for request in scenario.setup:
-                self.send(side, request)
             fake = self.upstreams.fake(scenario.provider) if scenario.provider else None
             if fake is not None:
                 fake.queue(*scenario.replies)
+            for request in scenario.setup:
+                self.send(side, request)
             seen, doors = (len(fake.received) if fake else 0), len(self.upstreams.gemini_door.key_in_url)
             outcome = self.send(side, scenario.request)
             if fake is not None:

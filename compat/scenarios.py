@@ -108,6 +108,12 @@ def same_stream(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
     assert len(ours.upstream) == 1
 
 
+def same_stream_and_history(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
+    """A later turn of a conversation: the same stream, the same context sent upstream, the same stored messages."""
+    same_stream(scenario, ours, theirs)
+    assert [a.json() for a in ours.after] == [a.json() for a in theirs.after]
+
+
 def _shape(value: Any) -> Any:
     """The key structure of a JSON value (dict keys, recursively; other values by type)."""
     if isinstance(value, dict):
@@ -263,6 +269,43 @@ def _provider_scenarios() -> list[Scenario]:
         }
         scenarios.append(
             Scenario(f"{provider}_system_and_history", _stream(context), same_stream, provider, (Reply(usage=False),))
+        )
+    scenarios.append(
+        Scenario(
+            "gemini_chunks_that_repeat_the_text_so_far",
+            _stream(_body("gemini-cumulative", model="gemini-2.0-flash")),
+            same_stream,
+            "gemini",
+            (Reply(tokens=("One", " two", " three"), cumulative=True, usage=False),),
+        )
+    )
+    scenarios.extend(_history_scenarios())
+    return scenarios
+
+
+def _history_scenarios() -> list[Scenario]:
+    """A second turn in a named conversation: the client resends everything, or only its newest message."""
+    reply = Reply(tokens=("Noted", "."), usage=False)
+    scenarios = []
+    for style, second in (
+        ("full_resend", ["First", "Noted.", "Second"]),
+        ("newest_only", ["Second"]),
+    ):
+        user, conversation = f"history-{style}", f"conv-{style}"
+        roles = ["user", "assistant", "user"][-len(second) :]
+        messages = [{"role": r, "content": c} for r, c in zip(roles, second, strict=True)]
+        params = {"model": "gpt-4.1", "conversationId": conversation}
+        first = {"userId": user, "messages": [{"role": "user", "content": "First"}], "params": params}
+        scenarios.append(
+            Scenario(
+                f"history_merge_{style}",
+                _stream({"userId": user, "messages": messages, "params": params}),
+                same_stream_and_history,
+                "openai",
+                (reply,),
+                setup=(_stream(first),),
+                then=(Request("GET", "/chat/conversation", params={"userId": user, "conversationId": conversation}),),
+            )
         )
     return scenarios
 
