@@ -15,7 +15,7 @@ from .messages import split_system
 from .retry import RetryPolicy, UpstreamError, with_retries
 from .upstream import ErrorInfo, UpstreamStream, error_detail
 
-__all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider"]
+__all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider", "NewText"]
 
 # Finish reasons that mean the reply was withheld by a content filter.
 FILTERED_FINISH_REASONS = frozenset({"SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"})
@@ -56,6 +56,29 @@ class _Chunk(msgspec.Struct):
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 _encode = msgspec.json.Encoder().encode
+
+
+class NewText:
+    """What each chunk's text adds: chunks are deltas, but some servers repeat the whole text so far.
+
+    A server counts as repeating once a chunk extends all the text before it; from then on a chunk equal
+    to the text so far adds nothing. Before that, an equal chunk is a delta that happens to repeat.
+    """
+
+    __slots__ = ("repeating", "so_far")
+
+    def __init__(self) -> None:
+        self.so_far = ""
+        self.repeating = False
+
+    def take(self, text: str) -> str:
+        """The new part of a chunk's text."""
+        so_far = self.so_far
+        if so_far and text.startswith(so_far) and (self.repeating or len(text) > len(so_far)):
+            self.repeating = True
+            text = text[len(so_far) :]
+        self.so_far = so_far + text
+        return text
 
 
 class GeminiProvider:
@@ -106,7 +129,7 @@ class GeminiProvider:
         except httpx.InvalidURL:
             raise UpstreamError("the configured base URL is not valid") from None
         finished = False
-        so_far = ""
+        fresh = NewText()
         secrets = (self.api_key,)
         async with UpstreamStream(self.client, request, secrets, self.request_timeout) as upstream:
             async with aclosing(upstream.reads()) as reads:
@@ -134,12 +157,8 @@ class GeminiProvider:
                         candidate = chunk.candidates[0]
                         parts = candidate.content.parts if candidate.content is not None else None
                         if parts:
-                            text = "".join(p.text for p in parts if p.text and not p.thought)
-                            # Some servers repeat the whole text so far in every chunk; send only what is new.
-                            if so_far and text.startswith(so_far):
-                                text = text[len(so_far) :]
+                            text = fresh.take("".join(p.text for p in parts if p.text and not p.thought))
                             if text:
-                                so_far += text
                                 batch.append(text)
                         reason = candidate.finishReason
                         if reason in FILTERED_FINISH_REASONS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from lean_chat.providers.gemini import NewText
 from tests.fakes import FakeUpstream, Reply
 from tests.providers.helpers import ask, lean, tokens
 
@@ -119,3 +120,19 @@ async def test_lf_line_ends_work_too(gemini_fake: FakeUpstream) -> None:
     async with lean(gemini_fake) as http:
         frames, _ = await ask(http, "gemini-2.0-flash")
     assert tokens(frames) == TOKENS
+
+
+async def test_a_delta_that_repeats_the_text_so_far_is_kept(gemini_fake: FakeUpstream) -> None:
+    chunk = 'data: {"candidates":[{"content":{"parts":[{"text":"%s"}]}%s}]}\r\n\r\n'
+    gemini_fake.reset(Reply(raw=[chunk % ("Ha", ""), chunk % ("Ha", ""), chunk % ("!", ',"finishReason":"STOP"')]))
+    async with lean(gemini_fake) as http:
+        frames, last = await ask(http, "gemini-2.0-flash")
+    assert tokens(frames) == ["Ha", "Ha", "!"]
+    assert last.data["message"]["content"] == "HaHa!"
+
+
+def test_new_text_of_deltas_and_of_repeating_servers() -> None:
+    deltas = NewText()
+    assert [deltas.take(t) for t in ["Ha", "Ha", "!", " ok"]] == ["Ha", "Ha", "!", " ok"]
+    repeating = NewText()
+    assert [repeating.take(t) for t in ["Hel", "Hello", "Hello!", "Hello!", ""]] == ["Hel", "lo", "!", "", ""]
