@@ -14,6 +14,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "lean_chat.compat needs FastAPI, which is an optional extra: pip install 'lean-chat[fastapi]'"
     ) from exc
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .app import build_app
@@ -34,6 +35,29 @@ _READ_FROM_ENVIRONMENT = (
     "gemini_retry_base_delay_ms",
     "gemini_retry_max_delay_ms",
 )
+
+
+_NOT_STARTED = (
+    b'{"detail":"lean_chat is not started: its lifespan has not run. Use `with TestClient(app)`, or give a '
+    b'parent app `lifespan=app.router.lifespan_context` when mounting it."}'
+)
+
+
+class _Forward:
+    """Hands requests to the core app; while the lifespan is not running, answers 503 saying so."""
+
+    def __init__(self, core: ASGIApp) -> None:
+        self.core = core
+        self.running = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Forward, or explain why not."""
+        if self.running or scope["type"] != "http":
+            await self.core(scope, receive, send)
+            return
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(_NOT_STARTED)).encode())]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": _NOT_STARTED})
 
 
 def create_app(
@@ -67,12 +91,17 @@ def create_app_from_env(**options: Any) -> FastAPI:
 def wrap_in_fastapi(settings: Settings) -> FastAPI:
     """A FastAPI app whose lean_chat routes go straight to the core ASGI app, and whose docs describe them."""
     core = build_app(settings)
+    forward = _Forward(core)
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[None]:
         # Takes any app, so a parent can run it: FastAPI(lifespan=child.router.lifespan_context).
         async with core.router.lifespan_context(core):
-            yield
+            forward.running += 1
+            try:
+                yield
+            finally:
+                forward.running -= 1
 
     app = FastAPI(title="lean_chat", version=__version__, lifespan=lifespan)
     for route in core.routes:
@@ -80,7 +109,8 @@ def wrap_in_fastapi(settings: Settings) -> FastAPI:
         if path is None or path == app.openapi_url:
             continue
         # No method filter: the core answers 405 and CORS preflights itself, as it does when served alone.
-        app.router.routes.append(Route(path, endpoint=core, name=getattr(route, "name", None), include_in_schema=False))
+        name = getattr(route, "name", None)
+        app.router.routes.append(Route(path, endpoint=forward, name=name, include_in_schema=False))
 
     def openapi() -> dict[str, Any]:
         """lean_chat's document, plus whatever routes the user added to this app."""

@@ -136,3 +136,14 @@ def test_the_core_never_imports_fastapi() -> None:
     )
     result = _run(code)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.anyio
+async def test_without_its_lifespan_the_app_says_so_instead_of_failing() -> None:
+    app = create_app(sqlite_path="")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://compat.test") as http:
+        response = await http.post("/chat/stream", json=BODY)
+        docs = await http.get("/openapi.json")
+    assert response.status_code == 503
+    assert "lifespan" in response.json()["detail"]
+    assert docs.status_code == 200
