@@ -51,6 +51,7 @@ class TurnStream:
         self._finishing = False
         self._last_write = 0.0
         self._sending_since: float | None = None
+        self._writes_in_flight = 0
         self._ping: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -119,11 +120,16 @@ class TurnStream:
         """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout)."""
         assert self._send is not None
         loop = asyncio.get_running_loop()
-        self._sending_since = loop.time()
+        # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
+        self._writes_in_flight += 1
+        if self._sending_since is None:
+            self._sending_since = loop.time()
         try:
             await self._send(message)
         finally:
-            self._sending_since = None
+            self._writes_in_flight -= 1
+            if not self._writes_in_flight:
+                self._sending_since = None
             self._last_write = loop.time()
 
     def _on_receive(self, task: asyncio.Task[Message]) -> None:

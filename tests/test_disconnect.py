@@ -237,3 +237,29 @@ async def test_disconnect_while_the_reply_is_being_saved_keeps_it_and_the_store_
             assert b"event: done" in again.content
             assert len((await http.get("/chat/history", params={"userId": "late"})).json()["messages"]) == 4
     blocker.close()
+
+
+@pytest.mark.anyio
+async def test_stuck_write_behind_a_ping_is_still_timed_out(sqlite_path: str) -> None:
+    app = create_app(sqlite_path=sqlite_path, send_timeout_seconds=0.3, heartbeat_seconds=0.05)
+    body = msgspec.json.encode(stream_body("behind", "hello", tokenDelayMs=100, targetChars=250))
+    never = asyncio.Event()
+    pinged = False
+
+    async def on_send(message: Message, sent: list[Message]) -> bool:
+        nonlocal pinged
+        chunk = message.get("body", b"")
+        if chunk == b": ping\n\n" and not pinged:
+            pinged = True
+            await asyncio.sleep(0.15)  # a slow write that does complete
+        elif b"event: token" in chunk and pinged:
+            await never.wait()  # meanwhile the client stops reading for good
+        return False
+
+    async with app.router.lifespan_context(app):
+        sent = await run_asgi(app, body, on_send)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            messages = (await http.get("/chat/history", params={"userId": "behind"})).json()["messages"]
+    assert pinged
+    assert not any(b"event: done" in m.get("body", b"") for m in sent)
+    assert messages[-1]["meta"] == PARTIAL
