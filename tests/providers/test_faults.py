@@ -133,6 +133,15 @@ async def test_stall_between_tokens_is_a_read_timeout_after_the_tokens(upstream:
     assert upstream.attempts == 1
 
 
+async def test_a_reply_longer_than_the_request_timeout_is_cut(upstream: FakeUpstream) -> None:
+    upstream.reset(Reply(tokens=[f"t{i}" for i in range(40)], token_delay=0.05))
+    async with lean(upstream, request_timeout_seconds=0.4) as http:
+        frames, last = await ask(http, MODELS[upstream.name])
+    assert 0 < len(tokens(frames)) < 40
+    assert last.event == "error"
+    assert "took longer than 0.4 s" in last.data["error"]["message"]
+
+
 async def test_close_mid_stream_keeps_the_tokens_and_ends_with_error(upstream: FakeUpstream) -> None:
     upstream.reset(Reply(tokens=TOKENS, drop_after=2))
     async with lean(upstream) as http:
