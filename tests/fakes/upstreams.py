@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import threading
 import time
@@ -125,6 +126,16 @@ class _Plan:
 
 class DropConnection(Exception):
     """Raised inside the fake to make uvicorn cut the connection mid-body."""
+
+
+class _QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging a scripted drop as an application error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DropConnection))
+
+
+_QUIET_DROPS = _QuietDrops()
 
 
 def refused_url() -> str:
@@ -348,6 +359,7 @@ class FakeUpstream:
                     return
             if plan.drop:
                 await asyncio.sleep(0.01)
+                logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)  # once is enough; adding is idempotent
                 raise DropConnection("scripted connection drop")
             finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
