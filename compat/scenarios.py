@@ -171,6 +171,32 @@ def same_rejection(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
         assert ours.json() == theirs.json()
 
 
+def same_listing(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
+    """`GET /chat/conversations` after a turn: the same rows (times within a few seconds of each other)."""
+    assert ours.status == theirs.status == 200
+    mine, reference = ours.json(), theirs.json()
+    assert _shape(mine) == _shape(reference)
+    assert len(mine["conversations"]) == len(reference["conversations"]) == 1
+    for row, other in zip(mine["conversations"], reference["conversations"], strict=True):
+        assert _shape(row) == _shape(other)
+        assert abs(row["updatedAt"] - other["updatedAt"]) < 10
+        for key in ("createdAt", "updatedAt"):
+            row.pop(key), other.pop(key)
+    assert mine == reference
+
+
+def _cors(outcome: Outcome) -> dict[str, str]:
+    """The CORS headers of an answer."""
+    return {k: v for k, v in outcome.headers.items() if k.startswith("access-control-")}
+
+
+def same_cors(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
+    """The same status and the same CORS headers (any origin, no credentials, by default)."""
+    assert ours.status == theirs.status
+    assert _cors(ours) == _cors(theirs)
+    assert _cors(ours)["access-control-allow-origin"] in ("*", scenario.request.headers["origin"])
+
+
 def ours_keeps_the_default_conversation(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
     """Deviation: without `conversationId` the turn lands in the user's default conversation, seen by history."""
     _streams(ours, theirs)
@@ -384,6 +410,29 @@ def _error_scenarios() -> list[Scenario]:
 _ALICE_CONVERSATION = {"userId": "alice", "conversationId": "alice-private"}
 
 
+def _endpoint_scenarios() -> list[Scenario]:
+    """The other endpoints and CORS."""
+    turn = _stream(_body("lister", "A title\nover two lines", conversationId="listed", mock={"tokenDelayMs": 0}))
+    origin = {"origin": "https://app.example"}
+    preflight = {**origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type"}
+    return [
+        Scenario(
+            "conversation_listing_after_a_turn",
+            Request("GET", "/chat/conversations", params={"userId": "lister"}),
+            same_listing,
+            configured=False,
+            setup=(turn,),
+        ),
+        Scenario("cors_preflight", Request("OPTIONS", "/chat/stream", headers=preflight), same_cors, configured=False),
+        Scenario(
+            "cors_on_a_stream",
+            Request("POST", "/chat/stream", json=_body("cors", mock={"tokenDelayMs": 0}), headers=origin),
+            same_cors,
+            configured=False,
+        ),
+    ]
+
+
 def _deviation_scenarios() -> list[Scenario]:
     """Where lean_chat differs on purpose (WIRE.md "Deviation"), holding it to its own rule."""
     fast = {"tokenDelayMs": 0}
@@ -455,6 +504,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     *_provider_scenarios(),
     *_mock_scenarios(),
     *_error_scenarios(),
+    *_endpoint_scenarios(),
     *_deviation_scenarios(),
 )
 

@@ -5,29 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from compat.node import CLIENT, NODE, node_stream
 from lean_chat import create_app
 from tests.apps import in_process
 from tests.conftest import LiveServer
 from tests.frames import check_grammar, parse_frames
 
 ROOT = Path(__file__).resolve().parents[2]
-CLIENT = ROOT / "compat" / "client.mjs"
 PAGE = ROOT / "lean_chat" / "static" / "index.html"
-NODE = shutil.which("node") or "/usr/bin/node"
-
-
-def node_stream(url: str, body: Any) -> dict[str, Any]:
-    """Run the client under Node against `url` and return what it saw."""
-    result = subprocess.run([NODE, str(CLIENT), url, json.dumps(body)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    stats: dict[str, Any] = json.loads(result.stdout)
-    return stats
 
 
 def _expected(body: dict[str, Any]) -> list[Any]:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from compat.kit import Kit, Outcome, running_kit
+from compat.node import node_stream
 from compat.scenarios import (
     SCENARIOS,
     Scenario,
@@ -71,3 +72,16 @@ def test_the_checks_notice_a_difference(kit: Kit) -> None:
     ours, theirs = kit.run(invalid)
     with pytest.raises(AssertionError):
         same_rejection(invalid, _tampered(ours, b'"role"]', b'"rolle"]'), theirs)
+
+
+def test_the_node_client_reads_both_implementations_alike(kit: Kit) -> None:
+    message = {"role": "user", "content": "Hi 👋"}
+    body = {"userId": "node-both", "messages": [message], "params": {"mock": {"tokenDelayMs": 0}}}
+    urls = {name: kit.sides[(name, False)].url + "/chat/stream" for name in ("lean_chat", "reference")}
+    seen = {name: node_stream(url, body) for name, url in urls.items()}
+    for stats in seen.values():
+        assert stats["status"] == 200 and stats["error"] is None
+        assert "".join(stats["tokens"]) == stats["done"]["message"]["content"]
+        assert stats["tokens"][:7] == ["Mock", " ", "reply", " ", "(mock):", " ", "Hi"]
+    assert seen["lean_chat"]["done"]["provider"] == seen["reference"]["done"]["provider"] == "mock:gpt-4.1"
+    assert set(seen["lean_chat"]["done"]) == set(seen["reference"]["done"])
