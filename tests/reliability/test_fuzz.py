@@ -266,6 +266,8 @@ class Target:
         response = self.loop.run_until_complete(call(self.app, **request, timeout=15))
         assert response.status is not None, "no response"
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        if request.get("truncated") and not response.complete:
+            return  # the client vanished mid-request; the app stopped answering it (and did return)
         assert response.complete, "response not finished"
         if response.status == 307:  # Starlette's trailing-slash redirect, as FastAPI's
             assert request["path"].endswith("/") and response.header(b"location"), request["path"]
