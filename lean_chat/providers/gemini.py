@@ -62,22 +62,36 @@ class NewText:
     """What each chunk's text adds: chunks are deltas, but some servers repeat the whole text so far.
 
     A server counts as repeating once a chunk extends all the text before it; from then on a chunk equal
-    to the text so far adds nothing. Before that, an equal chunk is a delta that happens to repeat.
+    to the text so far adds nothing. Before that, an equal chunk is a delta that happens to repeat. The
+    text so far is joined only when a chunk is longer than all of it, so long delta streams stay linear.
     """
 
-    __slots__ = ("repeating", "so_far")
+    __slots__ = ("length", "parts", "repeating", "so_far")
 
     def __init__(self) -> None:
-        self.so_far = ""
+        self.parts: list[str] = []
+        self.length = 0
         self.repeating = False
+        self.so_far = ""
 
     def take(self, text: str) -> str:
         """The new part of a chunk's text."""
-        so_far = self.so_far
-        if so_far and text.startswith(so_far) and (self.repeating or len(text) > len(so_far)):
-            self.repeating = True
-            text = text[len(so_far) :]
-        self.so_far = so_far + text
+        if self.repeating:
+            if text.startswith(self.so_far):
+                fresh = text[len(self.so_far) :]
+                self.so_far = text
+                return fresh
+            self.so_far += text
+            return text
+        if self.length and len(text) > self.length:
+            so_far = "".join(self.parts)
+            if text.startswith(so_far):
+                self.repeating = True
+                self.so_far = text
+                self.parts = []
+                return text[len(so_far) :]
+        self.parts.append(text)
+        self.length += len(text)
         return text
 
 

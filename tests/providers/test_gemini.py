@@ -136,3 +136,5 @@ def test_new_text_of_deltas_and_of_repeating_servers() -> None:
     assert [deltas.take(t) for t in ["Ha", "Ha", "!", " ok"]] == ["Ha", "Ha", "!", " ok"]
     repeating = NewText()
     assert [repeating.take(t) for t in ["Hel", "Hello", "Hello!", "Hello!", ""]] == ["Hel", "lo", "!", "", ""]
+    assert repeating.take(" Bye") == " Bye"  # a delta after all: kept, and the text so far grows
+    assert repeating.take("Hello! Bye.") == "."
