@@ -42,26 +42,32 @@ class SSEParser:
         """The events completed by this chunk, in order."""
         if self._rest:
             chunk = self._rest + chunk
+        if b"\r" in chunk:
+            # A CR whose LF is in the next read stays at the end of the rest, and pairs up next time.
+            chunk = chunk.replace(b"\r\n", b"\n")
         lines = chunk.split(b"\n")
         self._rest = lines.pop()
         events: list[SSEEvent] = []
+        data = self._data
         for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
             if not line:
-                if self._data:
-                    events.append(SSEEvent(self._event or "message", b"\n".join(self._data)))
-                    self._data = []
+                if data:
+                    events.append(SSEEvent(self._event or "message", b"\n".join(data)))
+                    data = self._data = []
                 self._event = ""
-                continue
-            self._field(line)
+            elif line[:6] == b"data: ":
+                data.append(line[6:])
+            else:
+                self._field(line)
         return events
 
     def flush(self) -> list[SSEEvent]:
         """At the end of the stream: the last event, if the stream ended without its blank line."""
         rest, self._rest = self._rest, b""
+        if rest.endswith(b"\r"):
+            rest = rest[:-1]
         if rest:
-            self._field(rest[:-1] if rest.endswith(b"\r") else rest)
+            self._field(rest)
         if not self._data:
             return []
         event = SSEEvent(self._event or "message", b"\n".join(self._data))
