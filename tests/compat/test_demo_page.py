@@ -55,7 +55,7 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
             page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
             page.goto(served + "/")
             assert page.title() == "lean_chat"
-            page.fill("#prompt", "Hello from Chromium ✨")
+            page.fill("#prompt", "Hello from Chromium, grüße")
             page.keyboard.press("Enter")
             # Part of the reply is on screen while the stream is still open: it streams, it does not arrive at once.
             page.wait_for_function(
@@ -67,12 +67,21 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
             reply = page.text_content(".msg.assistant") or ""
             note = page.text_content(".meta") or ""
             user = page.input_value("#user")
+            page.evaluate("document.getElementById('log').scrollTop = 0")  # the question and the reply's start
             page.screenshot(path=str(ARTIFACTS / "demo-page.png"))
+            # A model asked for by name without its key: the page shows the server's error frame.
+            page.fill("#model", "claude-3-5-sonnet")
+            page.fill("#prompt", "Are you there?")
+            page.click("#send")
+            page.wait_for_selector('.msg.assistant[data-state="error"]', timeout=15000)
+            failure = page.text_content('.msg.assistant[data-state="error"]') or ""
+            page.screenshot(path=str(ARTIFACTS / "demo-page-error.png"))
         finally:
             browser.close()
     assert problems == []
-    assert reply.startswith("Mock reply (mock): Hello from Chromium ✨\n\n")
+    assert reply.startswith("Mock reply (mock): Hello from Chromium, grüße\n\n")
     assert note.startswith("mock:gpt-4.1 · ")
     history = httpx.get(f"{served}/chat/history", params={"userId": user}, timeout=10).json()
-    assert [m["content"] for m in history["messages"]] == ["Hello from Chromium ✨", reply]
+    assert [m["content"] for m in history["messages"]] == ["Hello from Chromium, grüße", reply, "Are you there?"]
     assert (ARTIFACTS / "demo-page.png").stat().st_size > 10_000
+    assert failure == "Provider 'anthropic' is not configured (missing API key)."
