@@ -182,7 +182,7 @@ class UpstreamStream:
         if events:
             yield events
 
-    async def drain(self, grace: float = 1.0) -> None:
+    async def drain(self, grace: float = 0.25) -> None:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
         if self._chunks is None:
             return

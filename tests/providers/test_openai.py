@@ -134,3 +134,13 @@ async def test_a_non_json_error_page_still_gives_status(openai_fake: FakeUpstrea
         _, last = await ask(http, "gpt-4.1")
     assert last.event == "error"
     assert "HTTP 404" in last.data["error"]["message"]
+
+
+async def test_done_marker_ends_the_reply_even_if_the_body_stays_open(openai_fake: FakeUpstream) -> None:
+    events = 'data: {"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'
+    openai_fake.reset(Reply(raw=[events], token_delay=5.0))
+    async with lean(openai_fake) as http:
+        frames, last = await ask(http, "gpt-4.1")
+    assert tokens(frames) == ["x"] and last.event == "done"
+    assert openai_fake.disconnected.wait(2)  # we hung up; the fake never got to end its body
+    assert openai_fake.received[-1].disconnected_at is not None
