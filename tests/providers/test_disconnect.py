@@ -64,3 +64,21 @@ async def test_partial_reply_is_saved_when_the_client_goes_away(
     assert history[-1]["role"] == "assistant"
     assert history[-1]["content"].startswith("t0 ")
     assert history[-1]["meta"] == {"partial": True}
+
+
+async def test_upstream_closed_when_the_client_leaves_before_the_first_byte(
+    upstream: FakeUpstream, live_server: Callable[..., LiveServer]
+) -> None:
+    upstream.reset(Reply(stall=10.0))
+    lean = live_server(create_app(**app_settings(upstream)))
+    async with httpx.AsyncClient(timeout=10) as client:
+        body = chat_body(MODELS[upstream.name], user="impatient")
+        async with client.stream("POST", f"{lean.url}/chat/stream", json=body) as response:
+            assert response.status_code == 200
+            while upstream.attempts == 0:
+                await anyio.sleep(0.01)
+            left_at = time.monotonic()
+    assert upstream.disconnected.wait(5), "the stalled upstream request was never closed"
+    closed_at = upstream.received[-1].disconnected_at
+    assert closed_at is not None and closed_at - left_at < 0.2, closed_at - left_at
+    assert upstream.received[-1].sent_writes == 0
