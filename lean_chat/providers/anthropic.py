@@ -49,7 +49,7 @@ class _Event(msgspec.Struct):
     message: _Message | None = None
     delta: _Delta | None = None
     usage: _Usage | None = None
-    error: ErrorInfo | None = None
+    error: ErrorInfo | str | None = None
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
@@ -140,8 +140,8 @@ class AnthropicProvider:
                             stopped = True
                             break
                         elif kind == "error":
-                            info = item.error or ErrorInfo(message="unknown error")
-                            retry = info.type in _RETRY_ERROR_TYPES
+                            info = item.error or "unknown error"
+                            retry = not isinstance(info, str) and info.type in _RETRY_ERROR_TYPES
                             failure = UpstreamError(error_detail(info, secrets), retryable=retry)
                             break
                     if batch:

@@ -51,7 +51,7 @@ class _Chunk(msgspec.Struct):
     candidates: list[_Candidate] | None = None
     promptFeedback: _Feedback | None = None  # noqa: N815
     usageMetadata: _UsageMetadata | None = None  # noqa: N815
-    error: ErrorInfo | None = None
+    error: ErrorInfo | str | None = None
 
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode

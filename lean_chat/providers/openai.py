@@ -37,7 +37,7 @@ class _Chunk(msgspec.Struct):
 
     choices: list[_Choice] | None = None
     usage: _Usage | None = None
-    error: ErrorInfo | None = None
+    error: ErrorInfo | str | None = None
 
 
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode

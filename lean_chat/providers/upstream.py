@@ -32,7 +32,7 @@ class ErrorInfo(msgspec.Struct):
 class _ErrorEnvelope(msgspec.Struct):
     """`{"error": {...}}`."""
 
-    error: ErrorInfo | msgspec.Raw | None = None
+    error: ErrorInfo | str | None = None
 
 
 _decode_envelope = msgspec.json.Decoder(_ErrorEnvelope).decode
@@ -47,15 +47,16 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def error_detail(info: ErrorInfo, secrets: Sequence[str], suffix: str = "") -> str:
-    """A short, safe message from a provider error object, with its type or status after it."""
-    message = " ".join((info.message or "").split())[:_MAX_MESSAGE] or "unknown error"
+def error_detail(error: ErrorInfo | str, secrets: Sequence[str], suffix: str = "") -> str:
+    """A short, safe message from a provider error object (or bare string), with its type or status after it."""
+    info = ErrorInfo(message=error) if isinstance(error, str) else error
+    message = " ".join(redact(info.message or "", secrets).split())[:_MAX_MESSAGE] or "unknown error"
     kind = info.type or info.status
     tail = ", ".join(part for part in (suffix, kind) if part)
     return redact(f"{message} ({tail})" if tail else message, secrets)
 
 
-def _parse_error_body(body: bytes) -> ErrorInfo | None:
+def _parse_error_body(body: bytes) -> ErrorInfo | str | None:
     """The error object of an error answer, in any of the providers' shapes, or None."""
     try:
         if body.lstrip()[:1] == b"[":
@@ -65,13 +66,14 @@ def _parse_error_body(body: bytes) -> ErrorInfo | None:
             envelope = _decode_envelope(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    return envelope.error if isinstance(envelope.error, ErrorInfo) else None
+    return envelope.error or None
 
 
 def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str]) -> UpstreamError:
     """The error for a non-2xx answer: the provider's message and the status; retryable per policy."""
     status = response.status_code
-    info = _parse_error_body(body) or ErrorInfo(message=response.reason_phrase or "error")
+    error = _parse_error_body(body) or response.reason_phrase or "error"
+    info = ErrorInfo(message=error) if isinstance(error, str) else error
     kinds = {str(info.type or ""), str(info.code or ""), str(info.status or "")}
     retryable = status in RETRY_STATUSES and not (kinds & _NO_RETRY_KINDS)
     return UpstreamError(

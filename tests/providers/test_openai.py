@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
 
-from tests.fakes import FakeUpstream, Reply
+from lean_chat.config import Settings
+from lean_chat.providers import build_providers
+from lean_chat.providers.base import Message, ProviderError, StreamCall
+from tests.fakes import API_KEY, FakeUpstream, Reply
 from tests.providers.helpers import ask, lean, tokens
 
 pytestmark = pytest.mark.anyio
@@ -144,3 +150,32 @@ async def test_done_marker_ends_the_reply_even_if_the_body_stays_open(openai_fak
     assert tokens(frames) == ["x"] and last.event == "done"
     assert openai_fake.disconnected.wait(2)  # we hung up; the fake never got to end its body
     assert openai_fake.received[-1].disconnected_at is not None
+
+
+async def answer_of(handler: Any) -> str:
+    """The error detail the OpenAI provider gives for an upstream answered by `handler`."""
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        settings = Settings(openai_api_key=API_KEY, openai_base_url="http://compat.test/v1", openai_max_retries=0)
+        provider = build_providers(settings, client)["openai"]
+        with pytest.raises(ProviderError) as caught:
+            async for _ in provider.stream(StreamCall("llama3", [Message("user", "hi")])):
+                pass
+    return caught.value.detail
+
+
+async def test_a_bare_string_error_body_is_shown() -> None:
+    detail = await answer_of(lambda request: httpx.Response(404, json={"error": "model 'llama3' not found"}))
+    assert detail == "model 'llama3' not found (HTTP 404)"
+
+
+async def test_a_bare_string_error_chunk_ends_the_stream() -> None:
+    body = b'data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: {"error":"engine crashed"}\n\n'
+    detail = await answer_of(lambda request: httpx.Response(200, content=body))
+    assert detail == "engine crashed"
+
+
+async def test_a_key_at_the_cut_of_a_long_message_leaks_no_part_of_it() -> None:
+    message = "x" * 490 + " " + API_KEY + " tail"
+    detail = await answer_of(lambda request: httpx.Response(401, json={"error": {"message": message}}))
+    assert API_KEY[:6] not in detail
+    assert detail.startswith("x" * 490 + " [redact") and detail.endswith("(HTTP 401)")
