@@ -20,12 +20,14 @@ __all__ = ["ServerProcess"]
 class ServerProcess:
     """One `python -m lean_chat serve` process; its output goes to a log file the test can read."""
 
-    def __init__(self, sqlite_path: str, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, sqlite_path: str, log_path: Path, env: dict[str, str] | None = None, log_level: str = "info"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(self.port), "--no-demo"]
-        command += ["--sqlite-path", sqlite_path, "--log-level", "info"]
+        command += ["--sqlite-path", sqlite_path, "--log-level", log_level]
         environment = {k: v for k, v in os.environ.items() if not k.startswith(("LEAN_CHAT_", "FASTAPI_AI_CHAT_"))}
         environment.update(env or {})
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
