@@ -101,6 +101,7 @@ class TurnStream:
             async with aclosing(self.turn.batches()) as batches:
                 async for batch in batches:
                     await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+            self._finishing = True  # the reply is complete: a shutdown now still ends with its `done`
             return await self.turn.finish()
         except TurnFailed as exc:
             await self.turn.save_partial()
