@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -146,7 +147,7 @@ async def test_create_shape(mode_client: httpx.AsyncClient) -> None:
     assert set(body) == {"ok", "userId", "conversationId", "title"}
     assert body["ok"] is True and body["userId"] == "n" and body["title"] == "New chat"
     cid = body["conversationId"]
-    assert len(cid) == 32 and int(cid, 16) >= 0
+    assert cid == uuid.UUID(cid).hex and uuid.UUID(cid).version == 4
     named = await mode_client.post(
         "/chat/conversation/create", json={"userId": "n", "conversationId": " mine ", "title": "T"}
     )

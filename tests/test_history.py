@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -10,7 +11,9 @@ import pytest
 
 from lean_chat.chat import merge_history, title_for
 from lean_chat.store.base import StoredMessage
-from tests.apps import FAST, stream_body, turn
+from tests.apps import FAST, in_process, stream_body, turn
+from tests.conftest import LiveServer
+from tests.fakes import FakeOpenAI, Reply
 from tests.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +215,31 @@ async def test_writes_are_append_only(client: httpx.AsyncClient, sqlite_path: st
         audit = db.execute("SELECT what, idx FROM audit ORDER BY rowid").fetchall()
     assert audit == [("insert", 2), ("insert", 3), ("insert", 4), ("insert", 5)]
     assert len(await history(client, "ao")) == 6
+
+
+async def test_provider_sees_the_merged_context(live_server: Callable[..., LiveServer], sqlite_path: str) -> None:
+    fake = FakeOpenAI(Reply(tokens=["first", " answer"]), Reply(tokens=["second", " answer"]))
+    upstream = live_server(fake)
+    async with in_process(sqlite_path=sqlite_path, **fake.options(upstream.url)) as http:
+        for text in ("one", "two"):
+            body = stream_body("ctx", text, model="gpt-4.1")
+            body["messages"].insert(0, {"role": "system", "content": "be brief"})
+            done = check_grammar(parse_frames((await turn(http, body)).content))
+            assert done.data["provider"] == "openai:gpt-4.1"
+        # Not a prefix of what was stored: the context is stored + incoming, kept with the reply; the provider
+        # sees it with its system messages joined in front (as the reference sends them).
+        context = [
+            ("system", "be brief"),
+            ("user", "one"),
+            ("assistant", "first answer"),
+            ("system", "be brief"),
+            ("user", "two"),
+        ]
+        assert pairs(await history(http, "ctx")) == [*context, ("assistant", "second answer")]
+        seen = [(m["role"], m["content"]) for m in fake.received[-1].body["messages"]]
+        assert seen == [
+            ("system", "be brief\n\nbe brief"),
+            ("user", "one"),
+            ("assistant", "first answer"),
+            ("user", "two"),
+        ]
