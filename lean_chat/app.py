@@ -56,6 +56,10 @@ _encode = msgspec.json.Encoder().encode
 class BodyTooLarge(Exception):
     """The request body is over the configured limit."""
 
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Request body is too large (limit {limit} bytes).")
+        self.detail = str(self)
+
 
 class JSON(Response):
     """A JSON response encoded by msgspec."""
@@ -74,7 +78,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body, refusing more than `limit` bytes (by header or by count)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -84,7 +88,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge()
+            raise BodyTooLarge(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
@@ -281,7 +285,8 @@ def _error_handlers() -> dict[Any, Any]:
         return JSON({"detail": exc.detail}, status_code=422)
 
     async def too_large(request: Request, exc: Exception) -> Response:
-        return JSON({"detail": "Request body is too large."}, status_code=413)
+        assert isinstance(exc, BodyTooLarge)
+        return JSON({"detail": exc.detail}, status_code=413)
 
     async def unreadable(request: Request, exc: Exception) -> Response:
         return JSON({"detail": "There was an error parsing the body"}, status_code=400)

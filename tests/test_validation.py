@@ -231,7 +231,7 @@ async def test_body_over_the_default_limit_is_413_by_content_length(lean: httpx.
         "/chat/clear", content=padded(1024 * 1024 + 1), headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
-    assert response.json() == {"detail": "Request body is too large."}
+    assert response.json() == {"detail": "Request body is too large (limit 1048576 bytes)."}
 
 
 async def test_body_at_the_default_limit_is_read(lean: httpx.AsyncClient) -> None:

@@ -75,7 +75,7 @@ async def test_body_over_the_limit_is_413_on_every_post_endpoint() -> None:
             big = {"userId": "u", "conversationId": "c", "messages": [{"role": "user", "content": "z" * 300}]}
             refused = await http.post(path, json=big)
             assert refused.status_code == 413, path
-            assert refused.json() == {"detail": "Request body is too large."}
+            assert refused.json() == {"detail": "Request body is too large (limit 200 bytes)."}
 
             async def chunks() -> object:
                 for _ in range(10):
