@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, overload
 
 from .providers.base import Message, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
@@ -13,7 +13,7 @@ from .schema import ChatMessage, ChatRequest
 from .sse import done_frame
 from .store.base import Store, StoredMessage, default_conversation_id
 
-__all__ = ["ChatService", "Turn", "TurnFailed", "merge_history", "title_for"]
+__all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
 _COMPACT_EVERY = 64
@@ -47,6 +47,30 @@ def merge_history(
     return stored + incoming, incoming
 
 
+class ContextView(Sequence[Message]):
+    """The context as providers see it, each message made on access (the mock reads only the last user one)."""
+
+    __slots__ = ("_messages",)
+
+    def __init__(self, messages: list[StoredMessage]) -> None:
+        self._messages = messages
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Message]: ...
+
+    def __getitem__(self, index: int | slice) -> Message | list[Message]:
+        if isinstance(index, slice):
+            return [Message(m.role, m.content) for m in self._messages[index]]
+        message = self._messages[index]
+        return Message(message.role, message.content)
+
+
 def _stored(message: ChatMessage) -> StoredMessage:
     """A request message as the store keeps it."""
     return StoredMessage(message.role, message.content, message.meta)
@@ -73,7 +97,7 @@ class Turn:
         self.requested_model = requested.strip() if isinstance(requested, str) else ""
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
-        self.call = StreamCall(self.model, [Message(m.role, m.content) for m in context], params)
+        self.call = StreamCall(self.model, ContextView(context), params)
         self._parts: list[str] = []
         self.saved = False
 
