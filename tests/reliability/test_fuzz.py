@@ -28,6 +28,7 @@ from tests.reliability.raw_asgi import RawResponse, call
 VICTIM = "victim"
 VICTIM_IDS = ["v-1", "v-2", f"default:{VICTIM}"]
 MAX_BODY = 32 * 1024
+AUTH_KEY = "fuzz-backend-key"
 
 POST_PATHS = ["/chat/stream", "/chat/clear", "/chat/conversation/create", "/chat/conversation/delete"]
 GET_PATHS = ["/chat/history", "/chat/conversations", "/chat/conversation", "/healthz"]
@@ -229,7 +230,8 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 class Target:
     """One lean_chat app (SQLite) on its own event loop, with a victim user whose data must not change."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, api_keys: list[str] | None = None) -> None:
+        self.keys = api_keys or []
         self.loop = asyncio.new_event_loop()
         self.store = SQLiteStore(path)
         config = Settings(
@@ -238,6 +240,7 @@ class Target:
             max_messages_per_request=50,
             max_message_chars=4000,
             heartbeat_seconds=0,
+            api_keys=self.keys,
         )
         self.app = build_app(config, store=self.store)
         self.lifespan = self.app.router.lifespan_context(self.app)
@@ -309,6 +312,14 @@ def target(tmp_path: Any) -> Iterator[Target]:
     found.close()
 
 
+@pytest.fixture
+def auth_target(tmp_path: Any) -> Iterator[Target]:
+    """A fresh app with a seeded victim and API keys required."""
+    found = Target(str(tmp_path / "fuzz-auth.sqlite3"), [AUTH_KEY])
+    yield found
+    found.close()
+
+
 def fuzz_settings(count: int) -> settings:
     """Hypothesis settings for `count` examples: no deadline, no example database, no slowness checks."""
     return settings(
@@ -323,8 +334,10 @@ def run_requests(target: Target, count: int) -> None:
     """Throw `count` generated whole requests at the app."""
 
     @fuzz_settings(count)
-    @given(request=requests())
-    def one(request: dict[str, Any]) -> None:
+    @given(request=requests(), signed=st.booleans())
+    def one(request: dict[str, Any], signed: bool) -> None:
+        if signed and target.keys:
+            request["headers"] = [(b"authorization", b"Bearer " + target.keys[0].encode()), *request["headers"]]
         target.check(request)
 
     one()
@@ -371,11 +384,22 @@ def test_generated_requests(target: Target) -> None:
     assert target.tried >= SHORT
 
 
+def test_generated_requests_with_authentication_on(auth_target: Target) -> None:
+    run_requests(auth_target, SHORT // 2)
+    assert auth_target.statuses.get(401, 0) > 0 and auth_target.statuses.get(200, 0) > 0
+
+
 @pytest.mark.slow
-def test_generated_inputs_long_run(target: Target) -> None:
+def test_generated_inputs_long_run(target: Target, auth_target: Target) -> None:
     """The long run: more than 10,000 inputs in total, figures printed for the README."""
     run_bodies(target, 4000)
     run_queries(target, 2500)
-    run_requests(target, 4000)
-    assert target.tried >= 10_000
-    print(f"\nfuzz long run: {target.tried} inputs tried; statuses {sorted(target.statuses.items())}")
+    run_requests(target, 3000)
+    run_requests(auth_target, 1500)
+    tried = target.tried + auth_target.tried
+    assert tried >= 10_000
+    statuses = {
+        k: target.statuses.get(k, 0) + auth_target.statuses.get(k, 0)
+        for k in {**target.statuses, **auth_target.statuses}
+    }
+    print(f"\nfuzz long run: {tried} inputs tried; statuses {sorted(statuses.items())}")
