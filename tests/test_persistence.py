@@ -113,3 +113,33 @@ async def test_concurrent_turns_of_one_user_keep_every_message(sqlite_path: str)
         stored = rows(sqlite_path, "default:many")
     assert len(stored) == 16
     assert sorted(c for r, c in stored if r == "user") == sorted(f"question {i}" for i in range(8))
+
+
+async def test_long_conversation_reads_stay_right_after_delete_clear_and_restart(sqlite_path: str) -> None:
+    expected: list[tuple[str, str]] = []
+    async with in_process(sqlite_path=sqlite_path) as http:
+        for i in range(20):
+            done = check_grammar(
+                parse_frames((await turn(http, stream_body("long", f"q{i}", conversation_id="c"))).content)
+            )
+            expected += [("user", f"q{i}"), ("assistant", done.data["message"]["content"])]
+        shown = (await http.get("/chat/conversation", params={"userId": "long", "conversationId": "c"})).json()
+        assert [(m["role"], m["content"]) for m in shown["messages"]] == expected
+        for forget in (
+            lambda: http.post("/chat/conversation/delete", json={"userId": "long", "conversationId": "c"}),
+            lambda: http.post("/chat/clear", json={"userId": "long"}),
+        ):
+            for i in range(17):  # long enough to be cached again
+                await turn(http, stream_body("long", f"again {i}", conversation_id="c"))
+            await forget()
+            await turn(http, stream_body("long", "fresh start", conversation_id="c"))
+            assert [r for r, _ in rows(sqlite_path, "c")] == ["user", "assistant"]
+            # The next turn's context is the fresh conversation only (a stale cache would bring back old turns,
+            # and the title would name the first of them).
+            await turn(http, stream_body("long", "and then", conversation_id="c"))
+            assert [c for r, c in rows(sqlite_path, "c") if r == "user"] == ["fresh start", "and then"]
+            listed = (await http.get("/chat/conversations", params={"userId": "long"})).json()["conversations"]
+            assert [(r["title"], r["messageCount"]) for r in listed] == [("fresh start", 4)]
+    async with in_process(sqlite_path=sqlite_path) as http:
+        await turn(http, stream_body("long", "after restart", conversation_id="c"))
+        assert [c for r, c in rows(sqlite_path, "c") if r == "user"] == ["fresh start", "and then", "after restart"]
