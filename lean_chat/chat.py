@@ -149,7 +149,8 @@ class Turn:
     def usage(self, content: str) -> dict[str, int]:
         """The `usage` object of the done frame."""
         reported = self.call.usage
-        usage = {"tokens": reported.output_tokens or max(1, (len(content) + 3) // 4)}
+        estimate = max(1, (len(content) + 3) // 4)
+        usage = {"tokens": estimate if reported.output_tokens is None else reported.output_tokens}
         if reported.input_tokens is not None:
             usage["inputTokens"] = reported.input_tokens
         if reported.output_tokens is not None:

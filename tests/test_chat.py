@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
 from lean_chat.providers.mock import build_reply
 from tests.apps import in_process, stream_body, turn
+from tests.conftest import LiveServer
+from tests.fakes import FakeOpenAI, Reply
 from tests.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -115,3 +119,15 @@ async def test_explicit_model_error_keeps_the_users_message(client: httpx.AsyncC
     await turn(client, stream_body("kept", "please answer", model="gpt-4o"))
     history = (await client.get("/chat/history", params={"userId": "kept"})).json()
     assert history["messages"] == [{"role": "user", "content": "please answer", "meta": None}]
+
+
+@pytest.mark.parametrize(("tokens", "reported"), [(["Hi", " there"], 9), ([], 0)])
+async def test_reported_usage_wins_over_the_estimate(
+    live_server: Callable[..., LiveServer], sqlite_path: str, tokens: list[str], reported: int
+) -> None:
+    fake = FakeOpenAI(Reply(tokens=tokens, input_tokens=5, output_tokens=reported))
+    upstream = live_server(fake)
+    async with in_process(sqlite_path=sqlite_path, **fake.options(upstream.url)) as http:
+        done = check_grammar(parse_frames((await turn(http, stream_body("use", "hi", model="gpt-4.1"))).content))
+    assert done.data["message"]["content"] == "".join(tokens)
+    assert done.data["usage"] == {"tokens": reported, "inputTokens": 5, "outputTokens": reported}
