@@ -16,7 +16,8 @@ from .store.base import Store, StoredMessage, default_conversation_id
 __all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
-_COMPACT_EVERY = 64
+# Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
+_COMPACT_EVERY = 16
 
 
 class TurnFailed(Exception):

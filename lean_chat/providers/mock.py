@@ -103,11 +103,12 @@ async def _burst(text: str) -> AsyncGenerator[list[str], None]:
 async def _paced(text: str, delay_ms: int, jitter_ms: int) -> AsyncGenerator[list[str], None]:
     """Tokens on a schedule kept against the clock: a late wake-up sends every token that is due at once."""
     loop = asyncio.get_running_loop()
-    rng = random.Random(zlib.crc32(text[:200].encode("utf-8", "surrogatepass")))
+    # A generator's state is 2.5 KB: made only when there is jitter, since thousands of streams may be open.
+    rng = random.Random(zlib.crc32(text[:200].encode("utf-8", "surrogatepass"))) if jitter_ms else None
     due = loop.time()
     pending: list[str] = []
     for match in _TOKEN_RE.finditer(text):
-        due += (delay_ms + (rng.randint(0, jitter_ms) if jitter_ms else 0)) / 1000.0
+        due += (delay_ms + (rng.randint(0, jitter_ms) if rng is not None else 0)) / 1000.0
         wait = due - loop.time()
         if wait > 0:
             if pending:
