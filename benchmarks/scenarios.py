@@ -390,6 +390,7 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
     bench.note_load(shares, target)
     replies = [t.result() for t in tasks if t.done() and not t.cancelled()]
     good = sum(1 for r in replies if r.ok)
+    tokens = sum(r.tokens for r in replies)
     result = {
         "streams": streams,
         "ok": good,
@@ -400,11 +401,13 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
         "rssPeak": peak["rss"],
         "loadCpu": shares["loadCpu"],
         "serverCpu": shares.get("serverCpu", 0.0),
+        "serverCpuPerTokenUs": shares.get("serverCpu", 0.0) * shares["seconds"] / max(1, tokens) * 1e6,
     }
     result["passed"] = good == streams and result["p99GapMs"] <= 75.0
     bench.log(
         f"  {tag}: {streams} streams: {good} ok, p99 gap {result['p99GapMs']:.0f} ms, "
-        f"load cpu {shares['loadCpu']:.2f}, server cpu {shares.get('serverCpu', 0.0):.2f}"
+        f"load cpu {shares['loadCpu']:.2f}, server cpu {shares.get('serverCpu', 0.0):.2f} "
+        f"({result['serverCpuPerTokenUs']:.1f} us/token)"
         + (" PASS" if result["passed"] else " FAIL")
     )
     return result
@@ -584,13 +587,17 @@ async def loop_stalls(bench: Bench) -> dict[str, Any]:
             bench.note_load(shares)
             results[name] = {
                 "largestStallMs": stats["largestStallMs"],
+                "largestLatenessMs": stats["largestLatenessMs"],
                 "largestStallBeforeMs": idle["largestStallMs"],
                 "backgroundStreams": {"ok": tally[0], "bad": tally[1]},
                 "turnGrowth": _growth(times)["growth"],
                 "loadCpu": shares["loadCpu"],
                 "serverCpu": shares.get("serverCpu", 0.0),
             }
-            bench.log(f"loop stalls {name}: largest {stats['largestStallMs']:.2f} ms")
+            bench.log(
+                f"loop stalls {name}: largest {stats['largestStallMs']:.2f} ms "
+                f"(wall-clock lateness {stats['largestLatenessMs']:.2f} ms)"
+            )
     return results
 
 
