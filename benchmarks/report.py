@@ -121,6 +121,19 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             )
         )
         out.append(Figure("many streams", "lean_chat / reference", _ratio(lean_n, ref_n), "x", "", None, ""))
+        cost = {name: _cpu_per_token(data["probes"]) for name, data in many["targets"].items()}
+        out.append(
+            Figure(
+                "many streams",
+                "lean_chat server CPU per token sent",
+                cost["lean_chat"],
+                "us",
+                "",
+                None,
+                f"reference {cost['reference']:.1f} us, bare floor (sleep + one send per token) "
+                f"{cost['floor-paced']:.1f} us (medians over the probes)",
+            )
+        )
         memory = many["memory"]
         lean_kb = memory["lean_chat"]["perStream"] / 1024.0
         ref_kb = memory["reference"]["perStream"] / 1024.0
@@ -132,7 +145,13 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 "KB",
                 "<= 10",
                 lean_kb <= 10,
-                f"reference {ref_kb:.1f} KB at N={memory['reference']['streams']}",
+                f"reference {ref_kb:.1f} KB at N={memory['reference']['streams']}"
+                + (
+                    f"; bare floor {memory['floor-paced']['perStream'] / 1024.0:.1f} KB "
+                    f"at N={memory['floor-paced']['streams']}"
+                    if "floor-paced" in memory
+                    else ""
+                ),
             )
         )
     conversation = results.get("long_conversation")
@@ -183,6 +202,12 @@ def figures(results: dict[str, Any]) -> list[Figure]:
             )
         )
     return out
+
+
+def _cpu_per_token(probes: list[dict[str, Any]]) -> float:
+    """Median server CPU microseconds per token over a target's probes."""
+    values = sorted(p["serverCpuPerTokenUs"] for p in probes)
+    return values[len(values) // 2] if values else 0.0
 
 
 def _fmt(value: float) -> str:

@@ -46,6 +46,7 @@ class Plan:
     stream_start: int
     stream_max: int
     stream_refine: int
+    memory_floor: bool
     reference_start: int
     conversation_turns: int
     stall_streams: int
@@ -71,6 +72,7 @@ PLANS = {
         stream_start=1000,
         stream_max=8000,
         stream_refine=3,
+        memory_floor=True,
         reference_start=500,
         conversation_turns=1000,
         stall_streams=200,
@@ -81,17 +83,18 @@ PLANS = {
     "quick": Plan(
         name="quick",
         runs=3,
-        burst_seconds=1.0,
+        burst_seconds=0.7,
         burst_clients=(10, 50),
         burst_chars=2600,
         relay_chunks=1000,
         relay_clients=10,
-        relay_seconds=1.0,
-        stream_chars=400,
-        stream_ramp=1.5,
+        relay_seconds=0.7,
+        stream_chars=300,
+        stream_ramp=1.0,
         stream_start=2500,
         stream_max=8000,
         stream_refine=1,
+        memory_floor=False,
         reference_start=500,
         conversation_turns=300,
         stall_streams=200,
@@ -113,6 +116,7 @@ PLANS = {
         stream_start=20,
         stream_max=20,
         stream_refine=0,
+        memory_floor=False,
         reference_start=20,
         conversation_turns=6,
         stall_streams=5,
@@ -407,8 +411,7 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
     bench.log(
         f"  {tag}: {streams} streams: {good} ok, p99 gap {result['p99GapMs']:.0f} ms, "
         f"load cpu {shares['loadCpu']:.2f}, server cpu {shares.get('serverCpu', 0.0):.2f} "
-        f"({result['serverCpuPerTokenUs']:.1f} us/token)"
-        + (" PASS" if result["passed"] else " FAIL")
+        f"({result['serverCpuPerTokenUs']:.1f} us/token)" + (" PASS" if result["passed"] else " FAIL")
     )
     return result
 
@@ -469,7 +472,7 @@ async def many_streams(bench: Bench) -> dict[str, Any]:
     for name, start in ((LEAN, plan.stream_start), (REFERENCE, plan.reference_start), (FLOOR_PACED, plan.stream_start)):
         bench.log(f"many streams: {name}")
         results["targets"][name] = await _largest(bench, name, start)
-    for name in (LEAN, REFERENCE):
+    for name in (LEAN, REFERENCE, FLOOR_PACED) if plan.memory_floor else (LEAN, REFERENCE):
         streams = results["targets"][name]["largest"] or results["targets"][name]["firstFailure"]
         results["memory"][name] = await _memory(bench, name, streams)
         bench.log(f"memory: {name} at {streams} streams: {results['memory'][name]['perStream'] / 1024:.1f} KB/stream")
