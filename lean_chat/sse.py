@@ -21,6 +21,7 @@ _encode = msgspec.json.Encoder().encode
 _TOKEN_PREFIX = b'event: token\ndata: {"type":"token","token":'
 _FRAME_END = b"}\n\n"
 _DONE_PREFIX = b'event: done\ndata: {"type":"done","message":{"role":"assistant","content":'
+_BETWEEN_TOKENS = _FRAME_END + _TOKEN_PREFIX
 _ERROR_PREFIX = b'event: error\ndata: {"type":"error","error":'
 
 PING_FRAME = b": ping\n\n"
@@ -39,7 +40,9 @@ def token_frame(token: str) -> bytes:
 
 def token_frames(tokens: Iterable[str]) -> bytes:
     """Many `token` frames, joined for one write."""
-    return b"".join([_TOKEN_PREFIX + _encode(token) + _FRAME_END for token in tokens])
+    # One join of the encoded tokens with the bytes between two of them: no per-token concatenation.
+    body = _BETWEEN_TOKENS.join(map(_encode, tokens))
+    return _TOKEN_PREFIX + body + _FRAME_END if body else b""
 
 
 def done_frame(content: str, provider: str, usage: dict[str, int], conversation_id: str) -> bytes:
