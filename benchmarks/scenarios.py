@@ -651,11 +651,13 @@ async def added_latency(bench: Bench) -> dict[str, Any]:
                     "directMedianMs": median([d * 1000.0 for d, _ in pairs]),
                     "servedMedianMs": median([s * 1000.0 for _, s in pairs]),
                     "requests": len(pairs),
+                    "serverCpuPerRequestMs": shares.get("serverCpu", 0.0) * shares["seconds"] / (len(pairs) + 10) * 1e3,
                     "loadCpu": shares["loadCpu"],
                 }
                 bench.log(
                     f"added latency {name}: median {results[name]['medianMs']:.3f} ms, "
-                    f"p99 {results[name]['p99Ms']:.3f} ms"
+                    f"p99 {results[name]['p99Ms']:.3f} ms, server CPU {results[name]['serverCpuPerRequestMs']:.2f} ms "
+                    "per request"
                 )
     return results
 
