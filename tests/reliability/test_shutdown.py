@@ -7,12 +7,16 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
+from lean_chat import create_app
 from lean_chat.shutdown import SHUTDOWN_CODE
+from tests.apps import in_process, stream_body
 from tests.frames import check_grammar, parse_frames
 from tests.reliability.server_process import ServerProcess
 
@@ -98,3 +102,38 @@ def test_sigterm_drains_then_ends_running_streams_with_an_error_frame(tmp_path: 
         assert stored[0] == ("user", f"hello from {name}", None)
         assert stored[1] == ("assistant", shown, {"partial": True})
     assert "Cancel" not in server.output()  # uvicorn never had to cancel a task
+
+
+@pytest.mark.anyio
+async def test_drain_in_process_refuses_new_streams_and_stops_running_ones(sqlite_path: str) -> None:
+    """The drain without a subprocess: the server's own SIGTERM handler still runs, new streams get 503."""
+    seen: list[int] = []
+
+    def servers_handler(sig: int, frame: FrameType | None) -> None:
+        seen.append(sig)
+
+    previous = signal.signal(signal.SIGTERM, servers_handler)
+    try:
+        app = create_app(sqlite_path=sqlite_path, shutdown_grace_seconds=0.3, heartbeat_seconds=0)
+        async with in_process(app) as http:
+            long = stream_body("d", "a long one", conversation_id="d-c", tokenDelayMs=20, targetChars=4000)
+            running = asyncio.create_task(http.post("/chat/stream", json=long))
+            await asyncio.sleep(0.2)
+            signal.raise_signal(signal.SIGTERM)
+            await asyncio.sleep(0.05)
+            refused = await http.post("/chat/stream", json=stream_body("e", "too late"))
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "5"
+            assert refused.json() == {"detail": "The server is shutting down."}
+            response = await asyncio.wait_for(running, 10)
+            frames = parse_frames(response.content)
+            last = check_grammar(frames)
+            assert last.event == "error" and last.data["error"]["code"] == SHUTDOWN_CODE
+            shown = "".join(f.data["token"] for f in frames if f.event == "token")
+            assert shown
+            stored = await http.get("/chat/conversation", params={"userId": "d", "conversationId": "d-c"})
+            assert stored.json()["messages"][1] == {"role": "assistant", "content": shown, "meta": {"partial": True}}
+        assert seen == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is servers_handler  # put back when the app stopped
+    finally:
+        signal.signal(signal.SIGTERM, previous)
