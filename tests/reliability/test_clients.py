@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from lean_chat import create_app
@@ -142,7 +143,7 @@ def test_vanished_client_closes_the_upstream_within_200_ms(
 ) -> None:
     fake = fakes[provider]
     fake.reset(SLOW if moment == "mid-stream" else Reply(tokens=["late"], stall=30))
-    app = create_app(sqlite_path=sqlite_path, **fake.options())
+    app = create_app(sqlite_path=sqlite_path, max_streams_per_user=1, **fake.options())
     lean = live_server(app)
     body = {
         "userId": "vanishing",
@@ -173,6 +174,10 @@ def test_vanished_client_closes_the_upstream_within_200_ms(
     else:
         time.sleep(0.2)
         assert len(stored(sqlite_path, "v-c")) == 1  # no token, nothing to save
+    # The user's stream slot was given back (the limit is 1 here): the next stream is served, not refused.
+    fake.reset(Reply(tokens=["back"]))
+    again = httpx.post(f"{lean.url}/chat/stream", json=body, timeout=10)
+    assert again.status_code == 200 and b"event: done" in again.content
 
 
 def test_vanished_client_during_a_retry_wait_makes_no_further_attempt(
