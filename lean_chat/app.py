@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -331,9 +332,13 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
             )
             endpoints.drain.watch_signals()
+            # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
+            # which otherwise walk it all and stall every open stream for tens of milliseconds.
+            gc.freeze()
             try:
                 yield
             finally:
+                gc.unfreeze()
                 endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()

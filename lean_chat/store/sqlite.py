@@ -178,18 +178,20 @@ class SQLiteStore:
         if cached is not None:
             self._cached_chars -= cached[2]
         if cached is not None and cached[0] == created and len(cached[1]) <= count:
-            messages = cached[1]
+            messages, chars = cached[1], cached[2]
             if len(messages) < count:
-                messages.extend(_messages(db, conversation_id, len(messages)))
+                added = _messages(db, conversation_id, len(messages))
+                messages.extend(added)
+                chars += sum(len(m.content) for m in added)
         else:
             messages = _messages(db, conversation_id)
+            chars = sum(len(m.content) for m in messages)
         if len(messages) >= _CACHE_FROM:
-            self._remember(conversation_id, created, messages)
+            self._remember(conversation_id, created, messages, chars)
         return list(messages)
 
-    def _remember(self, conversation_id: str, created: float, messages: list[StoredMessage]) -> None:
+    def _remember(self, conversation_id: str, created: float, messages: list[StoredMessage], chars: int) -> None:
         """Keep a conversation's messages (most recently used last), within the cache's bounds."""
-        chars = sum(len(m.content) for m in messages)
         if chars > _CACHE_CHARS // 4:
             return
         self._cache[conversation_id] = (created, messages, chars)
