@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import time
@@ -33,6 +34,10 @@ class BenchHooks:
         self.watch_loop = watch_loop
         self.largest_stall = 0.0
         self.largest_lateness = 0.0
+        self.gc_pauses = [0, 0, 0]
+        self.gc_largest = [0.0, 0.0, 0.0]
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
         self._watcher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -44,15 +49,28 @@ class BenchHooks:
                 "rss": _rss_bytes(),
                 "largestStallMs": round(self.largest_stall * 1000.0, 3),
                 "largestLatenessMs": round(self.largest_lateness * 1000.0, 3),
+                "gcPauses": self.gc_pauses,
+                "gcLargestMs": [round(pause * 1000.0, 3) for pause in self.gc_largest],
             }
             if b"reset" in scope.get("query_string", b""):
                 self.largest_stall = self.largest_lateness = 0.0
+                self.gc_pauses = [0, 0, 0]
+                self.gc_largest = [0.0, 0.0, 0.0]
             body = json.dumps(stats).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        """Count the garbage collector's passes per generation and keep the longest of each."""
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.gc_pauses[generation] += 1
+        self.gc_largest[generation] = max(self.gc_largest[generation], time.perf_counter() - self._gc_started)
 
     async def _watch(self) -> None:
         """Sleep 1 ms at a time; waking later than that is a stall, counted only as far as this process worked.
