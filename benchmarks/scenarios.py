@@ -591,6 +591,8 @@ async def loop_stalls(bench: Bench) -> dict[str, Any]:
             results[name] = {
                 "largestStallMs": stats["largestStallMs"],
                 "largestLatenessMs": stats["largestLatenessMs"],
+                "gcPauses": stats.get("gcPauses"),
+                "gcLargestMs": stats.get("gcLargestMs"),
                 "largestStallBeforeMs": idle["largestStallMs"],
                 "backgroundStreams": {"ok": tally[0], "bad": tally[1]},
                 "turnGrowth": _growth(times)["growth"],
