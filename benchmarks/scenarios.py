@@ -544,9 +544,9 @@ async def _stats(port: int, reset: bool = False) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def _background_streams(port: int, count: int, chars: int) -> AsyncIterator[list[int]]:
-    """`count` clients streaming 20 tokens/s replies back to back until the block ends; yields [good, bad]."""
+    """`count` clients streaming 20 tokens/s replies back to back until the block ends; yields [good, bad, tokens]."""
     stop = asyncio.Event()
-    tally = [0, 0]
+    tally = [0, 0, 0]
     connections: list[Connection] = []
 
     async def client(index: int) -> None:
@@ -558,6 +558,7 @@ async def _background_streams(port: int, count: int, chars: int) -> AsyncIterato
             body = chat_body(f"bg{index}-{n}", mock={"tokenDelayMs": 50, "targetChars": chars})
             reply = await connection.fetch(stream_request(body))
             n += 1
+            tally[2] += reply.tokens
             if stop.is_set():
                 break
             tally[0 if reply.ok else 1] += 1
@@ -594,7 +595,7 @@ async def loop_stalls(bench: Bench) -> dict[str, Any]:
                 "gcPauses": stats.get("gcPauses"),
                 "gcLargestMs": stats.get("gcLargestMs"),
                 "largestStallBeforeMs": idle["largestStallMs"],
-                "backgroundStreams": {"ok": tally[0], "bad": tally[1]},
+                "backgroundStreams": {"ok": tally[0], "bad": tally[1], "tokens": tally[2]},
                 "turnGrowth": _growth(times)["growth"],
                 "loadCpu": shares["loadCpu"],
                 "serverCpu": shares.get("serverCpu", 0.0),
