@@ -64,7 +64,7 @@ async def converse(http: httpx.AsyncClient, records: list[TurnRecord], user: str
             "messages": [{"role": "user", "content": record.text}],
             "params": {
                 "conversationId": conversation,
-                "mock": {"tokenDelayMs": rng.choice([0, 1, 2, 5]), "targetChars": rng.choice([250, 600, 1500])},
+                "mock": {"tokenDelayMs": rng.choice([0, 2, 5, 10]), "targetChars": rng.choice([250, 600, 1500])},
             },
         }
         received = b""
@@ -90,8 +90,13 @@ async def workload(url: str, round_number: int, kill_after: float, server: Serve
             asyncio.create_task(converse(http, records, f"r{round_number}u{n}", f"r{round_number}c{n}", n))
             for n in range(CONVERSATIONS)
         ]
-        # The kill comes at a random moment once the writing is under way (start-up time varies with load).
-        while not any(r.started for r in records) and not all(t.done() for t in tasks):
+
+        # The kill comes at a random moment once the writing is well under way: some replies complete, others
+        # streaming (how long that takes varies with the machine's load).
+        def under_way() -> bool:
+            return any(r.done is not None for r in records) and any(r.started and r.done is None for r in records)
+
+        while not under_way() and not all(t.done() for t in tasks):
             await asyncio.sleep(0.01)
         await asyncio.sleep(kill_after)
         server.signal(signal.SIGKILL)
