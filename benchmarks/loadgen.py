@@ -166,6 +166,15 @@ class Connection(asyncio.Protocol):
         reply = self._reply
         if reply is None:
             return
+        if self._state == _SIZE and not self._buffer:
+            # The common case, cheaply: a read holding exactly one whole chunk (one write of the server).
+            end = data.find(b"\r\n", 0, 10)
+            if end > 0:
+                size = int(data[:end], 16)
+                start = end + 2
+                if size and len(data) == start + size + 2:
+                    self._payload(reply, data[start : start + size])
+                    return
         buffer = self._buffer
         buffer += data
         position = 0
