@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from .base import StreamCall
+from .http_provider import FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
-from .retry import RetryPolicy, UpstreamError, with_retries
-from .upstream import ErrorInfo, UpstreamStream, error_detail
+from .retry import UpstreamError
+from .upstream import ErrorInfo, error_detail
+from .upstream_sse import SSEEvent
 
 __all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider", "NewText"]
 
@@ -95,30 +94,20 @@ class NewText:
         return text
 
 
-class GeminiProvider:
+class GeminiProvider(HTTPProvider):
     """Streams `POST {base}/models/{model}:streamGenerateContent?alt=sse`."""
 
     name = "gemini"
+    truncated = "the stream ended before the reply was complete (no finishReason)"
+    params = {"alt": "sse"}
 
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        policy: RetryPolicy,
-        request_timeout: float = 600.0,
-    ) -> None:
-        self.client = client
-        self.api_key = api_key.strip()
-        self.base_url = base_url.rstrip("/")
-        self.policy = policy
-        self.request_timeout = request_timeout
-        self.headers = {"x-goog-api-key": self.api_key, "content-type": "application/json"}
+    def request_headers(self) -> dict[str, str]:
+        """The key in `x-goog-api-key` (never in the URL)."""
+        return {"x-goog-api-key": self.api_key, "content-type": "application/json"}
 
-    def url(self, model: str) -> str:
-        """The streaming endpoint of a model."""
-        return f"{self.base_url}/models/{quote(model, safe='.-_')}:streamGenerateContent"
+    def endpoint(self, call: StreamCall) -> str:
+        """The streaming endpoint of the call's model."""
+        return f"{self.base_url}/models/{quote(call.model, safe='.-_')}:streamGenerateContent"
 
     def body(self, call: StreamCall) -> bytes:
         """The request body: `systemInstruction`, then contents with assistant turns as role `model`."""
@@ -129,61 +118,37 @@ class GeminiProvider:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return _encode(body)
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
-        """The reply's token batches, retried before the first token."""
-        body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
-
-    async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
-        """One request: text per network read; errors, blocks and truncated streams raise."""
-        try:
-            request = self.client.build_request(
-                "POST", self.url(call.model), params={"alt": "sse"}, headers=self.headers, content=body
-            )
-        except httpx.InvalidURL:
-            raise UpstreamError("the configured base URL is not valid") from None
-        finished = False
+    def handler(self, call: StreamCall) -> EventHandler:
+        """Per chunk: new text is a token; errors and blocks fail; a finishReason completes the reply."""
+        secrets = self.secrets
         fresh = NewText()
-        secrets = (self.api_key,)
-        async with UpstreamStream(self.client, request, secrets, self.request_timeout) as upstream:
-            async with aclosing(upstream.reads()) as reads:
-                async for events in reads:
-                    batch: list[str] = []
-                    failure: UpstreamError | None = None
-                    for event in events:
-                        try:
-                            chunk = _decode_chunk(event.data)
-                        except (msgspec.DecodeError, msgspec.ValidationError):
-                            continue
-                        if chunk.error is not None:
-                            failure = UpstreamError(error_detail(chunk.error, secrets))
-                            break
-                        if chunk.usageMetadata is not None:
-                            call.usage.input_tokens = chunk.usageMetadata.promptTokenCount
-                            call.usage.output_tokens = chunk.usageMetadata.candidatesTokenCount
-                        feedback = chunk.promptFeedback
-                        if feedback is not None and feedback.blockReason:
-                            detail = f"the prompt was blocked by the provider (blockReason {feedback.blockReason})"
-                            failure = UpstreamError(detail, code=CONTENT_FILTERED)
-                            break
-                        if not chunk.candidates:
-                            continue
-                        candidate = chunk.candidates[0]
-                        parts = candidate.content.parts if candidate.content is not None else None
-                        if parts:
-                            text = fresh.take("".join(p.text for p in parts if p.text and not p.thought))
-                            if text:
-                                batch.append(text)
-                        reason = candidate.finishReason
-                        if reason in FILTERED_FINISH_REASONS:
-                            detail = f"the reply was withheld by the provider (finishReason {reason})"
-                            failure = UpstreamError(detail, code=CONTENT_FILTERED)
-                            break
-                        if reason and reason != "FINISH_REASON_UNSPECIFIED":
-                            finished = True
-                    if batch:
-                        yield batch
-                    if failure is not None:
-                        raise failure
-        if not finished:
-            raise UpstreamError("the stream ended before the reply was complete (no finishReason)", retryable=True)
+
+        def handle(event: SSEEvent, batch: list[str]) -> int:
+            try:
+                chunk = _decode_chunk(event.data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return MORE
+            if chunk.error is not None:
+                raise UpstreamError(error_detail(chunk.error, secrets))
+            if chunk.usageMetadata is not None:
+                call.usage.input_tokens = chunk.usageMetadata.promptTokenCount
+                call.usage.output_tokens = chunk.usageMetadata.candidatesTokenCount
+            feedback = chunk.promptFeedback
+            if feedback is not None and feedback.blockReason:
+                detail = f"the prompt was blocked by the provider (blockReason {feedback.blockReason})"
+                raise UpstreamError(detail, code=CONTENT_FILTERED)
+            if not chunk.candidates:
+                return MORE
+            candidate = chunk.candidates[0]
+            parts = candidate.content.parts if candidate.content is not None else None
+            if parts:
+                text = fresh.take("".join(p.text for p in parts if p.text and not p.thought))
+                if text:
+                    batch.append(text)
+            reason = candidate.finishReason
+            if reason in FILTERED_FINISH_REASONS:
+                detail = f"the reply was withheld by the provider (finishReason {reason})"
+                raise UpstreamError(detail, code=CONTENT_FILTERED)
+            return FINISHED if reason and reason != "FINISH_REASON_UNSPECIFIED" else MORE
+
+        return handle

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from typing import Any
 
 import httpx
 import msgspec
 
 from .base import StreamCall
+from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
-from .retry import RetryPolicy, UpstreamError, with_retries
-from .upstream import ErrorInfo, UpstreamStream, error_detail
+from .retry import RetryPolicy, UpstreamError
+from .upstream import ErrorInfo, error_detail
+from .upstream_sse import SSEEvent
 
 __all__ = ["OpenAIProvider"]
 
@@ -45,10 +45,11 @@ _encode = msgspec.json.Encoder().encode
 _DONE = b"[DONE]"
 
 
-class OpenAIProvider:
+class OpenAIProvider(HTTPProvider):
     """Streams `POST {base}/chat/completions` with `stream: true`."""
 
     name = "openai"
+    truncated = "the stream ended before the reply was complete (no finish_reason or [DONE])"
 
     def __init__(
         self,
@@ -60,13 +61,17 @@ class OpenAIProvider:
         include_usage: bool = True,
         request_timeout: float = 600.0,
     ) -> None:
-        self.client = client
-        self.api_key = api_key.strip()
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.policy = policy
+        super().__init__(client, api_key=api_key, base_url=base_url, policy=policy, request_timeout=request_timeout)
+        self.url = self.base_url + "/chat/completions"
         self.include_usage = include_usage
-        self.request_timeout = request_timeout
-        self.headers = {"authorization": f"Bearer {self.api_key}", "content-type": "application/json"}
+
+    def request_headers(self) -> dict[str, str]:
+        """The key as a bearer token."""
+        return {"authorization": f"Bearer {self.api_key}", "content-type": "application/json"}
+
+    def endpoint(self, call: StreamCall) -> str:
+        """The chat completions URL (the same for every model)."""
+        return self.url
 
     def body(self, call: StreamCall) -> bytes:
         """The request body: system text first, then the conversation."""
@@ -78,57 +83,31 @@ class OpenAIProvider:
             body["stream_options"] = {"include_usage": True}
         return _encode(body)
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
-        """The reply's token batches, retried before the first token."""
-        body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+    def handler(self, call: StreamCall) -> EventHandler:
+        """Per event: `[DONE]` ends the stream, an error object fails, deltas and refusals are tokens."""
+        secrets = self.secrets
 
-    async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
-        """One request: tokens per network read; an error object or a truncated stream raises."""
-        try:
-            request = self.client.build_request("POST", self.url, headers=self.headers, content=body)
-        except httpx.InvalidURL:
-            raise UpstreamError("the configured base URL is not valid") from None
-        finished = done = False
-        secrets = (self.api_key,)
-        async with UpstreamStream(self.client, request, secrets, self.request_timeout) as upstream:
-            async with aclosing(upstream.reads()) as reads:
-                async for events in reads:
-                    batch: list[str] = []
-                    failure: UpstreamError | None = None
-                    for event in events:
-                        if event.data == _DONE:
-                            done = True
-                            break
-                        try:
-                            chunk = _decode_chunk(event.data)
-                        except (msgspec.DecodeError, msgspec.ValidationError):
-                            continue
-                        if chunk.error is not None:
-                            failure = UpstreamError(error_detail(chunk.error, secrets))
-                            break
-                        if chunk.usage is not None:
-                            call.usage.input_tokens = chunk.usage.prompt_tokens
-                            call.usage.output_tokens = chunk.usage.completion_tokens
-                        if chunk.choices:
-                            choice = chunk.choices[0]
-                            delta = choice.delta
-                            if delta is not None:
-                                if delta.content:
-                                    batch.append(delta.content)
-                                if delta.refusal:
-                                    batch.append(delta.refusal)
-                            if choice.finish_reason:
-                                finished = True
-                    if batch:
-                        yield batch
-                    if failure is not None:
-                        raise failure
-                    if done:
-                        break
-            if done:
-                await upstream.drain()
-        if not (finished or done):
-            raise UpstreamError(
-                "the stream ended before the reply was complete (no finish_reason or [DONE])", retryable=True
-            )
+        def handle(event: SSEEvent, batch: list[str]) -> int:
+            if event.data == _DONE:
+                return DONE
+            try:
+                chunk = _decode_chunk(event.data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return MORE
+            if chunk.error is not None:
+                raise UpstreamError(error_detail(chunk.error, secrets))
+            if chunk.usage is not None:
+                call.usage.input_tokens = chunk.usage.prompt_tokens
+                call.usage.output_tokens = chunk.usage.completion_tokens
+            if not chunk.choices:
+                return MORE
+            choice = chunk.choices[0]
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    batch.append(delta.content)
+                if delta.refusal:
+                    batch.append(delta.refusal)
+            return FINISHED if choice.finish_reason else MORE
+
+        return handle

@@ -1,0 +1,110 @@
+"""What the HTTP providers share: one streamed POST per attempt, one token batch per network read, retries."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
+from typing import Final
+
+import httpx
+
+from .base import StreamCall
+from .retry import RetryPolicy, UpstreamError, with_retries
+from .upstream import UpstreamStream
+from .upstream_sse import SSEEvent
+
+__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
+
+# What one event meant; a handler raises UpstreamError for a failure instead.
+MORE: Final = 0  # nothing decisive: read on
+FINISHED: Final = 1  # the reply is complete; read on to the end of the body
+DONE: Final = 2  # the reply and the stream are complete: stop reading, drain the rest
+
+# One attempt's handler: appends an event's tokens to the batch and says what the event meant.
+EventHandler = Callable[[SSEEvent, list[str]], int]
+
+
+class HTTPProvider(ABC):
+    """A provider streamed over HTTP: subclasses give the headers, URL, body and a per-event handler."""
+
+    name: str
+    # The failure when the body ended before the provider's end marker.
+    truncated: str
+    # Query parameters of every request.
+    params: Mapping[str, str] | None = None
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str,
+        policy: RetryPolicy,
+        request_timeout: float = 600.0,
+    ) -> None:
+        self.client = client
+        self.api_key = api_key.strip()
+        self.secrets = (self.api_key,)
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self.request_timeout = request_timeout
+        self.headers = self.request_headers()
+
+    @abstractmethod
+    def request_headers(self) -> dict[str, str]:
+        """The headers of every request, the key among them."""
+
+    @abstractmethod
+    def endpoint(self, call: StreamCall) -> str:
+        """The URL to POST to."""
+
+    @abstractmethod
+    def body(self, call: StreamCall) -> bytes:
+        """The request body."""
+
+    @abstractmethod
+    def handler(self, call: StreamCall) -> EventHandler:
+        """A fresh event handler for one attempt (it records usage on `call`)."""
+
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
+        """The reply's token batches, retried before the first token."""
+        body = self.body(call)
+        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+
+    async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
+        """One request: the tokens of each network read; a failure event or a truncated stream raises."""
+        try:
+            request = self.client.build_request(
+                "POST", self.endpoint(call), params=self.params, headers=self.headers, content=body
+            )
+        except httpx.InvalidURL:
+            raise UpstreamError("the configured base URL is not valid") from None
+        handle = self.handler(call)
+        finished = done = False
+        async with UpstreamStream(self.client, request, self.secrets, self.request_timeout) as upstream:
+            async with aclosing(upstream.reads()) as reads:
+                async for events in reads:
+                    batch: list[str] = []
+                    failure: UpstreamError | None = None
+                    for event in events:
+                        try:
+                            outcome = handle(event, batch)
+                        except UpstreamError as exc:
+                            failure = exc
+                            break
+                        if outcome:
+                            finished = True
+                            if outcome == DONE:
+                                done = True
+                                break
+                    if batch:
+                        yield batch
+                    if failure is not None:
+                        raise failure
+                    if done:
+                        break
+            if done:
+                await upstream.drain()
+        if not finished:
+            raise UpstreamError(self.truncated, retryable=True)
