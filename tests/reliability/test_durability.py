@@ -192,11 +192,17 @@ def run_kills(tmp_path: Path, rounds: int, seed: int, latest_kill: float = 2.0) 
 
 
 def test_sigkill_while_writing_loses_nothing_that_was_promised(tmp_path: Path) -> None:
-    tally = run_kills(tmp_path, rounds=2, seed=int(os.environ.get("LEAN_CHAT_KILL_SEED", "7")), latest_kill=1.0)
-    assert tally.kills == 2
-    # Some turns were cut by the kill, and some completed before it: both cases were exercised.
-    assert tally.turns_done > 0
-    assert any(r.started and r.done is None for r in tally.records)
+    seed = int(os.environ.get("LEAN_CHAT_KILL_SEED", "7"))
+    # Some turns must be cut by a kill and some completed before it, so that both cases are exercised; on a
+    # loaded machine a kill can land while no reply is mid-stream, so a fresh file gets another try.
+    for attempt in range(4):
+        folder = tmp_path / f"try{attempt}"
+        folder.mkdir()
+        tally = run_kills(folder, rounds=2, seed=seed + attempt, latest_kill=1.0)
+        assert tally.kills == 2 and tally.messages_lost == 0
+        if tally.turns_done > 0 and any(r.started and r.done is None for r in tally.records):
+            return
+    pytest.fail("in four tries no kill landed while some replies were complete and others mid-stream")
 
 
 @pytest.mark.slow
