@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from .auth import Authenticate, AuthMiddleware, UserMismatch, check_user
 from .chat import ChatService
 from .config import Settings
-from .demo import demo_page
+from .demo import CLIENT_PATH, demo_client, demo_page
 from .limits import StreamSlots, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
@@ -356,6 +356,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
     ]
     if settings.serve_demo_page:
         routes.append(Route("/", demo_page, methods=["GET"]))
+        routes.append(Route(CLIENT_PATH, demo_client, methods=["GET"]))
     middleware = [
         Middleware(
             CORSMiddleware,

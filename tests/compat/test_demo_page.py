@@ -53,6 +53,8 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
             problems: list[str] = []
             page.on("pageerror", lambda error: problems.append(str(error)))
             page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            answers: list[tuple[str, int]] = []
+            page.on("response", lambda response: answers.append((response.url, response.status)))
             page.goto(served + "/")
             assert page.title() == "lean_chat"
             page.fill("#prompt", "Hello from Chromium, grüße")
@@ -79,6 +81,7 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
         finally:
             browser.close()
     assert problems == []
+    assert (served + "/static/client.mjs", 200) in answers  # the stream client comes from the server
     assert reply.startswith("Mock reply (mock): Hello from Chromium, grüße\n\n")
     assert note.startswith("mock:gpt-4.1 · ")
     history = httpx.get(f"{served}/chat/history", params={"userId": user}, timeout=10).json()

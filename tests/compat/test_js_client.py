@@ -1,4 +1,4 @@
-"""compat/client.mjs, the stream client written the way ai-chat-kit's hook reads SSE, run under Node."""
+"""The stream client written the way ai-chat-kit's hook reads SSE: served to the demo page, run under Node."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from compat.node import CLIENT, NODE, node_stream
 from lean_chat import create_app
 from tests.apps import in_process
@@ -17,7 +19,7 @@ from tests.conftest import LiveServer
 from tests.frames import check_grammar, parse_frames
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = ROOT / "lean_chat" / "static" / "index.html"
+SERVED_CLIENT = ROOT / "lean_chat" / "static" / "client.mjs"
 
 
 def _expected(body: dict[str, Any]) -> list[Any]:
@@ -96,17 +98,36 @@ def test_the_client_reports_errors(live_server: Callable[..., LiveServer]) -> No
     assert json.loads(invalid["error"]["detail"])["detail"][0]["loc"] == ["body", "userId"]
 
 
-def _client_block(text: str) -> str:
-    """The streamChat block between its BEGIN and END markers."""
-    match = re.search(r"// BEGIN streamChat.*?\n(.*?)// END streamChat", text, re.S)
-    assert match is not None
-    return match.group(1)
+def test_the_demo_page_loads_the_served_client() -> None:
+    async def fetch() -> tuple[str, httpx.Response, int]:
+        async with in_process(sqlite_path="", serve_demo_page=True) as http:
+            page = (await http.get("/")).text
+            match = re.search(r'await import\(new URL\("([^"]+)", base\)\)', page)
+            assert match is not None, "the page imports no client"
+            client = await http.get(http.base_url.join(match.group(1)))
+        async with in_process(sqlite_path="") as http:
+            off = (await http.get("/static/client.mjs")).status_code
+        return page, client, off
+
+    page, client, off = asyncio.run(fetch())
+    assert "function streamChat" not in page and "streamChat(streamUrl" in page
+    assert client.status_code == 200
+    assert client.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert client.content == SERVED_CLIENT.read_bytes()
+    assert "response.body.getReader()" in client.text and "new TextDecoder()" in client.text
+    assert off == 404
 
 
-def test_the_demo_page_carries_the_same_client() -> None:
-    page_block = _client_block(PAGE.read_text(encoding="utf-8"))
-    assert page_block == _client_block(CLIENT.read_text(encoding="utf-8"))
-    assert "response.body.getReader()" in page_block and "new TextDecoder()" in page_block
+def test_node_runs_the_very_client_the_page_loads() -> None:
+    script = (
+        f"import * as cli from {json.dumps(CLIENT.as_uri())};\n"
+        f"import * as served from {json.dumps(SERVED_CLIENT.as_uri())};\n"
+        "console.log(JSON.stringify([cli.streamChat === served.streamChat, cli.parseFrame === served.parseFrame]));"
+    )
+    result = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [True, True]
+    assert "function streamChat" not in CLIENT.read_text(encoding="utf-8")
 
 
 def test_the_client_parses_frames_like_the_python_reader() -> None:

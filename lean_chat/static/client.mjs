@@ -1,0 +1,73 @@
+// lean_chat's stream client. It reads the stream the way ai-chat-kit's React hook (useAIChat) does:
+// fetch POST, response.body reader, TextDecoder, a text buffer split into frames on a blank line,
+// `event:` and `data:` lines, JSON.parse of the data. Comment frames (": ping") are skipped.
+//
+// The demo page imports it from the server (`static/client.mjs`, next to the page); compat/client.mjs
+// imports this same file to run it under Node. Plain JavaScript: browsers and Node 18+, no packages.
+
+function parseFrame(frame) {
+  let event = "message";
+  const data = [];
+  let comment = null;
+  for (const line of frame.split("\n")) {
+    if (line.startsWith(":")) comment = line.slice(1).trim();
+    else if (line.startsWith("event:")) event = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+  }
+  if (data.length === 0) return { event: null, data: null, comment };
+  return { event, data: JSON.parse(data.join("\n")), comment };
+}
+
+async function streamChat(url, body, handlers = {}) {
+  const stats = { status: 0, tokens: [], done: null, error: null, comments: 0, reads: 0, cutReads: 0 };
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(body),
+    signal: handlers.signal,
+  });
+  stats.status = response.status;
+  if (!response.ok || !response.body) {
+    stats.error = { message: `HTTP ${response.status}`, detail: await response.text() };
+    if (handlers.onError) handlers.onError(stats.error);
+    return stats;
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  const handle = (frame) => {
+    const parsed = parseFrame(frame);
+    if (parsed.event === null) {
+      if (parsed.comment !== null) stats.comments += 1;
+      return;
+    }
+    if (parsed.event === "token") {
+      stats.tokens.push(parsed.data.token);
+      if (handlers.onToken) handlers.onToken(parsed.data.token);
+    } else if (parsed.event === "done") {
+      stats.done = parsed.data;
+      if (handlers.onDone) handlers.onDone(parsed.data);
+    } else if (parsed.event === "error") {
+      stats.error = parsed.data.error;
+      if (handlers.onError) handlers.onError(parsed.data.error);
+    }
+  };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stats.reads += 1;
+    buffer += decoder.decode(value, { stream: true });
+    let boundary = buffer.indexOf("\n\n");
+    while (boundary !== -1) {
+      handle(buffer.slice(0, boundary));
+      buffer = buffer.slice(boundary + 2);
+      boundary = buffer.indexOf("\n\n");
+    }
+    if (buffer.length > 0) stats.cutReads += 1;
+  }
+  buffer += decoder.decode();
+  if (buffer.trim().length > 0) handle(buffer);
+  return stats;
+}
+
+export { parseFrame, streamChat };
