@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,6 +29,7 @@ from .demo import CLIENT_PATH, demo_client, demo_page
 from .limits import StreamSlots, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
+from .providers.client import upstream_client
 from .response import ErrorStream, TurnStream
 from .schema import (
     BodyUnreadable,
@@ -318,13 +318,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
-        timeout = httpx.Timeout(
-            settings.request_timeout_seconds,
-            connect=settings.connect_timeout_seconds,
-            read=settings.read_timeout_seconds,
-        )
-        limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=100)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits, http2=settings.http2) as client:
+        async with upstream_client(settings) as client:
             endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
             logger.info(
                 "lean_chat ready: providers %s; history %s",
