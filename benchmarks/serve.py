@@ -34,6 +34,7 @@ class BenchHooks:
         self.watch_loop = watch_loop
         self.largest_stall = 0.0
         self.largest_lateness = 0.0
+        self.largest_loop_thread_stall = 0.0
         self.gc_pauses = [0, 0, 0]
         self.gc_largest = [0.0, 0.0, 0.0]
         self._gc_started = 0.0
@@ -49,11 +50,12 @@ class BenchHooks:
                 "rss": _rss_bytes(),
                 "largestStallMs": round(self.largest_stall * 1000.0, 3),
                 "largestLatenessMs": round(self.largest_lateness * 1000.0, 3),
+                "largestLoopThreadStallMs": round(self.largest_loop_thread_stall * 1000.0, 3),
                 "gcPauses": self.gc_pauses,
                 "gcLargestMs": [round(pause * 1000.0, 3) for pause in self.gc_largest],
             }
             if b"reset" in scope.get("query_string", b""):
-                self.largest_stall = self.largest_lateness = 0.0
+                self.largest_stall = self.largest_lateness = self.largest_loop_thread_stall = 0.0
                 self.gc_pauses = [0, 0, 0]
                 self.gc_largest = [0.0, 0.0, 0.0]
             body = json.dumps(stats).encode()
@@ -81,7 +83,7 @@ class BenchHooks:
         """
         interval = 0.001
         while True:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
             await asyncio.sleep(interval)
             late = time.perf_counter() - start - interval
             if late > self.largest_lateness:
