@@ -10,7 +10,7 @@ import httpx
 
 from lean_chat import create_app
 
-__all__ = ["FAST", "in_process", "stream_body", "turn"]
+__all__ = ["FAST", "http_scope", "in_process", "stream_body", "turn"]
 
 # Mock knobs for a quick stream: no pacing.
 FAST: dict[str, Any] = {"tokenDelayMs": 0}
@@ -43,3 +43,24 @@ async def turn(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
     response = await http.post("/chat/stream", json=body)
     assert response.status_code == 200, response.text
     return response
+
+
+def http_scope(body: bytes | None = None) -> dict[str, Any]:
+    """An ASGI scope for `POST /chat/stream` with a JSON body (its length declared when given)."""
+    headers = [(b"content-type", b"application/json")]
+    if body is not None:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/chat/stream",
+        "raw_path": b"/chat/stream",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }

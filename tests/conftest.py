@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 import uvicorn
 
 from lean_chat import create_app
+from tests.fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
 from tests.frames import Frame, parse_frames
 
 __all__ = ["Frame", "parse_frames"]
@@ -85,3 +87,13 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def fake_upstreams() -> Iterator[dict[str, FakeUpstream]]:
+    """Fresh fake OpenAI, Anthropic and Gemini upstreams, each under its own uvicorn on loopback."""
+    fakes: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
+    with contextlib.ExitStack() as stack:
+        for fake in fakes.values():
+            fake.url = stack.enter_context(LiveServer(fake)).url
+        yield fakes

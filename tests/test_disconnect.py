@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lean_chat import create_app
 from lean_chat.providers.mock import build_reply
-from tests.apps import stream_body
+from tests.apps import http_scope, stream_body
 from tests.conftest import LiveServer
 from tests.frames import parse_frames
 
@@ -119,24 +119,6 @@ def test_partial_reply_shows_in_history_and_next_turn_goes_on(
         ("user", None),
         ("assistant", None),
     ]
-
-
-def http_scope(body: bytes) -> Scope:
-    """An ASGI scope for POST /chat/stream with a JSON body of this length."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 5000),
-        "server": ("127.0.0.1", 8000),
-    }
 
 
 async def run_asgi(app: Any, body: bytes, on_send: Callable[[Message, list[Message]], Any]) -> list[Message]:

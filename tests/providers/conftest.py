@@ -6,23 +6,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveServer
-from tests.fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
+from tests.conftest import fake_upstreams
+from tests.fakes import FakeUpstream
 from tests.providers.helpers import MODELS
 
 
 @pytest.fixture(scope="session")
 def served_fakes() -> Iterator[dict[str, FakeUpstream]]:
     """The three fakes, each under its own uvicorn on loopback for the whole session."""
-    fakes: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
-    servers = []
-    for fake in fakes.values():
-        server = LiveServer(fake).__enter__()
-        servers.append(server)
-        fake.url = server.url
-    yield fakes
-    for server in servers:
-        server.__exit__(None, None, None)
+    with fake_upstreams() as fakes:
+        yield fakes
 
 
 @pytest.fixture(params=list(MODELS))

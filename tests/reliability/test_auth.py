@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from lean_chat import Settings, create_app
 from lean_chat.auth import AuthRejected
-from tests.apps import in_process, stream_body
+from tests.apps import http_scope, in_process, stream_body
 from tests.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -166,20 +166,7 @@ async def test_401_comes_before_the_body_is_read(sqlite_path: str) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
+    scope = http_scope()
     async with app.router.lifespan_context(app):
         await app(scope, receive, send)
     assert sent[0]["status"] == 401

@@ -17,8 +17,8 @@ import pytest
 from lean_chat import create_app
 from lean_chat.providers.mock import build_reply, split_tokens
 from lean_chat.sse import token_frames
-from tests.conftest import LiveServer
-from tests.fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply
+from tests.conftest import LiveServer, fake_upstreams
+from tests.fakes import FakeUpstream, Reply
 
 MODELS = {"openai": "gpt-4.1", "anthropic": "claude-3-5-sonnet", "gemini": "gemini-2.0-flash"}
 
@@ -124,13 +124,8 @@ def test_client_that_stops_reading_is_dropped_and_production_stops(
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeUpstream]]:
     """The three fake upstreams under uvicorn on loopback."""
-    found: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
-    servers = [LiveServer(fake).__enter__() for fake in found.values()]
-    for fake, server in zip(found.values(), servers, strict=True):
-        fake.url = server.url
-    yield found
-    for server in servers:
-        server.__exit__(None, None, None)
+    with fake_upstreams() as found:
+        yield found
 
 
 SLOW = Reply(tokens=[f"t{i} " for i in range(500)], token_delay=0.02)

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.conftest import LiveServer
-from tests.fakes import API_KEY, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply, refused_url
+from tests.conftest import fake_upstreams
+from tests.fakes import API_KEY, FakeUpstream, Reply, refused_url
 from tests.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -142,16 +142,10 @@ class Figures:
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeUpstream]]:
     """The three fake upstreams, each under its own uvicorn on loopback."""
-    found: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
-    servers = []
-    for name, fake in found.items():
-        server = LiveServer(fake).__enter__()
-        servers.append(server)
-        fake.url = server.url
-        fake.model_hint = MODELS[name]  # type: ignore[attr-defined]
-    yield found
-    for server in servers:
-        server.__exit__(None, None, None)
+    with fake_upstreams() as found:
+        for name, fake in found.items():
+            fake.model_hint = MODELS[name]  # type: ignore[attr-defined]
+        yield found
 
 
 def lean_app(fake: FakeUpstream, sqlite_path: str, base_url: str | None) -> Any:

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from lean_chat import Settings, create_app
-from tests.conftest import LiveServer
-from tests.fakes import API_KEY, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply, refused_url
+from tests.conftest import LiveServer, fake_upstreams
+from tests.fakes import API_KEY, FakeUpstream, Reply, refused_url
 from tests.reliability.server_process import ServerProcess
 
 pytestmark = pytest.mark.anyio
@@ -45,13 +45,8 @@ def tempting_replies() -> list[list[Reply]]:
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeUpstream]]:
     """The three fake upstreams under uvicorn on loopback."""
-    found: dict[str, FakeUpstream] = {"openai": FakeOpenAI(), "anthropic": FakeAnthropic(), "gemini": FakeGemini()}
-    servers = [LiveServer(fake).__enter__() for fake in found.values()]
-    for fake, server in zip(found.values(), servers, strict=True):
-        fake.url = server.url
-    yield found
-    for server in servers:
-        server.__exit__(None, None, None)
+    with fake_upstreams() as found:
+        yield found
 
 
 def assert_no_key(text: str, where: str) -> None:
