@@ -20,7 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import Authenticate, AuthMiddleware, UserMismatch, check_user
 from .chat import ChatService
@@ -263,15 +263,66 @@ def _query_user(request: Request) -> str:
     return user_id
 
 
-class _StreamRoute:
-    """Adapts the streaming endpoint to a raw ASGI app, turning bad input into the usual error responses."""
+STREAM_PATH = "/chat/stream"
 
-    def __init__(self, endpoints: Endpoints) -> None:
+
+def _route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (`root_path`)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
+class _StreamLane:
+    """`POST /chat/stream` as a raw ASGI app: bad input answered by the same handlers as the other endpoints."""
+
+    def __init__(self, endpoints: Endpoints, handlers: dict[Any, Any]) -> None:
         self.endpoints = endpoints
+        self.handlers = handlers
+        self.refusals = tuple(handlers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the endpoint."""
-        await self.endpoints.stream(scope, receive, send)
+        """Run the endpoint; a refusal raised before the stream starts becomes its JSON error response."""
+        try:
+            await self.endpoints.stream(scope, receive, send)
+        except self.refusals as exc:
+            handler = next(self.handlers[kind] for kind in type(exc).__mro__ if kind in self.handlers)
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
+class _StreamFirst:
+    """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
+
+    def __init__(self, lane: ASGIApp, rest: ASGIApp) -> None:
+        self.lane = lane
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch on the method and path."""
+        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == STREAM_PATH:
+            await self.lane(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+class LeanStarlette(Starlette):
+    """Starlette, with the stream route taken past the router and the error middleware.
+
+    An open stream keeps every layer it was called through suspended, and each of its token sends passes
+    every layer's `send` wrapper: the stream lane has only the user middleware (CORS, auth) and the endpoint.
+    """
+
+    def __init__(self, *, stream_lane: ASGIApp, **options: Any) -> None:
+        super().__init__(**options)
+        self.stream_lane = stream_lane
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, behind a dispatcher that sends streams down the lane (in the same middleware)."""
+        lane = self.stream_lane
+        for kind, args, kwargs in reversed(self.user_middleware):
+            lane = kind(lane, *args, **kwargs)
+        return _StreamFirst(lane, super().build_middleware_stack())
 
 
 def _error_handlers() -> dict[Any, Any]:
@@ -337,8 +388,11 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 endpoints.service = None
                 await chosen.close()
 
+    handlers = _error_handlers()
+    stream_lane = _StreamLane(endpoints, handlers)
     routes = [
-        Route("/chat/stream", _StreamRoute(endpoints), methods=["POST"]),
+        # Reached only by methods other than POST (405): POST goes down the stream lane.
+        Route(STREAM_PATH, stream_lane, methods=["POST"]),
         Route("/chat/history", endpoints.history, methods=["GET"]),
         Route("/chat/clear", endpoints.clear, methods=["POST"]),
         Route("/chat/conversations", endpoints.conversations, methods=["GET"]),
@@ -359,9 +413,17 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             allow_methods=["*"],
             allow_headers=["*"],
         ),
-        Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate),
     ]
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=_error_handlers(), lifespan=lifespan)
+    if settings.api_keys or authenticate is not None:
+        # Only when configured: every open stream keeps each middleware's frame alive while it runs.
+        middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
+    return LeanStarlette(
+        stream_lane=stream_lane,
+        routes=routes,
+        middleware=middleware,
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
 
 
 def create_app(
