@@ -10,7 +10,7 @@ import httpx
 
 from lean_chat import create_app
 
-__all__ = ["FAST", "http_scope", "in_process", "stream_body", "turn"]
+__all__ = ["FAST", "http_scope", "in_process", "json_headers", "stream_body", "turn"]
 
 # Mock knobs for a quick stream: no pacing.
 FAST: dict[str, Any] = {"tokenDelayMs": 0}
@@ -45,22 +45,34 @@ async def turn(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
     return response
 
 
-def http_scope(body: bytes | None = None) -> dict[str, Any]:
-    """An ASGI scope for `POST /chat/stream` with a JSON body (its length declared when given)."""
+def json_headers(body: bytes | None = None) -> list[tuple[bytes, bytes]]:
+    """Request headers declaring a JSON body (and its length, when given)."""
     headers = [(b"content-type", b"application/json")]
     if body is not None:
         headers.append((b"content-length", str(len(body)).encode()))
+    return headers
+
+
+def http_scope(
+    method: str = "POST",
+    path: str = "/chat/stream",
+    *,
+    query: bytes = b"",
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> dict[str, Any]:
+    """An ASGI HTTP scope as uvicorn builds it (any bytes in the path, query string and headers)."""
     return {
         "type": "http",
-        "asgi": {"version": "3.0"},
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
-        "path": "/chat/stream",
-        "raw_path": b"/chat/stream",
-        "query_string": b"",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogateescape"),
+        "query_string": query,
         "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 5000),
+        "headers": list(headers or []),
+        "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
+        "state": {},
     }

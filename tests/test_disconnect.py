@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lean_chat import create_app
 from lean_chat.providers.mock import build_reply
-from tests.apps import http_scope, stream_body
+from tests.apps import http_scope, json_headers, stream_body
 from tests.conftest import LiveServer
 from tests.frames import parse_frames
 
@@ -140,7 +140,7 @@ async def run_asgi(app: Any, body: bytes, on_send: Callable[[Message, list[Messa
         if await on_send(message, sent):
             leave.set()
 
-    await asyncio.wait_for(app(http_scope(body), receive, send), 5)
+    await asyncio.wait_for(app(http_scope(headers=json_headers(body)), receive, send), 5)
     return sent
 
 

@@ -6,6 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.apps import http_scope
+
 __all__ = ["RawResponse", "call"]
 
 
@@ -66,20 +68,6 @@ async def call(
                 response.complete = True
                 done.set()
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "query_string": query,
-        "root_path": "",
-        "headers": list(headers or []),
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = http_scope(method, path, query=query, headers=headers)
     await asyncio.wait_for(app(scope, receive, send), timeout)
     return response

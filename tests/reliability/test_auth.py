@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from lean_chat import Settings, create_app
 from lean_chat.auth import AuthRejected
-from tests.apps import http_scope, in_process, stream_body
+from tests.apps import http_scope, in_process, json_headers, stream_body
 from tests.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -166,7 +166,7 @@ async def test_401_comes_before_the_body_is_read(sqlite_path: str) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = http_scope()
+    scope = http_scope(headers=json_headers())
     async with app.router.lifespan_context(app):
         await app(scope, receive, send)
     assert sent[0]["status"] == 401
