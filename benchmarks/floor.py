@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
-from lean_chat.sse import SSE_HEADERS, done_frame, token_frame
+from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 
 __all__ = ["FloorApp", "reply_frames"]
 

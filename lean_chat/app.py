@@ -30,7 +30,7 @@ from .limits import StreamSlots, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
-from .response import ErrorStream, TurnStream
+from .streaming import ErrorStream, TurnStream
 from .schema import (
     BodyUnreadable,
     ChatRequest,

@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
 from .shutdown import Drain
-from .sse import PING_FRAME, SSE_HEADERS, error_frame, token_frames
+from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 
 __all__ = ["ErrorStream", "TurnStream"]
 
