@@ -30,7 +30,6 @@ from .limits import StreamSlots, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
-from .response import ErrorStream, TurnStream
 from .schema import (
     BodyUnreadable,
     ChatRequest,
@@ -45,6 +44,7 @@ from .shutdown import Drain
 from .store.base import ConversationForbidden, Store, default_conversation_id
 from .store.memory import MemoryStore
 from .store.sqlite import SQLiteStore
+from .streaming import ErrorStream, TurnStream
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 

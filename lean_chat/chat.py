@@ -6,11 +6,11 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
+from .frames import done_frame
 from .providers.base import Message, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
-from .sse import done_frame
 from .store.base import Store, StoredMessage, default_conversation_id
 
 __all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]

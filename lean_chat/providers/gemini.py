@@ -12,7 +12,7 @@ from .http_provider import FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import UpstreamError
 from .upstream import ErrorInfo, error_detail
-from .upstream_sse import SSEEvent
+from .sse_parser import SSEEvent
 
 __all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider", "NewText"]
 

@@ -12,7 +12,7 @@ import httpx
 from .base import StreamCall
 from .retry import RetryPolicy, UpstreamError, with_retries
 from .upstream import UpstreamStream
-from .upstream_sse import SSEEvent
+from .sse_parser import SSEEvent
 
 __all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
 

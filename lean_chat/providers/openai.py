@@ -12,7 +12,7 @@ from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import RetryPolicy, UpstreamError
 from .upstream import ErrorInfo, error_detail
-from .upstream_sse import SSEEvent
+from .sse_parser import SSEEvent
 
 __all__ = ["OpenAIProvider"]
 
