@@ -11,8 +11,8 @@ from .base import StreamCall
 from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import RetryPolicy, UpstreamError
-from .upstream import ErrorInfo, error_detail
 from .sse_parser import SSEEvent
+from .upstream import ErrorInfo, error_detail
 
 __all__ = ["OpenAIProvider"]
 
