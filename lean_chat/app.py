@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -23,10 +24,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import Authenticate, AuthMiddleware, UserMismatch, check_user
-from .chat import ChatService
+from .chat import ChatService, conversation_of
 from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
-from .limits import StreamSlots, check_chat_request
+from .detached import DetachedTurn
+from .follow import FollowStream, stream_headers
+from .hub import Hub, StreamInfo, TooManyStreams, open_hub
+from .limits import RETRY_AFTER_SECONDS, check_chat_request
 from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
@@ -40,10 +44,11 @@ from .schema import (
     decode_body,
     query_error,
 )
-from .shutdown import Drain
+from .shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE, Drain
 from .store.base import ConversationForbidden, Store, default_conversation_id
 from .store.memory import MemoryStore
 from .store.sqlite import SQLiteStore
+from .stream_control import StreamControl, new_stream_id
 from .streaming import ErrorStream, TurnStream
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
@@ -131,8 +136,20 @@ class Endpoints:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.service: ChatService | None = None
-        self.slots = StreamSlots(settings.max_streams_per_user)
+        self.hub: Hub | None = None
+        self.producers: set[DetachedTurn] = set()
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.control = StreamControl(settings, self.running_hub, self._decode, JSON)
+
+    def running_hub(self) -> Hub:
+        """The running stream hub (set by the lifespan)."""
+        if self.hub is None:
+            raise RuntimeError("lean_chat app used outside its lifespan")
+        return self.hub
+
+    async def _decode(self, request: Request, kind: type[Any]) -> Any:
+        """A JSON body of this kind."""
+        return await decode_request(request.scope, request.receive, kind, self.settings.max_body_bytes)
 
     @property
     def chat(self) -> ChatService:
@@ -153,7 +170,15 @@ class Endpoints:
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise HTTPException(503, "The server is shutting down.", headers={"Retry-After": "5"})
-        with self.slots.hold(request.userId):
+        resume = request.params is not None and request.params.get("resume") is True
+        hub = self.running_hub()
+        info = StreamInfo(new_stream_id(), request.userId, conversation_of(request), "", resume)
+        try:
+            await hub.claim(info, settings.max_streams_per_user)
+        except TooManyStreams as exc:
+            raise HTTPException(429, str(exc), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+        producer: DetachedTurn | None = None
+        try:
             try:
                 turn = await self.chat.open_turn(request)
             except ConversationForbidden:
@@ -161,8 +186,21 @@ class Endpoints:
                     scope, receive, send
                 )
                 return
+            info.title = turn.title
+            if resume:
+                producer = DetachedTurn(turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers)
+                hub.bind(info.stream_id, producer)
+                producer.start()
+                heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
+                await FollowStream(hub, info.stream_id, 0, heartbeat, send_timeout, producer)(scope, receive, send)
+                return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
+            stream.headers = stream_headers(info.stream_id)
+            hub.bind(info.stream_id, stream)
             await stream(scope, receive, send)
+        finally:
+            if producer is None:  # a producer releases its stream when it ends
+                await asyncio.shield(hub.release(info))
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""
@@ -190,7 +228,7 @@ class Endpoints:
             raise ValidationFailed(errors)
         limit = max(1, min(self.settings.max_conversations_limit, limit))
         rows = await self.store.list_conversations(user_id, limit)
-        return JSON({"userId": user_id, "conversations": rows})
+        return JSON({"userId": user_id, "conversations": await self.control.with_active_streams(user_id, rows)})
 
     async def conversation(self, request: Request) -> Response:
         """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
@@ -370,7 +408,14 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
-            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            service = endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            hub = open_hub(settings)
+
+            async def save_orphan(info: StreamInfo, content: str) -> None:
+                await service.save_interrupted(info.user_id, info.conversation_id, info.title, content)
+
+            await hub.open(save_orphan)
+            endpoints.hub = hub
             logger.info(
                 "lean_chat ready: providers %s; history %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
@@ -385,6 +430,12 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             finally:
                 gc.unfreeze()
                 endpoints.drain.restore_signals()
+                for producer in list(endpoints.producers):
+                    producer.stop(SHUTDOWN_MESSAGE, SHUTDOWN_CODE)
+                for producer in list(endpoints.producers):
+                    await producer.wait()
+                await hub.close()
+                endpoints.hub = None
                 endpoints.service = None
                 await chosen.close()
 
@@ -393,6 +444,8 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
     routes = [
         # Reached only by methods other than POST (405): POST goes down the stream lane.
         Route(STREAM_PATH, stream_lane, methods=["POST"]),
+        Route(STREAM_PATH + "/{streamId}", endpoints.control.resume, methods=["GET"]),
+        Route("/chat/stop", endpoints.control.stop, methods=["POST"]),
         Route("/chat/history", endpoints.history, methods=["GET"]),
         Route("/chat/clear", endpoints.clear, methods=["POST"]),
         Route("/chat/conversations", endpoints.conversations, methods=["GET"]),

@@ -6,16 +6,17 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
-from .frames import done_frame
+from .frames import done_frame, mark_stopped
 from .providers.base import Message, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
 from .store.base import Store, StoredMessage, default_conversation_id
 
-__all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
+__all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "conversation_of", "merge_history", "title_for"]
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
+STOPPED_META: dict[str, Any] = {"partial": True, "stopped": True}
 # Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
 _COMPACT_EVERY = 16
 
@@ -169,10 +170,25 @@ class Turn:
         if self._parts and not self.saved:
             await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
 
+    async def stop_reply(self) -> bytes:
+        """Save the reply so far as stopped by the user; return its `done` frame, which adds `"stopped": true`."""
+        content = self.content
+        if self._parts and not self.saved:
+            await self._save(StoredMessage("assistant", content, dict(STOPPED_META)))
+        provider = f"{self.provider_name}:{self.model}"
+        return mark_stopped(done_frame(content, provider, self.usage(content), self.conversation_id))
+
     async def _save(self, reply: StoredMessage) -> None:
         """Append the assistant reply to the conversation."""
         self.saved = True
         await self.service.store.append(self.user_id, self.conversation_id, [reply], self.title)
+
+
+def conversation_of(request: ChatRequest) -> str:
+    """The conversation a stream request goes to: `params.conversationId` (trimmed), else the user's default."""
+    raw_id = (request.params or {}).get("conversationId")
+    conversation_id = raw_id.strip() if isinstance(raw_id, str) else ""
+    return conversation_id or default_conversation_id(request.userId)
 
 
 class ChatService:
@@ -184,12 +200,15 @@ class ChatService:
         self.default_model = default_model
         self.mock = MockProvider()
 
+    async def save_interrupted(self, user_id: str, conversation_id: str, title: str, content: str) -> None:
+        """Save a reply whose producer died, rebuilt from its kept frames, marked partial."""
+        reply = StoredMessage("assistant", content, dict(PARTIAL_META))
+        await self.store.append(user_id, conversation_id, [reply], title)
+
     async def open_turn(self, request: ChatRequest) -> Turn:
         """Resolve and merge the conversation and save the new user messages; raise ConversationForbidden."""
         params = request.params or {}
-        raw_id = params.get("conversationId")
-        conversation_id = raw_id.strip() if isinstance(raw_id, str) and raw_id.strip() else ""
-        conversation_id = conversation_id or default_conversation_id(request.userId)
+        conversation_id = conversation_of(request)
         stored = await self.store.load(request.userId, conversation_id)
         context, new = merge_history(stored, [_stored(m) for m in request.messages])
         title = title_for(context)

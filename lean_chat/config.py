@@ -86,6 +86,16 @@ class Settings:
     retry_after_cap_seconds: float = 30.0
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
+    # Resumable streams and Stop (docs/resume.md). Redis (the `redis` extra) shares them across instances.
+    redis_url: str = field(default="", repr=False)
+    redis_prefix: str = "lean_chat:"
+    # A resumable reply goes on this long with no reader; an ended one can be replayed this long.
+    resume_grace_seconds: float = 60.0
+    resume_ttl_seconds: float = 600.0
+    # A producer's lease: when its instance dies, readers get `interrupted` this long after its last renewal.
+    resume_lease_seconds: float = 3.0
+    # Kept batches per stream (one per network read of the upstream); the oldest are dropped past it.
+    resume_max_batches: int = 10_000
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_sqlite_path(self) -> str:

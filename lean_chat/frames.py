@@ -12,8 +12,11 @@ __all__ = [
     "SSE_HEADERS",
     "done_frame",
     "error_frame",
+    "mark_stopped",
     "token_frame",
     "token_frames",
+    "token_frames_with_ids",
+    "with_id",
 ]
 
 _encode = msgspec.json.Encoder().encode
@@ -68,3 +71,24 @@ def error_frame(message: str, code: str | None = None) -> bytes:
     if code is not None:
         error["code"] = code
     return _ERROR_PREFIX + _encode(error) + _FRAME_END
+
+
+def with_id(frame: bytes, frame_id: int) -> bytes:
+    """A frame with an `id:` line (for resumable streams): the frame's blank line moves after it."""
+    return frame[:-1] + b"id: " + str(frame_id).encode() + b"\n\n"
+
+
+def token_frames_with_ids(tokens: Iterable[str], first_id: int) -> bytes:
+    """Many `token` frames with `id:` lines from `first_id` on, joined for one write."""
+    parts: list[bytes] = []
+    add = parts.append
+    for frame_id, token in enumerate(tokens, first_id):
+        add(_TOKEN_PREFIX)
+        add(_encode(token))
+        add(b"}\nid: %d\n\n" % frame_id)
+    return b"".join(parts)
+
+
+def mark_stopped(done: bytes) -> bytes:
+    """A `done` frame that adds `"stopped": true` (the user pressed Stop)."""
+    return done[: -len(_FRAME_END)] + b',"stopped":true' + _FRAME_END

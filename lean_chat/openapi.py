@@ -10,8 +10,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .schema import ChatMessage, ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
-from .store.base import ConversationInfo, StoredMessage
+from .schema import (
+    ChatMessage,
+    ChatRequest,
+    CreateConversationRequest,
+    DeleteConversationRequest,
+    StopRequest,
+    UserOnlyRequest,
+)
+from .store.base import StoredMessage
 
 __all__ = [
     "OPENAPI_VERSION",
@@ -54,6 +61,7 @@ class DoneEvent(msgspec.Struct):
     provider: str
     usage: Usage
     conversationId: str
+    stopped: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class ErrorBody(msgspec.Struct):
@@ -84,11 +92,29 @@ class ClearReply(msgspec.Struct):
     userId: str
 
 
+class ConversationRow(msgspec.Struct):
+    """One conversation of `GET /chat/conversations`; `activeStreamId` names the stream running into it."""
+
+    conversationId: str
+    title: str
+    createdAt: int
+    updatedAt: int
+    messageCount: int
+    activeStreamId: str | None
+
+
 class ConversationsReply(msgspec.Struct):
     """The reply of `GET /chat/conversations`, newest first."""
 
     userId: str
-    conversations: list[ConversationInfo]
+    conversations: list[ConversationRow]
+
+
+class StopReply(msgspec.Struct):
+    """The reply of `POST /chat/stop`: whether a running stream was told to stop."""
+
+    ok: bool
+    stopped: bool
 
 
 class ConversationReply(msgspec.Struct):
@@ -151,6 +177,7 @@ _DOCUMENTED: tuple[type[Any], ...] = (
     UserOnlyRequest,
     CreateConversationRequest,
     DeleteConversationRequest,
+    StopRequest,
     TokenEvent,
     DoneEvent,
     ErrorEvent,
@@ -160,6 +187,7 @@ _DOCUMENTED: tuple[type[Any], ...] = (
     ConversationReply,
     CreateConversationReply,
     DeleteConversationReply,
+    StopReply,
     HealthReply,
     ErrorReply,
     HTTPValidationError,
@@ -171,6 +199,7 @@ _NON_EMPTY: dict[str, tuple[str, ...]] = {
     "UserOnlyRequest": ("userId",),
     "CreateConversationRequest": ("userId",),
     "DeleteConversationRequest": ("userId", "conversationId"),
+    "StopRequest": ("userId",),
 }
 
 _STREAM_DESCRIPTION = (
@@ -232,6 +261,37 @@ def _paths() -> dict[str, Any]:
                 "Run one turn and stream the reply: `token` frames, then `done` (or `error`).",
                 stream_reply,
                 body="ChatRequest",
+                errors=too_large,
+            )
+        },
+        "/chat/stream/{streamId}": {
+            "get": _operation(
+                "chat_resume_chat_stream__streamId__get",
+                "Chat Resume",
+                "Follow a resumable stream: the frames after `Last-Event-ID` (header) or `lastEventId` (query), "
+                "then the live ones until `done` or `error`. 204 when unknown, expired or finished; 404 when "
+                "it is another user's.",
+                stream_reply,
+                parameters=[
+                    {"name": "streamId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    user,
+                    _query("lastEventId", {"type": "integer", "minimum": 0}, required=False),
+                    {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "integer"}},
+                ],
+                errors={
+                    "204": {"description": "Unknown, expired, or nothing left to send"},
+                    "404": _json("ErrorReply", "Another user's stream"),
+                },
+            )
+        },
+        "/chat/stop": {
+            "post": _operation(
+                "chat_stop_chat_stop_post",
+                "Chat Stop",
+                "Stop the user's running stream (by `streamId`, or the one running into `conversationId`), "
+                "wherever it runs; it ends with `done` marked `stopped`.",
+                "StopReply",
+                body="StopRequest",
                 errors=too_large,
             )
         },

@@ -14,6 +14,7 @@ __all__ = [
     "ChatRequest",
     "CreateConversationRequest",
     "DeleteConversationRequest",
+    "StopRequest",
     "UserOnlyRequest",
     "ValidationFailed",
     "decode_body",
@@ -61,6 +62,14 @@ class DeleteConversationRequest(msgspec.Struct):
     conversationId: str
 
 
+class StopRequest(msgspec.Struct):
+    """The body of `POST /chat/stop`: the stream, or the conversation whose running stream is meant."""
+
+    userId: str
+    streamId: str | None = None
+    conversationId: str | None = None
+
+
 class BodyUnreadable(Exception):
     """The body is not valid UTF-8 (FastAPI answers 400 "There was an error parsing the body")."""
 
@@ -75,7 +84,7 @@ class ValidationFailed(Exception):
 
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
     t: msgspec.json.Decoder(t)
-    for t in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest)
+    for t in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest)
 }
 
 # Field rules per body type: (name, kind, required). Kinds: "str1" (string, min 1 char), "str", "str?",
@@ -85,6 +94,7 @@ _RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
     UserOnlyRequest: (("userId", "str1", True),),
     CreateConversationRequest: (("userId", "str1", True), ("conversationId", "str?", False), ("title", "str?", False)),
     DeleteConversationRequest: (("userId", "str1", True), ("conversationId", "str1", True)),
+    StopRequest: (("userId", "str1", True), ("streamId", "str?", False), ("conversationId", "str?", False)),
 }
 
 

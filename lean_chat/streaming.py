@@ -48,6 +48,8 @@ class TurnStream:
         self.disconnected = False
         self.stalled = False
         self.stopped: bytes | None = None
+        self.stopped_by_user = False
+        self.headers = SSE_HEADERS
         self._finishing = False
         self._last_write = 0.0
         self._sending_since: float | None = None
@@ -69,7 +71,7 @@ class TurnStream:
         if self.drain is not None:
             self.drain.add(self)
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers})
             final = await self._produce()
             if self._ping is not None and not self._ping.done():
                 await self._ping
@@ -82,7 +84,10 @@ class TurnStream:
             uncancel = getattr(self._task, "uncancel", None)
             if uncancel is not None:
                 uncancel()
-            await self.turn.save_partial()
+            if self.stopped_by_user:
+                self.stopped = await self.turn.stop_reply()
+            else:
+                await self.turn.save_partial()
             if self.stopped is not None and not (self.disconnected or self.stalled):
                 await self._write({"type": "http.response.body", "body": self.stopped, "more_body": False})
         finally:
@@ -115,6 +120,13 @@ class TurnStream:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
         if self.stopped is None and self._task is not None and not self._finishing:
             self.stopped = error_frame(message, code)
+            self._task.cancel()
+
+    def stop_by_user(self) -> None:
+        """The user pressed Stop: end with a `done` holding the text so far, marked stopped (saved so)."""
+        if self.stopped is None and self._task is not None and not self._finishing:
+            self.stopped_by_user = True
+            self.stopped = b""
             self._task.cancel()
 
     async def _write(self, message: Message) -> None:

@@ -95,7 +95,8 @@ async def test_conversations_shape(client: httpx.AsyncClient) -> None:
     rows = body["conversations"]
     assert [r["conversationId"] for r in rows] == ["b", "a"]
     for row, title in zip(rows, ["second chat", "first chat"], strict=True):
-        assert set(row) == {"conversationId", "title", "createdAt", "updatedAt", "messageCount"}
+        assert set(row) == {"conversationId", "title", "createdAt", "updatedAt", "messageCount", "activeStreamId"}
+        assert row["activeStreamId"] is None  # nothing streams into it now
         assert row["title"] == title
         assert row["messageCount"] == 2
         assert isinstance(row["createdAt"], int) and isinstance(row["updatedAt"], int)

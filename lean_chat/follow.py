@@ -1,0 +1,101 @@
+"""The SSE response of a reader that follows a kept stream from a frame id (resumes, and resumable starts)."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+from starlette.types import Message, Receive, Scope, Send
+
+from .detached import DetachedTurn
+from .frames import PING_FRAME, SSE_HEADERS
+from .hub import Hub
+
+__all__ = ["FollowStream", "stream_headers"]
+
+
+def stream_headers(stream_id: str) -> list[tuple[bytes, bytes]]:
+    """The SSE response headers of a stream, with its id (for Stop and resume)."""
+    return [*SSE_HEADERS, (b"x-stream-id", stream_id.encode())]
+
+
+class FollowStream:
+    """Writes the frames after `after`, then the live ones, until the stream's end; pings while it is quiet.
+
+    The reader only reads what the producer kept: a slow or gone reader never holds the producer back.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        stream_id: str,
+        after: int,
+        heartbeat_seconds: float,
+        send_timeout_seconds: float,
+        producer: DetachedTurn | None = None,
+    ) -> None:
+        self.hub = hub
+        self.stream_id = stream_id
+        self.after = after
+        self.heartbeat = heartbeat_seconds
+        self.send_timeout = send_timeout_seconds
+        self.producer = producer
+        self.gone = False
+        self._task: asyncio.Task[object] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Follow the stream until its end or the client goes away."""
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        watcher = loop.create_task(_next_message(receive))
+        watcher.add_done_callback(self._on_receive)
+        if self.producer is not None:
+            self.producer.attach()
+        try:
+            headers = stream_headers(self.stream_id)
+            await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
+            async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
+                async for chunk in frames:
+                    body = PING_FRAME if chunk is None else chunk
+                    if body:
+                        await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
+            await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self.gone:
+                raise
+            if self._task is not None:
+                self._task.uncancel()
+        finally:
+            watcher.remove_done_callback(self._on_receive)
+            watcher.cancel()
+            if self.producer is not None:
+                self.producer.detach()
+
+    async def _send(self, send: Send, message: Message) -> None:
+        """One write; a client that takes none for the send timeout is dropped."""
+        if self.send_timeout <= 0:
+            await send(message)
+            return
+        timer = asyncio.get_running_loop().call_later(self.send_timeout, self._drop)
+        try:
+            await send(message)
+        finally:
+            timer.cancel()
+
+    def _drop(self) -> None:
+        """Give up on this reader."""
+        self.gone = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+        """The client went away: stop following (the producer goes on)."""
+        if task.cancelled() or task.exception() is not None:
+            return
+        if task.result().get("type") == "http.disconnect":
+            self._drop()
+
+
+async def _next_message(receive: Receive) -> Message:
+    """The next ASGI message from the client."""
+    return await receive()

@@ -1,0 +1,24 @@
+"""Stream hubs: where live streams are kept for readers and reached by Stop (memory, or Redis when configured)."""
+
+from __future__ import annotations
+
+from ..config import Settings
+from .base import Hub, Running, StreamInfo, TooManyStreams
+from .memory import MemoryHub
+
+__all__ = ["Hub", "MemoryHub", "Running", "StreamInfo", "TooManyStreams", "open_hub"]
+
+
+def open_hub(settings: Settings) -> Hub:
+    """The hub the settings ask for: Redis at `redis_url` (the `redis` extra), else this process's memory."""
+    if settings.redis_url:
+        from .redis import RedisHub  # imported only when configured
+
+        return RedisHub(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.resume_ttl_seconds,
+            settings.resume_lease_seconds,
+            settings.resume_max_batches,
+        )
+    return MemoryHub(settings.resume_ttl_seconds, settings.resume_max_batches)

@@ -1,0 +1,180 @@
+"""The stream hub: live streams shared between readers, Stop, and the per-user stream count.
+
+A stream is claimed when it starts (owner, conversation, a producer lease, one of the user's slots) and
+released when it ends. A resumable stream's frames are kept as batches, each carrying the ids of its first
+and last frame; readers follow a stream from any id, in this process or (with Redis) on another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Protocol
+
+import msgspec
+
+from ..frames import error_frame
+
+__all__ = [
+    "GAP_FRAME",
+    "Hub",
+    "KeptFrames",
+    "OrphanSaver",
+    "Running",
+    "StreamInfo",
+    "TooManyStreams",
+    "frames_after",
+]
+
+# A reader asked for frames older than the oldest one kept (the stream was longer than the bound).
+GAP_FRAME = error_frame("The frames after this id are no longer kept.", "resume_gap")
+
+
+class StreamInfo(msgspec.Struct):
+    """What the hub knows of a stream: who owns it, where its reply goes, whether its frames are kept."""
+
+    stream_id: str
+    user_id: str
+    conversation_id: str
+    title: str
+    resume: bool
+
+
+class TooManyStreams(Exception):
+    """The user already runs as many streams as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"Too many concurrent streams for this user (limit {limit}).")
+        self.limit = limit
+
+
+class Running(Protocol):
+    """A stream producing in this process."""
+
+    def stop_by_user(self) -> None:
+        """End the stream now with a `done` holding the text so far, marked stopped."""
+        ...
+
+
+# Saves the reply rebuilt from a dead producer's kept frames: (stream, content).
+OrphanSaver = Callable[[StreamInfo, str], Awaitable[None]]
+
+
+def frames_after(data: bytes, first_id: int, after: int) -> bytes:
+    """The frames of a batch (ids from `first_id`) whose id is above `after`."""
+    skip = after - first_id + 1
+    if skip <= 0:
+        return data
+    # Frames end with a blank line and hold none inside: JSON escapes newlines, pings are never kept.
+    parts = data.split(b"\n\n")
+    return b"\n\n".join(parts[skip:-1]) + b"\n\n" if len(parts) - 1 > skip else b""
+
+
+class KeptFrames:
+    """A stream's kept batches in this process: at most `max_batches`, the oldest dropped past that."""
+
+    def __init__(self, max_batches: int) -> None:
+        self.max_batches = max(1, max_batches)
+        self.batches: list[tuple[int, bytes]] = []  # (first id, frames)
+        self.lasts: list[int] = []  # the last id of each batch, for bisection
+        self.ended = False
+        self.dropped = False
+        self._changed = asyncio.Event()
+
+    @property
+    def last_id(self) -> int:
+        """The id of the newest frame kept (0 when none)."""
+        return self.lasts[-1] if self.lasts else 0
+
+    def add(self, first_id: int, last_id: int, data: bytes, end: bool = False) -> None:
+        """Keep one batch and wake the readers."""
+        self.batches.append((first_id, data))
+        self.lasts.append(last_id)
+        if len(self.batches) > self.max_batches:
+            cut = max(1, self.max_batches // 4)
+            del self.batches[:cut], self.lasts[:cut]
+            self.dropped = True
+        self.ended = self.ended or end
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def follow(self, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """Every frame after `after`, then the new ones until the end; None after `idle` seconds of quiet."""
+        while True:
+            index = bisect.bisect_right(self.lasts, after)
+            if index < len(self.lasts):
+                if index == 0 and self.dropped and self.batches[0][0] > after + 1:
+                    yield GAP_FRAME
+                    return
+                batches, lasts = self.batches[index:], self.lasts[index:]
+                for (first_id, data), last_id in zip(batches, lasts, strict=True):
+                    yield frames_after(data, first_id, after)
+                    after = last_id
+                continue
+            if self.ended:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), idle if idle > 0 else None)
+            except asyncio.TimeoutError:
+                yield None
+
+
+class Hub(Protocol):
+    """Live streams: claims and the per-user count, kept frames, readers, Stop, the conversation's active stream."""
+
+    async def open(self, on_orphan: OrphanSaver) -> None:
+        """Start the hub's background work; `on_orphan` saves the reply of a stream whose producer died."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the background work and release the connections."""
+        ...
+
+    async def claim(self, info: StreamInfo, per_user: int) -> None:
+        """Register a starting stream (owner, conversation, lease, a user slot); raise TooManyStreams."""
+        ...
+
+    def bind(self, stream_id: str, running: Running) -> None:
+        """Name the object that produces a claimed stream in this process (Stop reaches it)."""
+        ...
+
+    def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
+        """Keep one batch of a resumable stream (returns at once; a shared copy is written behind)."""
+        ...
+
+    async def end(self, stream_id: str, last_id: int, frame: bytes) -> None:
+        """Keep the final frame of a resumable stream; returns once every reader can see it."""
+        ...
+
+    async def release(self, info: StreamInfo) -> None:
+        """The stream has ended: free its slot, its lease and the conversation's active mark."""
+        ...
+
+    def running(self, stream_id: str) -> Running | None:
+        """The stream when it produces in this process."""
+        ...
+
+    async def lookup(self, stream_id: str) -> tuple[StreamInfo, bool] | None:
+        """(the stream, True when it has ended), or None when unknown or expired."""
+        ...
+
+    def follow(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The kept frames after `after`, then live ones until the end; None after `idle` seconds of quiet."""
+        ...
+
+    async def last_id(self, stream_id: str) -> int:
+        """The id of the newest kept frame of the stream (0 when none)."""
+        ...
+
+    async def readers_elsewhere(self, stream_id: str) -> bool:
+        """True when another instance has a reader on the stream."""
+        ...
+
+    async def stop(self, user_id: str, stream_id: str) -> bool:
+        """Tell the stream to stop wherever it runs; False when it is not the user's or not running."""
+        ...
+
+    async def active(self, user_id: str, conversation_ids: list[str]) -> dict[str, str]:
+        """The running stream of each of these conversations that has one."""
+        ...
