@@ -1,4 +1,4 @@
-"""Request and reply shapes as msgspec Structs, and validation errors in FastAPI's `detail` shape."""
+"""Request shapes as msgspec Structs, and their validation errors in FastAPI's `detail` shape (refusals.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any, Literal
 
 import msgspec
 
+from .refusals import BodyUnreadable, ValidationFailed
+
 __all__ = [
     "ROLES",
-    "BodyUnreadable",
     "ChatMessage",
     "ChatRequest",
     "CreateConversationRequest",
     "DeleteConversationRequest",
     "UserOnlyRequest",
-    "ValidationFailed",
     "decode_body",
     "query_error",
 ]
@@ -59,18 +59,6 @@ class DeleteConversationRequest(msgspec.Struct):
 
     userId: str
     conversationId: str
-
-
-class BodyUnreadable(Exception):
-    """The body is not valid UTF-8 (FastAPI answers 400 "There was an error parsing the body")."""
-
-
-class ValidationFailed(Exception):
-    """A request broke the rules; `detail` is the FastAPI-shaped list of errors."""
-
-    def __init__(self, detail: list[dict[str, Any]]) -> None:
-        super().__init__("request validation failed")
-        self.detail = detail
 
 
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
