@@ -10,10 +10,12 @@ from starlette.requests import Request
 from .refusals import ValidationFailed
 from .schema import query_error
 
-__all__ = ["query_int", "query_user", "query_value"]
+__all__ = ["MAX_INTEGER_DIGITS", "query_int", "query_user", "query_value"]
 
 # What pydantic reads as an integer from a query string: ASCII digits, `_` between them, an optional `.0`.
 _INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
+# Longer integers are refused as pydantic refuses them (and as `int()` does past Python's default str limit).
+MAX_INTEGER_DIGITS = 4300
 
 
 def query_value(request: Request, name: str, errors: list[dict[str, Any]]) -> str:
@@ -32,7 +34,12 @@ def query_int(request: Request, name: str, default: int, errors: list[dict[str, 
         return default
     text = raw.strip()
     if _INTEGER.fullmatch(text):
-        return int(text.split(".", 1)[0])
+        whole = text.split(".", 1)[0]
+        if sum(c.isdigit() for c in whole) <= MAX_INTEGER_DIGITS:
+            return int(whole)
+        message = "Unable to parse input string as an integer, exceeded maximum size"
+        errors.append(query_error("int_parsing_size", name, message, raw))
+        return default
     message = "Input should be a valid integer, unable to parse string as an integer"
     errors.append(query_error("int_parsing", name, message, raw))
     return default
