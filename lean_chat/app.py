@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -42,9 +41,8 @@ from .schema import (
     query_error,
 )
 from .shutdown import Drain
-from .store.base import ConversationForbidden, Store, default_conversation_id
-from .store.memory import MemoryStore
-from .store.sqlite import SQLiteStore
+from .store import open_store
+from .store.base import ConversationForbidden, Store
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
@@ -167,10 +165,7 @@ class Endpoints:
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""
         user_id = _query_user(request)
-        try:
-            messages = await self.store.load(user_id, default_conversation_id(user_id))
-        except ConversationForbidden:
-            messages = []
+        messages = await self.store.history(user_id)
         return JSON({"userId": user_id, "messages": messages})
 
     async def clear(self, request: Request) -> Response:
@@ -197,10 +192,16 @@ class Endpoints:
         errors: list[dict[str, Any]] = []
         user_id = _query_value(request, "userId", errors)
         conversation_id = _query_value(request, "conversationId", errors)
+        paged = "limit" in request.query_params or "before" in request.query_params
+        limit = max(1, _query_int(request, "limit", 0, errors)) if "limit" in request.query_params else None
+        before = max(0, _query_int(request, "before", 0, errors)) if "before" in request.query_params else None
         if errors:
             raise ValidationFailed(errors)
-        messages = await self.store.read(user_id, conversation_id.strip())
-        return JSON({"userId": user_id, "conversationId": conversation_id, "messages": messages})
+        page = await self.store.read(user_id, conversation_id.strip(), limit, before)
+        answer: dict[str, Any] = {"userId": user_id, "conversationId": conversation_id, "messages": page.messages}
+        if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
+            answer |= {"nextBefore": page.start if page.start > 0 else None, "hasMore": page.start > 0}
+        return JSON(answer)
 
     async def create(self, request: Request) -> Response:
         """`POST /chat/conversation/create`: claim a conversation id for the user."""
@@ -355,12 +356,6 @@ def _error_handlers() -> dict[Any, Any]:
     }
 
 
-def open_store(settings: Settings) -> Store:
-    """The store the settings ask for: SQLite at the resolved path, or memory when disabled."""
-    path = settings.resolved_sqlite_path()
-    return SQLiteStore(path) if path else MemoryStore()
-
-
 def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
     """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
     endpoints = Endpoints(settings)
@@ -370,11 +365,13 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
-            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            endpoints.service = ChatService(
+                chosen, build_providers(settings, client), settings.default_model, settings.max_context_chars
+            )
             logger.info(
                 "lean_chat ready: providers %s; history %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
-                f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+                chosen.describe(),
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
