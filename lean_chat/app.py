@@ -42,7 +42,7 @@ from .schema import (
 )
 from .shutdown import Drain
 from .store import open_store
-from .store.base import ConversationForbidden, Store
+from .store.base import ConversationForbidden, Store, StoreUnavailable
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
@@ -347,12 +347,16 @@ def _error_handlers() -> dict[Any, Any]:
     async def mismatch(request: Request, exc: Exception) -> Response:
         return JSON({"detail": UserMismatch.detail}, status_code=403)
 
+    async def store_gone(request: Request, exc: Exception) -> Response:
+        return JSON({"detail": "The history store is unavailable; try again shortly."}, 503, {"Retry-After": "1"})
+
     return {
         HTTPException: http_error,
         ValidationFailed: invalid,
         BodyTooLarge: too_large,
         BodyUnreadable: unreadable,
         UserMismatch: mismatch,
+        StoreUnavailable: store_gone,
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
@@ -11,15 +12,19 @@ from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
 from .sse import done_frame, error_frame
-from .store.base import ConversationGone, Store, StoredMessage, TurnStart, default_conversation_id
+from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
 
 __all__ = ["CONVERSATION_GONE", "ChatService", "ContextView", "Turn", "TurnFailed"]
+
+logger = logging.getLogger("lean_chat")
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
 # The `error` frame of a stream whose conversation was deleted (or cleared, or taken over) while it streamed.
 CONVERSATION_GONE = error_frame(
     "The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted"
 )
+# The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
+STORE_UNAVAILABLE = error_frame("The history store became unavailable; the reply was not saved.", "store_unavailable")
 # Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
 _COMPACT_EVERY = 16
 
@@ -146,14 +151,20 @@ class Turn:
     async def finish(self) -> bytes:
         """Save the complete reply and return the `done` frame (an `error` frame when the conversation is gone)."""
         content = self.content
-        if not await self._save(StoredMessage("assistant", content, None)):
-            return CONVERSATION_GONE
+        try:
+            if not await self._save(StoredMessage("assistant", content, None)):
+                return CONVERSATION_GONE
+        except StoreUnavailable:
+            return STORE_UNAVAILABLE
         return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
         if self._parts and not self.saved:
-            await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+            try:
+                await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+            except StoreUnavailable:
+                logger.warning("partial reply not saved: the history store is unavailable")
 
     async def _save(self, reply: StoredMessage) -> bool:
         """Append the assistant reply to the conversation; False when it was deleted since the turn began."""

@@ -12,6 +12,7 @@ __all__ = [
     "ConversationGone",
     "ConversationInfo",
     "ConversationPage",
+    "StoreUnavailable",
     "Store",
     "StoredMessage",
     "TurnStart",
@@ -59,6 +60,10 @@ class ConversationPage(msgspec.Struct):
 
 class ConversationForbidden(Exception):
     """The conversation belongs to another user."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a database gone or restarting); nothing was written."""
 
 
 class ConversationGone(Exception):
