@@ -149,14 +149,25 @@ class PostgresStore:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; failures to reach the database become StoreUnavailable."""
-        if self._pool is None:
+        """A pooled connection; failing to get one, or losing it, becomes StoreUnavailable."""
+        pool = self._pool
+        if pool is None:
             raise StoreUnavailable("PostgresStore is not open")
         try:
-            async with self._pool.acquire(timeout=self.timeout) as connection:
-                yield connection
+            connection = await pool.acquire(timeout=self.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # refused, starting up, shutting down, not accepting connections, timed out
+            raise StoreUnavailable(type(exc).__name__) from None
+        try:
+            yield connection
         except _GONE as exc:
             raise StoreUnavailable(type(exc).__name__) from None
+        finally:
+            try:
+                await pool.release(connection)
+            except _GONE:
+                pass  # a broken connection: the pool replaces it on a later acquire
 
     async def ping(self) -> None:
         """Run a trivial query."""
