@@ -23,8 +23,9 @@ def open_store(settings: Settings) -> Store:
         if scheme in _POSTGRES_SCHEMES:
             return _postgres(url, settings)
         if scheme == "sqlite":
-            path = unquote(url.split("://", 1)[1]) if "://" in url else ""
-            return _sqlite(path[1:] if path.startswith("/") and not path.startswith("//") else path)
+            # As SQLAlchemy writes them: sqlite:///relative/file, sqlite:////absolute/file.
+            rest = unquote(url.split("://", 1)[1]) if "://" in url else ""
+            return _sqlite(rest[1:] if rest.startswith("/") else rest)
         if scheme == "memory":
             return _memory()
         raise ValueError(f"database_url: unknown scheme {scheme!r} (postgresql://, sqlite:///PATH or memory://)")
