@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,7 +24,6 @@ from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .store import open_store
 from .store.base import Store
-from .store.sqlite import SQLiteStore
 from .stream_lane import STREAM_PATH, LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
@@ -42,11 +40,13 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
-            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            endpoints.service = ChatService(
+                chosen, build_providers(settings, client), settings.default_model, settings.max_context_chars
+            )
             logger.info(
                 "lean_chat ready: providers %s; history %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
-                f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+                chosen.describe(),
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
