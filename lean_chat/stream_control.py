@@ -16,7 +16,9 @@ from .config import Settings
 from .detached import DetachedTurn
 from .follow import FollowStream
 from .hub import Hub
-from .schema import StopRequest, ValidationFailed, query_error
+from .json_response import JSON
+from .refusals import ValidationFailed
+from .schema import StopRequest, query_error
 
 __all__ = ["STREAM_ID", "StreamControl", "new_stream_id"]
 
@@ -39,12 +41,10 @@ class StreamControl:
         settings: Settings,
         hub: Callable[[], Hub],
         decode: Callable[[Request, type[Any]], Awaitable[Any]],
-        json: Callable[..., Response],
     ) -> None:
         self.settings = settings
         self._hub = hub
         self._decode = decode
-        self._json = json
 
     async def resume(self, request: Request) -> ASGIApp:
         """`GET /chat/stream/{streamId}?userId=`: the frames after Last-Event-ID, then the live ones."""
@@ -62,7 +62,7 @@ class StreamControl:
             return Response(status_code=204)  # unknown or expired: tells EventSource to stop reconnecting
         info, ended = found
         if info.user_id != user_id:
-            return self._json({"detail": "Not Found"}, status_code=404)
+            return JSON({"detail": "Not Found"}, status_code=404)
         if not info.resume or (ended and after >= await hub.last_id(stream_id)):
             return Response(status_code=204)  # nothing kept, or nothing left to send
         running = hub.running(stream_id)
@@ -83,7 +83,7 @@ class StreamControl:
             stream_id = (await hub.active(body.userId, [conversation_id])).get(conversation_id, "")
         stopped = bool(stream_id) and STREAM_ID.fullmatch(stream_id) is not None
         stopped = stopped and await hub.stop(body.userId, stream_id)
-        return self._json({"ok": True, "stopped": stopped})
+        return JSON({"ok": True, "stopped": stopped})
 
     async def with_active_streams(self, user_id: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
         """Conversation rows with `activeStreamId` (null when nothing streams into it)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import Hub, Running, StreamInfo, TooManyStreams
+from .base import Hub, Running, StreamInfo
 from .memory import MemoryHub
 
-__all__ = ["Hub", "MemoryHub", "Running", "StreamInfo", "TooManyStreams", "open_hub"]
+__all__ = ["Hub", "MemoryHub", "Running", "StreamInfo", "open_hub"]
 
 
 def open_hub(settings: Settings) -> Hub:

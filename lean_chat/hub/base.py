@@ -15,6 +15,7 @@ from typing import Protocol
 import msgspec
 
 from ..frames import error_frame
+from ..refusals import TooManyStreams
 
 __all__ = [
     "GAP_FRAME",
@@ -39,14 +40,7 @@ class StreamInfo(msgspec.Struct):
     conversation_id: str
     title: str
     resume: bool
-
-
-class TooManyStreams(Exception):
-    """The user already runs as many streams as allowed."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"Too many concurrent streams for this user (limit {limit}).")
-        self.limit = limit
+    life: int = 0  # the conversation's life the reply belongs to (store/base.py)
 
 
 class Running(Protocol):
@@ -135,8 +129,8 @@ class Hub(Protocol):
         """Register a starting stream (owner, conversation, lease, a user slot); raise TooManyStreams."""
         ...
 
-    def bind(self, stream_id: str, running: Running) -> None:
-        """Name the object that produces a claimed stream in this process (Stop reaches it)."""
+    async def bind(self, info: StreamInfo, running: Running) -> None:
+        """Name the object that produces a claimed stream here (Stop reaches it); note its title and life."""
         ...
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:

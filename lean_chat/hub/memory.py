@@ -52,10 +52,11 @@ class MemoryHub:
         self.streams[info.stream_id] = _Stream(info, kept, None)
         self.active_streams[(info.user_id, info.conversation_id)] = info.stream_id
 
-    def bind(self, stream_id: str, running: Running) -> None:
+    async def bind(self, info: StreamInfo, running: Running) -> None:
         """Name the stream's producer."""
-        stream = self.streams.get(stream_id)
+        stream = self.streams.get(info.stream_id)
         if stream is not None and not stream.ended:
+            stream.info = info
             stream.running = running
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:

@@ -224,11 +224,14 @@ class RedisHub:
             raise TooManyStreams(per_user)
         self.local[info.stream_id] = _Local(info, KeptFrames(self.max_batches) if info.resume else None)
 
-    def bind(self, stream_id: str, running: Running) -> None:
-        """Name the stream's producer in this instance."""
-        local = self.local.get(stream_id)
+    async def bind(self, info: StreamInfo, running: Running) -> None:
+        """Name the stream's producer in this instance; note the title and life (for saving it if we die)."""
+        local = self.local.get(info.stream_id)
         if local is not None:
+            local.info = info
             local.running = running
+            if info.resume:
+                await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
         """Keep the batch here for local readers, and queue it for Redis."""
@@ -483,7 +486,8 @@ def _info(stream_id: str, meta: dict[bytes, bytes]) -> StreamInfo:
     def text(name: bytes) -> str:
         return meta.get(name, b"").decode("utf-8", "surrogatepass")
 
-    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), meta.get(b"resume") == b"1")
+    life = int(meta.get(b"life", b"0"))
+    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), meta.get(b"resume") == b"1", life)
 
 
 def _last_id(entry_id: bytes) -> int:
