@@ -113,6 +113,7 @@ class _Write:
     """One batch waiting to be written."""
 
     stream_id: str
+    kept: KeptFrames
     first_id: int
     last_id: int
     data: bytes
@@ -234,22 +235,20 @@ class RedisHub:
                 await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
-        """Keep the batch here for local readers, and queue it for Redis."""
+        """Queue the batch for Redis; readers here see it once it is written (what a user saw survives us)."""
         local = self.local.get(stream_id)
         if local is None or local.kept is None:
             return
-        local.kept.add(first_id, last_id, data)
-        self._pending.append(_Write(stream_id, first_id, last_id, data))
+        self._pending.append(_Write(stream_id, local.kept, first_id, last_id, data))
         self._wake.set()
 
     async def end(self, stream_id: str, last_id: int, frame: bytes) -> None:
-        """Keep the final frame; return once it (and every batch before it) is in Redis."""
+        """Queue the final frame; return once it (and every batch before it) is in Redis."""
         local = self.local.get(stream_id)
         if local is None or local.kept is None:
             return
-        local.kept.add(last_id, last_id, frame, end=True)
         written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Write(stream_id, last_id, last_id, frame, True, written))
+        self._pending.append(_Write(stream_id, local.kept, last_id, last_id, frame, True, written))
         self._wake.set()
         await written
 
@@ -291,7 +290,8 @@ class RedisHub:
                     logger.warning("stream hub: %d Redis writes failed (%s)", len(failures), type(failures[0]).__name__)
             except Exception as exc:
                 logger.warning("stream hub: writing kept frames failed (%s)", type(exc).__name__)
-            for write in writes:
+            for write in writes:  # now readers here may see them (without Redis, they still do)
+                write.kept.add(write.first_id, write.last_id, write.data, write.end)
                 if write.written is not None and not write.written.done():
                     write.written.set_result(None)
 
