@@ -51,9 +51,11 @@ def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[
         assert rest.status_code == 200
         frames = first.frames + parse_frames(rest.content)
         done = check_grammar(frames)
-        assert tokens_of(frames) == done.data["message"]["content"] == check_grammar(
-            parse_frames(reference)
-        ).data["message"]["content"]
+        assert (
+            tokens_of(frames)
+            == done.data["message"]["content"]
+            == check_grammar(parse_frames(reference)).data["message"]["content"]
+        )
         ids = frame_ids(frames)
         assert ids == list(range(1, len(ids) + 1))
         # Another user's stream is not found on B either; B answers 204 once nothing is left.

@@ -11,7 +11,7 @@ import httpx
 from tests.conftest import LiveServer
 from tests.fakes import FakeOpenAI, Reply
 from tests.frames import check_grammar, parse_frames
-from tests.resume.reading import Read, body, read, tokens_of
+from tests.resume.reading import Read, body, tokens_of
 
 Serve = Callable[..., httpx.Client]
 
@@ -68,7 +68,10 @@ def test_stop_ends_the_stream_and_every_reader_with_done_marked_stopped(serve: S
     assert history[-1]["meta"] == {"partial": True, "stopped": True}
     assert history[-1]["content"] == check_grammar(owner.result.frames).data["message"]["content"]
     # Stopped already: nothing runs any more.
-    assert http.post("/chat/stop", json={"userId": "st", "streamId": stream_id}).json() == {"ok": True, "stopped": False}
+    assert http.post("/chat/stop", json={"userId": "st", "streamId": stream_id}).json() == {
+        "ok": True,
+        "stopped": False,
+    }
 
 
 def test_a_stream_without_resume_stops_by_conversation_id(serve: Serve) -> None:
