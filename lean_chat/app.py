@@ -42,11 +42,13 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
-            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            providers = build_providers(settings, client)
+            endpoints.service = ChatService(chosen, providers, settings.default_model, settings.fallback_to_mock)
             logger.info(
-                "lean_chat ready: providers %s; history %s",
+                "lean_chat ready: providers %s; history %s; fallback to the mock %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+                "on" if settings.fallback_to_mock else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,

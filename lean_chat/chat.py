@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
@@ -14,6 +15,8 @@ from .sse import done_frame
 from .store.base import Store, StoredMessage, default_conversation_id
 
 __all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
+
+logger = logging.getLogger("lean_chat")
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
 # Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
@@ -77,6 +80,18 @@ def _stored(message: ChatMessage) -> StoredMessage:
     return StoredMessage(message.role, message.content, message.meta)
 
 
+def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
+    """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
+    logger.warning(
+        "%s failed before its first token for model %r (status %s, error type %r); the mock answered instead"
+        " (fallback_to_mock is on)",
+        provider,
+        model,
+        getattr(exc, "status", None) or "none",
+        getattr(exc, "error_type", None) or exc.code,
+    )
+
+
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
@@ -124,10 +139,12 @@ class Turn:
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
-                if self.explicit:
+                if self.explicit or not self.service.fallback_to_mock:
                     raise TurnFailed(
                         f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
                     )
+                if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
+                    logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
             else:
                 self.provider_name = name
                 try:
@@ -138,8 +155,9 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit:
+                    if self._parts or self.explicit or not self.service.fallback_to_mock:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
+                    _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
         async with aclosing(self.service.mock.stream(self.call)) as stream:
@@ -178,10 +196,18 @@ class Turn:
 class ChatService:
     """The chat logic shared by every request: store, providers, defaults."""
 
-    def __init__(self, store: Store, providers: Mapping[str, Provider], default_model: str = "gpt-4.1") -> None:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        default_model: str = "gpt-4.1",
+        fallback_to_mock: bool = True,
+    ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
+        # When no model is named and the default provider fails before its first token, the mock answers.
+        self.fallback_to_mock = fallback_to_mock
         self.mock = MockProvider()
 
     async def open_turn(self, request: ChatRequest) -> Turn:
