@@ -20,13 +20,14 @@ from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
 from .openapi import openapi_json
+from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .store import open_store
 from .store.base import Store
 from .store.sqlite import SQLiteStore
-from .stream_lane import STREAM_PATH, LeanStarlette, StreamLane
+from .stream_lane import LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
