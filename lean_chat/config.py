@@ -55,6 +55,8 @@ class Settings:
     default_model: str = "gpt-4.1"
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
+    # A request body still arriving after this long is refused with 408 and the connection closed (0: no limit).
+    body_timeout_seconds: float = 30.0
     # A write the client has not taken after this long ends the stream (0 waits forever).
     send_timeout_seconds: float = 30.0
     max_conversations_limit: int = 500
@@ -66,6 +68,10 @@ class Settings:
     api_keys: list[str] = field(default_factory=list, repr=False)
     # On SIGTERM, running streams may finish for this long; then they end with an `error` frame, saved partial.
     shutdown_grace_seconds: float = 10.0
+    # `lean-chat serve` (uvicorn): connections and tasks at once before new requests get 503 (one per open
+    # stream, as the upstream pool's `max_connections`), and how long an idle keep-alive connection stays open.
+    limit_concurrency: int = 1000
+    timeout_keep_alive_seconds: int = 5
     # Upstream HTTP.
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0
