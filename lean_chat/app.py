@@ -19,12 +19,13 @@ from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
 from .openapi import openapi_json
+from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .store import open_store
 from .store.base import Store
-from .stream_lane import STREAM_PATH, LeanStarlette, StreamLane
+from .stream_lane import LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
@@ -40,13 +41,15 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
+            providers = build_providers(settings, client)
             endpoints.service = ChatService(
-                chosen, build_providers(settings, client), settings.default_model, settings.max_context_chars
+                chosen, providers, settings.default_model, settings.fallback_to_mock, settings.max_context_chars
             )
             logger.info(
-                "lean_chat ready: providers %s; history %s",
+                "lean_chat ready: providers %s; history %s; fallback to the mock %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                "on" if settings.fallback_to_mock else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,

@@ -67,6 +67,18 @@ def _stored(message: ChatMessage) -> StoredMessage:
     return StoredMessage(message.role, message.content, message.meta)
 
 
+def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
+    """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
+    logger.warning(
+        "%s failed before its first token for model %r (status %s, error type %r); the mock answered instead"
+        " (fallback_to_mock is on)",
+        provider,
+        model,
+        getattr(exc, "status", None) or "none",
+        getattr(exc, "error_type", None) or exc.code,
+    )
+
+
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
@@ -114,10 +126,12 @@ class Turn:
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
-                if self.explicit:
+                if self.explicit or not self.service.fallback_to_mock:
                     raise TurnFailed(
                         f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
                     )
+                if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
+                    logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
             else:
                 self.provider_name = name
                 try:
@@ -128,8 +142,9 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit:
+                    if self._parts or self.explicit or not self.service.fallback_to_mock:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
+                    _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
         async with aclosing(self.service.mock.stream(self.call)) as stream:
@@ -184,11 +199,14 @@ class ChatService:
         store: Store,
         providers: Mapping[str, Provider],
         default_model: str = "gpt-4.1",
+        fallback_to_mock: bool = True,
         max_context_chars: int = 400_000,
     ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
+        # When no model is named and the default provider fails before its first token, the mock answers.
+        self.fallback_to_mock = fallback_to_mock
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 

@@ -64,6 +64,8 @@ class Settings:
     default_model: str = "gpt-4.1"
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
+    # A request body still arriving after this long is refused with 408 and the connection closed (0: no limit).
+    body_timeout_seconds: float = 30.0
     # A write the client has not taken after this long ends the stream (0 waits forever).
     send_timeout_seconds: float = 30.0
     max_conversations_limit: int = 500
@@ -78,6 +80,10 @@ class Settings:
     api_keys: list[str] = field(default_factory=list, repr=False)
     # On SIGTERM, running streams may finish for this long; then they end with an `error` frame, saved partial.
     shutdown_grace_seconds: float = 10.0
+    # `lean-chat serve` (uvicorn): connections and tasks at once before new requests get 503 (one per open
+    # stream, as the upstream pool's `max_connections`), and how long an idle keep-alive connection stays open.
+    limit_concurrency: int = 1000
+    timeout_keep_alive_seconds: int = 5
     # Upstream HTTP.
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0
@@ -96,6 +102,9 @@ class Settings:
     gemini_retry_base_delay_ms: int = 500
     gemini_retry_max_delay_ms: int = 8000
     retry_after_cap_seconds: float = 30.0
+    # No model named and the default provider fails before its first token (or has no key): the mock answers,
+    # with a warning logged. Off: the stream ends with an `error` frame instead.
+    fallback_to_mock: bool = True
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from .json_response import JSON
 from .limits import StreamSlots, check_chat_request
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
-from .request_body import decode_request
+from .request_body import BodyReader
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
@@ -32,6 +32,7 @@ class Endpoints:
         self.service: ChatService | None = None
         self.slots = StreamSlots(settings.max_streams_per_user)
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
 
     @property
     def chat(self) -> ChatService:
@@ -48,7 +49,7 @@ class Endpoints:
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
         settings = self.settings
-        request: ChatRequest = await decode_request(scope, receive, ChatRequest, settings.max_body_bytes)
+        request: ChatRequest = await self.bodies.decode(scope, receive, ChatRequest)
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
@@ -71,9 +72,7 @@ class Endpoints:
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
-        body: UserOnlyRequest = await decode_request(
-            request.scope, request.receive, UserOnlyRequest, self.settings.max_body_bytes
-        )
+        body: UserOnlyRequest = await self.bodies.decode(request.scope, request.receive, UserOnlyRequest)
         await self.store.clear(body.userId)
         return JSON({"ok": True, "userId": body.userId})
 
@@ -106,8 +105,8 @@ class Endpoints:
 
     async def create(self, request: Request) -> Response:
         """`POST /chat/conversation/create`: claim a conversation id for the user."""
-        body: CreateConversationRequest = await decode_request(
-            request.scope, request.receive, CreateConversationRequest, self.settings.max_body_bytes
+        body: CreateConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, CreateConversationRequest
         )
         conversation_id = (body.conversationId or "").strip() or uuid.uuid4().hex
         title = (body.title or "").strip() or None
@@ -119,8 +118,8 @@ class Endpoints:
 
     async def delete(self, request: Request) -> Response:
         """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
-        body: DeleteConversationRequest = await decode_request(
-            request.scope, request.receive, DeleteConversationRequest, self.settings.max_body_bytes
+        body: DeleteConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, DeleteConversationRequest
         )
         await self.store.delete(body.userId, body.conversationId.strip())
         return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})

@@ -80,6 +80,8 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
         error_detail(info, secrets, f"HTTP {status}"),
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers),
+        status=status,
+        error_type=str(info.type or info.status or info.code or "") or None,
     )
 
 
