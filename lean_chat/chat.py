@@ -16,8 +16,6 @@ from .store.base import Store, StoredMessage, default_conversation_id
 __all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
-# Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
-_COMPACT_EVERY = 16
 
 
 class TurnFailed(Exception):
@@ -99,7 +97,9 @@ class Turn:
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
         self.call = StreamCall(self.model, ContextView(context), params)
-        self._parts: list[str] = []
+        # The reply so far as UTF-8 in one growing buffer: appends are linear in the reply's length and it costs
+        # about a byte per character (a list of token strings costs ~50 bytes a token; re-joining it is quadratic).
+        self._reply = bytearray()
         self.saved = False
 
     @property
@@ -110,13 +110,11 @@ class Turn:
     @property
     def content(self) -> str:
         """The reply text so far."""
-        return "".join(self._parts)
+        return self._reply.decode("utf-8", "surrogatepass")
 
     def _take(self, batch: list[str]) -> None:
-        """Record a batch of tokens, keeping the list of parts short."""
-        self._parts.extend(batch)
-        if len(self._parts) > _COMPACT_EVERY:
-            self._parts = ["".join(self._parts)]
+        """Record a batch of tokens."""
+        self._reply += "".join(batch).encode("utf-8", "surrogatepass")
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
@@ -138,7 +136,7 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit:
+                    if self._reply or self.explicit:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
@@ -166,7 +164,7 @@ class Turn:
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced)."""
-        if self._parts and not self.saved:
+        if self._reply and not self.saved:
             await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
 
     async def _save(self, reply: StoredMessage) -> None:
