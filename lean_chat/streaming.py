@@ -122,6 +122,9 @@ class TurnStream:
             async with aclosing(self.turn.batches()) as batches:
                 async for batch in batches:
                     await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+            if not self._settle(End.DONE):
+                return None
+            return await asyncio.shield(self.turn.finish())
         except TurnFailed as exc:
             if not self._settle(End.ERROR):
                 return None
@@ -135,13 +138,12 @@ class TurnStream:
                 turn.conversation_id,
                 escaped_traceback(exc),
             )
-            if not self._settle(End.ERROR):
+            if self.end is End.DONE:  # the complete reply could not be saved
+                self.end = End.ERROR
+            elif not self._settle(End.ERROR):
                 return None
             await asyncio.shield(self.turn.save_partial())
             return error_frame("Internal error while streaming the reply.", "internal_error")
-        if not self._settle(End.DONE):
-            return None
-        return await asyncio.shield(self.turn.finish())
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
