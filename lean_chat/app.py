@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from . import gc_freeze
 from .auth import Authenticate, AuthMiddleware, UserMismatch, check_user
 from .chat import ChatService
 from .config import Settings
@@ -379,11 +379,11 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
             # which otherwise walk it all and stall every open stream for tens of milliseconds.
-            gc.freeze()
+            gc_freeze.hold()
             try:
                 yield
             finally:
-                gc.unfreeze()
+                gc_freeze.release()
                 endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()
