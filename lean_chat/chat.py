@@ -16,6 +16,8 @@ from .store.base import Store, StoredMessage, default_conversation_id
 __all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
+# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
+_PENDING_TOKENS = 16
 
 
 class TurnFailed(Exception):
@@ -97,9 +99,10 @@ class Turn:
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
         self.call = StreamCall(self.model, ContextView(context), params)
-        # The reply so far as UTF-8 in one growing buffer: appends are linear in the reply's length and it costs
-        # about a byte per character (a list of token strings costs ~50 bytes a token; re-joining it is quadratic).
+        # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
+        # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
+        self._pending: list[str] = []
         self.saved = False
 
     @property
@@ -110,11 +113,20 @@ class Turn:
     @property
     def content(self) -> str:
         """The reply text so far."""
-        return self._reply.decode("utf-8", "surrogatepass")
+        return self._reply.decode("utf-8", "surrogatepass") + "".join(self._pending)
+
+    @property
+    def started(self) -> bool:
+        """True once a token was taken (and sent: the reply can no longer come from another provider)."""
+        return bool(self._reply or self._pending)
 
     def _take(self, batch: list[str]) -> None:
         """Record a batch of tokens."""
-        self._reply += "".join(batch).encode("utf-8", "surrogatepass")
+        pending = self._pending
+        pending.extend(batch)
+        if len(pending) > _PENDING_TOKENS:
+            self._reply += "".join(pending).encode("utf-8", "surrogatepass")
+            pending.clear()
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
@@ -136,7 +148,7 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._reply or self.explicit:
+                    if self.started or self.explicit:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
@@ -164,7 +176,7 @@ class Turn:
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced)."""
-        if self._reply and not self.saved:
+        if self.started and not self.saved:
             await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
 
     async def _save(self, reply: StoredMessage) -> None:
