@@ -72,6 +72,8 @@ class Settings:
     request_timeout_seconds: float = 600.0
     max_connections: int = 1000
     http2: bool = False
+    # An upstream line (or one event's data) longer than this ends the stream with an `error` frame.
+    max_upstream_line_bytes: int = 1024 * 1024
     openai_include_usage: bool = True
     anthropic_max_tokens: int = 1024
     openai_max_retries: int = 2

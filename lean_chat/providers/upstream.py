@@ -10,7 +10,7 @@ import httpx
 import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
-from .sse_parser import SSEEvent, SSEParser
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -118,11 +118,13 @@ class UpstreamStream:
         request: httpx.Request,
         secrets: Sequence[str],
         request_timeout: float,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.client = client
         self.request = request
         self.secrets = secrets
         self.request_timeout = request_timeout
+        self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
@@ -168,7 +170,7 @@ class UpstreamStream:
     async def reads(self) -> AsyncGenerator[list[SSEEvent], None]:
         """The events of each network read that completed at least one (the last one may be unterminated)."""
         assert self._chunks is not None
-        parser = SSEParser()
+        parser = SSEParser(self.max_line_bytes)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:
@@ -180,6 +182,10 @@ class UpstreamStream:
                     raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=True) from None
+        except LineTooLong:
+            raise UpstreamError(
+                f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
+            ) from None
         events = parser.flush()
         if events:
             yield events
