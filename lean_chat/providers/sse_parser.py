@@ -40,7 +40,7 @@ class SSEParser:
     arrives. A line, or an event's data, longer than `max_line_bytes` raises `LineTooLong`.
     """
 
-    __slots__ = ("_data", "_data_size", "_event", "_max", "_pending", "_pending_size")
+    __slots__ = ("_data", "_data_size", "_error", "_event", "_max", "_pending", "_pending_size")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._max = max_line_bytes
@@ -49,9 +49,12 @@ class SSEParser:
         self._event = ""
         self._data: list[bytes] = []
         self._data_size = 0
+        self._error: LineTooLong | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """The events completed by this chunk, in order."""
+        """The events completed by this chunk, in order (those before an over-long line; the next call raises)."""
+        if self._error is not None:
+            raise self._error
         if b"\n" not in chunk:
             if chunk:
                 self._pending.append(chunk)
@@ -77,7 +80,7 @@ class SSEParser:
         data = self._data
         for line in lines:
             if big and len(line) > self._max:
-                raise LineTooLong(f"a line longer than {self._max} bytes")
+                return self._fail(events, "a line")
             if not line:
                 if data:
                     events.append(SSEEvent(self._event or "message", b"\n".join(data)))
@@ -88,15 +91,26 @@ class SSEParser:
                 data.append(line[6:])
                 self._data_size += len(line)
                 if self._data_size > self._max:
-                    raise LineTooLong(f"an event's data longer than {self._max} bytes")
+                    return self._fail(events, "an event's data")
             else:
                 self._field(line)
+                if self._data_size > self._max:
+                    return self._fail(events, "an event's data")
         if self._pending_size > self._max:
-            raise LineTooLong(f"a line longer than {self._max} bytes")
+            return self._fail(events, "a line")
+        return events
+
+    def _fail(self, events: list[SSEEvent], what: str) -> list[SSEEvent]:
+        """Raise now when nothing came before the over-long part; else give those events and raise next time."""
+        self._error = LineTooLong(f"{what} longer than {self._max} bytes")
+        if not events:
+            raise self._error
         return events
 
     def flush(self) -> list[SSEEvent]:
         """At the end of the stream: the last event, if the stream ended without its blank line."""
+        if self._error is not None:
+            raise self._error
         rest = b"".join(self._pending)
         self._pending = []
         self._pending_size = 0
@@ -122,7 +136,5 @@ class SSEParser:
         if name == b"data":
             self._data.append(value)
             self._data_size += len(value)
-            if self._data_size > self._max:
-                raise LineTooLong(f"an event's data longer than {self._max} bytes")
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")

@@ -180,13 +180,13 @@ class UpstreamStream:
                     yield events
                 if loop.time() > deadline:
                     raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+            events = parser.flush()
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=True) from None
         except LineTooLong:
             raise UpstreamError(
                 f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
             ) from None
-        events = parser.flush()
         if events:
             yield events
 

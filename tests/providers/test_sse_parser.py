@@ -150,3 +150,12 @@ def test_many_data_lines_over_the_bound_raise() -> None:
     parser = SSEParser(max_line_bytes=1000)
     with pytest.raises(LineTooLong):
         parser.feed(b"data: " + b"x" * 400 + b"\n" + b"data: " + b"x" * 400 + b"\n" + b"data:" + b"x" * 400 + b"\n")
+
+
+def test_events_before_an_over_long_line_come_out_and_the_next_call_raises() -> None:
+    parser = SSEParser(max_line_bytes=1000)
+    assert parser.feed(b"data: first\n\ndata: " + b"x" * 2000 + b"\n\n") == [SSEEvent("message", b"first")]
+    with pytest.raises(LineTooLong):
+        parser.feed(b"data: more\n\n")
+    with pytest.raises(LineTooLong):
+        parser.flush()
