@@ -55,6 +55,22 @@ class SSEParser:
         """The events completed by this chunk, in order (those before an over-long line; the next call raises)."""
         if self._error is not None:
             raise self._error
+        if (
+            chunk[:6] == b"data: "
+            and chunk[-2:] == b"\n\n"
+            and not self._pending
+            and not self._data
+            and not self._event
+            and len(chunk) <= self._max
+            and b"\r" not in chunk
+        ):
+            # The common read: whole events of one `data:` line each (OpenAI's chunks), with nothing pending.
+            blocks = chunk[6:-2].split(b"\n\ndata: ")
+            if len(blocks) == 1:
+                if b"\n" not in blocks[0]:
+                    return [SSEEvent("message", blocks[0])]
+            elif not any(b"\n" in block for block in blocks):
+                return [SSEEvent("message", block) for block in blocks]
         if b"\n" not in chunk:
             if chunk:
                 self._pending.append(chunk)

@@ -27,7 +27,10 @@ from typing import Any
 import httptools
 import httpx
 
-__all__ = ["LeanTransport"]
+__all__ = ["BODY_EXTENSION", "LeanTransport", "raw_body"]
+
+# The response extension holding the body stream itself, so a reader can skip httpx's per-read layers.
+BODY_EXTENSION = "lean_chat.body"
 
 # Pause reading a connection while this much of its body is waiting to be read.
 _HIGH_WATER = 256 * 1024
@@ -45,6 +48,8 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -140,19 +145,35 @@ class _Connection(asyncio.Protocol):
         return data
 
     async def wait(self, timeout: float | None, before_head: bool) -> None:
-        """Until something arrives (or the connection ends); `httpx.ReadTimeout` after `timeout` seconds."""
+        """Until something arrives (or the connection ends); `httpx.ReadTimeout` after `timeout` seconds.
+
+        The timer is lazy: one per connection, armed when none is pending, and when it fires it re-arms
+        itself for the deadline of the wait in progress (no timer made and cancelled per read).
+        """
         waiter = self.loop.create_future()
         self.waiter = waiter
-        timer = self.loop.call_later(timeout, _expire, waiter) if timeout is not None else None
+        if timeout is not None:
+            self.deadline = self.loop.time() + timeout
+            if self.timer is None:
+                self.timer = self.loop.call_at(self.deadline, self._check_deadline)
         try:
             await waiter
         finally:
             self.waiter = None
-            if timer is not None:
-                timer.cancel()
         if waiter.result() is _TIMED_OUT:
             where = "before answering" if before_head else "between two reads"
             raise httpx.ReadTimeout(f"the upstream server sent nothing for {timeout} s {where}")
+
+    def _check_deadline(self) -> None:
+        """The lazy read timer fired: time the wait out if its deadline passed, else sleep until it."""
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done() or self.closed:
+            return
+        if self.loop.time() >= self.deadline:
+            waiter.set_result(_TIMED_OUT)
+        else:
+            self.timer = self.loop.call_at(self.deadline, self._check_deadline)
 
     def reusable(self) -> bool:
         """Whether another request may use this connection."""
@@ -167,6 +188,9 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close the socket: gracefully when the exchange was complete, else at once (unsent data dropped)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.transport is not None and not self.closed:
             if self.complete:
                 self.transport.close()
@@ -176,12 +200,6 @@ class _Connection(asyncio.Protocol):
 
 
 _TIMED_OUT: Any = object()
-
-
-def _expire(waiter: asyncio.Future[Any]) -> None:
-    """Resolve a read's waiter as timed out."""
-    if not waiter.done():
-        waiter.set_result(_TIMED_OUT)
 
 
 class _Body(httpx.AsyncByteStream):
@@ -211,6 +229,18 @@ class _Body(httpx.AsyncByteStream):
             self.released = True
             if not self.pool.release(self.connection):
                 await asyncio.sleep(0)  # the event loop closes an aborted socket on its next turn: let it
+
+
+def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
+    """The body's reads straight from the transport (one generator, not four), when nothing needs decoding.
+
+    None for a response of another transport or with a content-encoding: read those with `aiter_bytes()`.
+    Closing the response still closes (or pools) the connection.
+    """
+    body = response.extensions.get(BODY_EXTENSION)
+    if body is None or "content-encoding" in response.headers:
+        return None
+    return body.__aiter__()  # type: ignore[no-any-return]
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -270,11 +300,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 connection.close()
                 self.release(connection)
             raise
+        body = _Body(self, connection, read_timeout)
         return httpx.Response(
             connection.parser.get_status_code(),
             headers=connection.headers,
-            stream=_Body(self, connection, read_timeout),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason},
+            stream=body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": connection.reason, BODY_EXTENSION: body},
         )
 
     async def _acquire(self, origin: _Origin, timeout: float | None) -> _Connection | None:

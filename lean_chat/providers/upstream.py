@@ -11,6 +11,7 @@ import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
+from .transport import raw_body
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -143,7 +144,7 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._chunks = response.aiter_bytes()
+        self._chunks = raw_body(response) or response.aiter_bytes()
         return self
 
     async def __aexit__(
