@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from . import gc_freeze
 from .auth import Authenticate, AuthMiddleware
 from .chat import ChatService
 from .config import Settings
@@ -20,13 +20,14 @@ from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
 from .hub import StreamInfo, open_hub
 from .openapi import openapi_json
+from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 from .store import open_store
 from .store.base import Store
-from .stream_lane import STREAM_PATH, LeanStarlette, StreamLane
+from .stream_lane import LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
@@ -42,8 +43,9 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
+            providers = build_providers(settings, client)
             service = endpoints.service = ChatService(
-                chosen, build_providers(settings, client), settings.default_model, settings.max_context_chars
+                chosen, providers, settings.default_model, settings.fallback_to_mock, settings.max_context_chars
             )
             hub = open_hub(settings)
 
@@ -53,18 +55,19 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             await hub.open(save_orphan)
             endpoints.hub = hub
             logger.info(
-                "lean_chat ready: providers %s; history %s",
+                "lean_chat ready: providers %s; history %s; fallback to the mock %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                "on" if settings.fallback_to_mock else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
             # which otherwise walk it all and stall every open stream for tens of milliseconds.
-            gc.freeze()
+            gc_freeze.hold()
             try:
                 yield
             finally:
-                gc.unfreeze()
+                gc_freeze.release()
                 endpoints.drain.restore_signals()
                 for producer in list(endpoints.producers):  # resumable replies still producing: cut short, saved
                     producer.stop(SHUTDOWN_MESSAGE, SHUTDOWN_CODE)

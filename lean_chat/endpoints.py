@@ -19,7 +19,7 @@ from .json_response import JSON
 from .limits import check_chat_request
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
-from .request_body import decode_request
+from .request_body import BodyReader
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
@@ -38,6 +38,7 @@ class Endpoints:
         self.hub: Hub | None = None  # live streams: resume, Stop, the per-user count (set by the lifespan)
         self.producers: set[DetachedTurn] = set()
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
         self.control = StreamControl(settings, self.running_hub, self._decode)
 
     def running_hub(self) -> Hub:
@@ -48,7 +49,7 @@ class Endpoints:
 
     async def _decode(self, request: Request, kind: type[Any]) -> Any:
         """A JSON body of this kind."""
-        return await decode_request(request.scope, request.receive, kind, self.settings.max_body_bytes)
+        return await self.bodies.decode(request.scope, request.receive, kind)
 
     @property
     def chat(self) -> ChatService:
@@ -65,7 +66,7 @@ class Endpoints:
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
         settings = self.settings
-        request: ChatRequest = await decode_request(scope, receive, ChatRequest, settings.max_body_bytes)
+        request: ChatRequest = await self.bodies.decode(scope, receive, ChatRequest)
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
@@ -106,9 +107,7 @@ class Endpoints:
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
-        body: UserOnlyRequest = await decode_request(
-            request.scope, request.receive, UserOnlyRequest, self.settings.max_body_bytes
-        )
+        body: UserOnlyRequest = await self.bodies.decode(request.scope, request.receive, UserOnlyRequest)
         await self.store.clear(body.userId)
         return JSON({"ok": True, "userId": body.userId})
 
@@ -141,8 +140,8 @@ class Endpoints:
 
     async def create(self, request: Request) -> Response:
         """`POST /chat/conversation/create`: claim a conversation id for the user."""
-        body: CreateConversationRequest = await decode_request(
-            request.scope, request.receive, CreateConversationRequest, self.settings.max_body_bytes
+        body: CreateConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, CreateConversationRequest
         )
         conversation_id = (body.conversationId or "").strip() or uuid.uuid4().hex
         title = (body.title or "").strip() or None
@@ -154,8 +153,8 @@ class Endpoints:
 
     async def delete(self, request: Request) -> Response:
         """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
-        body: DeleteConversationRequest = await decode_request(
-            request.scope, request.receive, DeleteConversationRequest, self.settings.max_body_bytes
+        body: DeleteConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, DeleteConversationRequest
         )
         await self.store.delete(body.userId, body.conversationId.strip())
         return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})
