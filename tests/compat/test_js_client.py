@@ -134,13 +134,14 @@ def test_the_client_parses_frames_like_the_python_reader() -> None:
     script = (
         "import { parseFrame } from " + json.dumps(CLIENT.as_uri()) + ";\n"
         'const frames = ["event: token\\ndata: {\\"type\\":\\"token\\",\\"token\\":\\"a\\\\nb\\"}", ": ping",'
-        ' "event: done\\ndata: {\\"x\\":\\n" + "data: 1}"];\n'
+        ' "event: done\\ndata: {\\"x\\":\\n" + "data: 1}", "event: token\\ndata: {\\"token\\":\\"c\\"}\\nid: 7"];\n'
         "console.log(JSON.stringify(frames.map(parseFrame)));"
     )
     result = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"event": "token", "data": {"type": "token", "token": "a\nb"}, "comment": None, "comments": 0},
-        {"event": None, "data": None, "comment": "ping", "comments": 1},
-        {"event": "done", "data": {"x": 1}, "comment": None, "comments": 0},
+        {"event": "token", "data": {"type": "token", "token": "a\nb"}, "comment": None, "comments": 0, "id": None},
+        {"event": None, "data": None, "comment": "ping", "comments": 1, "id": None},
+        {"event": "done", "data": {"x": 1}, "comment": None, "comments": 0, "id": None},
+        {"event": "token", "data": {"token": "c"}, "comment": None, "comments": 0, "id": "7"},  # resumable streams
     ]

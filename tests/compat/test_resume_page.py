@@ -1,0 +1,177 @@
+"""Resume and Stop in Chromium: the demo page's Stop button and reload, and a native EventSource through a proxy
+that cuts the connection (Debian's /usr/bin/chromium driven by Playwright, never a download)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from lean_chat import create_app
+from tests.compat.test_demo_page import CHROMIUM, CHROMIUM_ARGS, served  # noqa: F401 - the fixture
+from tests.conftest import LiveServer
+from tests.resume.reading import body, read
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A Chromium page; page errors fail the test."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            found = browser.new_page()
+            problems: list[str] = []
+            found.on("pageerror", lambda error: problems.append(str(error)))
+            yield found
+            assert problems == []
+        finally:
+            browser.close()
+
+
+def last_reply(url: str, user: str) -> dict[str, Any]:
+    """The last message of the user's default conversation."""
+    messages = httpx.get(f"{url}/chat/history", params={"userId": user}, timeout=10).json()["messages"]
+    assert messages[-1]["role"] == "assistant", messages
+    return messages[-1]  # type: ignore[no-any-return]
+
+
+def test_the_demo_page_resumes_a_reply_in_progress_after_a_reload(served: str, page: Page) -> None:  # noqa: F811
+    page.goto(served + "/")
+    page.fill("#prompt", "Keep going while I reload")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('.msg.assistant');"
+        " return r && r.dataset.state === 'streaming' && r.textContent.length > 40; }",
+        timeout=15000,
+    )
+    user = page.input_value("#user")
+    page.reload()
+    page.wait_for_selector('.msg.assistant[data-resumed="true"]', timeout=10000)
+    assert page.is_visible("#stop")
+    page.wait_for_selector('.msg.assistant[data-state="done"]', timeout=30000)
+    reply = page.text_content(".msg.assistant") or ""
+    saved = last_reply(served, user)
+    assert reply == saved["content"] and saved["meta"] is None
+    assert reply.startswith("Mock reply (mock): Keep going while I reload")
+    messages = httpx.get(f"{served}/chat/history", params={"userId": user}, timeout=10).json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"], "one turn: the reload asked nothing again"
+    assert page.is_hidden("#stop")
+    # Reloaded again once the reply is over: nothing to resume.
+    page.reload()
+    page.wait_for_timeout(500)
+    assert page.query_selector(".msg.assistant") is None
+
+
+def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> None:  # noqa: F811
+    page.goto(served + "/")
+    page.fill("#prompt", "Please stop me")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => { const r = document.querySelector('.msg.assistant'); return r && r.textContent.length > 30; }",
+        timeout=15000,
+    )
+    page.click("#stop")
+    page.wait_for_selector('.msg.assistant[data-state="stopped"]', timeout=10000)
+    reply = page.text_content(".msg.assistant") or ""
+    assert "stopped" in (page.text_content(".meta") or "")
+    saved = last_reply(served, page.input_value("#user"))
+    assert saved == {"role": "assistant", "content": reply, "meta": {"partial": True, "stopped": True}}
+    assert 30 < len(reply) < 1200
+
+
+class CuttingProxy:
+    """A TCP proxy on loopback that can cut every connection through it at once; it notes what clients sent."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.sent: list[bytes] = []
+        self.cuts = 0
+
+    def __enter__(self) -> CuttingProxy:
+        self.thread.start()
+        start = asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.server = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cut()
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.writers |= {writer, upstream_writer}
+
+        async def pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter, note: bool) -> None:
+            try:
+                while data := await source.read(65536):
+                    if note:
+                        self.sent.append(data)
+                    target.write(data)
+                    await target.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                target.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer, True), pipe(upstream_reader, writer, False))
+
+    def cut(self) -> None:
+        """Cut every open connection (as a phone losing signal)."""
+
+        def cut_all() -> None:
+            self.cuts += 1
+            for writer in list(self.writers):
+                writer.transport.abort()
+            self.writers.clear()
+
+        self.loop.call_soon_threadsafe(cut_all)
+
+
+EVENT_SOURCE_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>es</title></head><body><script>
+window.result = {tokens: [], opens: 0, done: null, failed: null};
+const source = new EventSource(new URLSearchParams(location.search).get("url"));
+source.onopen = () => { result.opens += 1; };
+source.addEventListener("token", (e) => { result.tokens.push(JSON.parse(e.data).token); });
+source.addEventListener("done", (e) => { result.done = JSON.parse(e.data); source.close(); });
+source.addEventListener("error", (e) => { if (e.data) { result.failed = JSON.parse(e.data); source.close(); } });
+</script></body></html>"""
+
+
+def test_native_event_source_survives_a_connection_cut(page: Page) -> None:
+    with (
+        LiveServer(create_app(sqlite_path="", heartbeat_seconds=1.0)) as lean,
+        CuttingProxy(lean.port) as proxy,
+        httpx.Client(base_url=lean.url, timeout=20) as http,
+    ):
+        started = read(http, "POST", "/chat/stream", json=body("es", targetChars=2500, tokenDelayMs=12), stop_after=1)
+        assert started.stream_id is not None
+        resume_url = f"{proxy.url}/chat/stream/{started.stream_id}?userId=es"
+        page.route(
+            lambda url: "/es.html" in url,
+            lambda route: route.fulfill(body=EVENT_SOURCE_PAGE, content_type="text/html"),
+        )
+        page.goto(f"{proxy.url}/es.html?url={quote(resume_url, safe='')}")
+        page.wait_for_function("() => result.tokens.length > 30", timeout=15000)
+        proxy.cut()
+        page.wait_for_function("() => result.done !== null || result.failed !== null", timeout=30000)
+        result = page.evaluate("result")
+    assert result["failed"] is None
+    assert result["opens"] >= 2, "EventSource reconnected by itself"
+    assert "".join(result["tokens"]) == result["done"]["message"]["content"], "each token once, none lost"
+    reconnects = [chunk for chunk in proxy.sent if b"\r\nlast-event-id: " in chunk.lower()]
+    assert reconnects, "the reconnect carried Last-Event-ID"
+    assert json.dumps(result["done"])  # a plain object
