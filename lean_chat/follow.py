@@ -42,11 +42,16 @@ class FollowStream:
         self.producer = producer
         self.gone = False
         self._task: asyncio.Task[object] | None = None
+        self._sending_since: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Follow the stream until its end or the client goes away."""
         loop = asyncio.get_running_loop()
+        self._loop_time = loop.time
         self._task = asyncio.current_task()
+        if self.send_timeout > 0:
+            self._watchdog = loop.call_later(self.send_timeout, self._watch)
         watcher = loop.create_task(_next_message(receive))
         watcher.add_done_callback(self._on_receive)
         if self.producer is not None:
@@ -66,21 +71,30 @@ class FollowStream:
             if self._task is not None:
                 self._task.uncancel()
         finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
             watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             if self.producer is not None:
                 self.producer.detach()
 
     async def _send(self, send: Send, message: Message) -> None:
-        """One write; a client that takes none for the send timeout is dropped."""
-        if self.send_timeout <= 0:
-            await send(message)
-            return
-        timer = asyncio.get_running_loop().call_later(self.send_timeout, self._drop)
+        """One write, timed by the watchdog (a client that takes none for the send timeout is dropped)."""
+        self._sending_since = self._loop_time()
         try:
             await send(message)
         finally:
-            timer.cancel()
+            self._sending_since = None
+
+    def _watch(self) -> None:
+        """Drop the reader when a write has waited for the send timeout; else look again when one could have."""
+        loop = asyncio.get_running_loop()
+        since = self._sending_since
+        if since is not None and loop.time() - since >= self.send_timeout:
+            self._drop()
+            return
+        at = (since if since is not None else loop.time()) + self.send_timeout
+        self._watchdog = loop.call_at(at, self._watch)
 
     def _drop(self) -> None:
         """Give up on this reader."""

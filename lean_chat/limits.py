@@ -1,14 +1,11 @@
-"""Limits on one request's size and on each user's concurrent streams."""
+"""Limits on one request's size (each user's concurrent streams are counted by the stream hub, lean_chat/hub)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from .refusals import RETRY_AFTER_SECONDS, TooManyStreams, ValidationFailed
+from .refusals import RETRY_AFTER_SECONDS, ValidationFailed
 from .schema import ChatRequest
 
-__all__ = ["RETRY_AFTER_SECONDS", "StreamSlots", "check_chat_request"]
+__all__ = ["RETRY_AFTER_SECONDS", "check_chat_request"]
 
 
 def check_chat_request(request: ChatRequest, max_messages: int, max_chars: int) -> None:
@@ -40,26 +37,3 @@ def check_chat_request(request: ChatRequest, max_messages: int, max_chars: int) 
     if errors:
         raise ValidationFailed(errors)
 
-
-class StreamSlots:
-    """Counts each user's running streams in this process; past the limit a stream is refused with 429."""
-
-    def __init__(self, per_user: int) -> None:
-        self.per_user = per_user
-        self.running: dict[str, int] = {}
-
-    @contextmanager
-    def hold(self, user_id: str) -> Iterator[None]:
-        """Hold one of the user's slots for the block, or raise TooManyStreams (429, with Retry-After)."""
-        count = self.running.get(user_id, 0)
-        if self.per_user > 0 and count >= self.per_user:
-            raise TooManyStreams(self.per_user)
-        self.running[user_id] = count + 1
-        try:
-            yield
-        finally:
-            left = self.running[user_id] - 1
-            if left:
-                self.running[user_id] = left
-            else:
-                del self.running[user_id]

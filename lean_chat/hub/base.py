@@ -74,7 +74,8 @@ class KeptFrames:
         self.lasts: list[int] = []  # the last id of each batch, for bisection
         self.ended = False
         self.dropped = False
-        self._changed = asyncio.Event()
+        # Readers waiting for the next batch: a bare future each (no Event, no wait_for task: this is per batch).
+        self._waiters: list[asyncio.Future[None]] = []
 
     @property
     def last_id(self) -> int:
@@ -90,11 +91,15 @@ class KeptFrames:
             del self.batches[:cut], self.lasts[:cut]
             self.dropped = True
         self.ended = self.ended or end
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     async def follow(self, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
         """Every frame after `after`, then the new ones until the end; None after `idle` seconds of quiet."""
+        loop = asyncio.get_running_loop()
         while True:
             index = bisect.bisect_right(self.lasts, after)
             if index < len(self.lasts):
@@ -108,10 +113,22 @@ class KeptFrames:
                 continue
             if self.ended:
                 return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(idle, _quiet, waiter) if idle > 0 else None
             try:
-                await asyncio.wait_for(self._changed.wait(), idle if idle > 0 else None)
-            except asyncio.TimeoutError:
-                yield None
+                await waiter
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            if not self.ended and self.last_id <= after:
+                yield None  # quiet for `idle` seconds
+
+
+def _quiet(waiter: asyncio.Future[None]) -> None:
+    """Wake a reader that has waited `idle` seconds for nothing."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Hub(Protocol):
