@@ -119,6 +119,7 @@ class Settings:
     # Resumable streams and Stop (docs/resume.md). Redis (the `redis` extra) shares them across instances.
     redis_url: str = field(default="", repr=False)
     redis_prefix: str = "lean_chat:"
+    redis_max_connections: int = 100  # past it, a command waits (5 s at most) for a free connection
     # A resumable reply goes on this long with no reader; an ended one can be replayed this long.
     resume_grace_seconds: float = 60.0
     resume_ttl_seconds: float = 600.0

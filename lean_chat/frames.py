@@ -107,6 +107,9 @@ def error_frame(message: str, code: str | None = None) -> bytes:
     return _ERROR_PREFIX + data + _FRAME_END
 
 
+_ID_END = b"}\nid: %d\n\n"
+
+
 def with_id(frame: bytes, frame_id: int) -> bytes:
     """A frame with an `id:` line (resumable streams): the frame's blank line moves after it."""
     return frame[:-1] + b"id: %d\n\n" % frame_id
@@ -114,13 +117,10 @@ def with_id(frame: bytes, frame_id: int) -> bytes:
 
 def token_frames_with_ids(tokens: Sequence[str], first_id: int) -> bytes:
     """Many `token` frames with `id:` lines numbered from `first_id`, joined for one write."""
-    parts: list[bytes] = []
-    add = parts.append
-    for frame_id, token in enumerate(tokens, first_id):
-        add(_TOKEN_PREFIX)
-        add(_encode(token))
-        add(b"}\nid: %d\n\n" % frame_id)
-    body = b"".join(parts)
+    if len(tokens) == 1:  # paced replies: one token per batch
+        body = _TOKEN_PREFIX + _encode(tokens[0]) + _ID_END % first_id
+    else:
+        body = b"".join([_TOKEN_PREFIX + _encode(token) + _ID_END % i for i, token in enumerate(tokens, first_id)])
     if not body.isascii() and _has_separator("".join(tokens)):
         body = _escape_separators(body)
     return body

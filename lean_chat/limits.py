@@ -36,4 +36,3 @@ def check_chat_request(request: ChatRequest, max_messages: int, max_chars: int) 
                 )
     if errors:
         raise ValidationFailed(errors)
-

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import Hub, Running, StreamInfo
+from .base import Hub, HubUnavailable, Running, StreamInfo
 from .memory import MemoryHub
 
-__all__ = ["Hub", "MemoryHub", "Running", "StreamInfo", "open_hub"]
+__all__ = ["Hub", "HubUnavailable", "MemoryHub", "Running", "StreamInfo", "open_hub"]
 
 
 def open_hub(settings: Settings) -> Hub:
@@ -20,5 +20,6 @@ def open_hub(settings: Settings) -> Hub:
             settings.resume_ttl_seconds,
             settings.resume_lease_seconds,
             settings.resume_max_batches,
+            settings.redis_max_connections,
         )
     return MemoryHub(settings.resume_ttl_seconds, settings.resume_max_batches)

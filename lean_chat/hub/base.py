@@ -15,11 +15,12 @@ from typing import Protocol
 import msgspec
 
 from ..frames import error_frame
-from ..refusals import TooManyStreams
+from ..refusals import Refusal, TooManyStreams
 
 __all__ = [
     "GAP_FRAME",
     "Hub",
+    "HubUnavailable",
     "KeptFrames",
     "OrphanSaver",
     "Running",
@@ -30,6 +31,14 @@ __all__ = [
 
 # A reader asked for frames older than the oldest one kept (the stream was longer than the bound).
 GAP_FRAME = error_frame("The frames after this id are no longer kept.", "resume_gap")
+
+
+class HubUnavailable(Refusal):
+    """The stream hub (Redis) cannot be reached now: a stream is not started, a resume or Stop not served (503)."""
+
+    status_code = 503
+    detail = "The stream hub is unavailable; try again shortly."
+    headers = {"Retry-After": "1"}
 
 
 class StreamInfo(msgspec.Struct):
@@ -74,6 +83,7 @@ class KeptFrames:
         self.lasts: list[int] = []  # the last id of each batch, for bisection
         self.ended = False
         self.dropped = False
+        self.offset = 0  # batches dropped from the front so far
         # Readers waiting for the next batch: a bare future each (no Event, no wait_for task: this is per batch).
         self._waiters: list[asyncio.Future[None]] = []
 
@@ -89,6 +99,7 @@ class KeptFrames:
         if len(self.batches) > self.max_batches:
             cut = max(1, self.max_batches // 4)
             del self.batches[:cut], self.lasts[:cut]
+            self.offset += cut
             self.dropped = True
         self.ended = self.ended or end
         if self._waiters:
@@ -100,16 +111,19 @@ class KeptFrames:
     async def follow(self, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
         """Every frame after `after`, then the new ones until the end; None after `idle` seconds of quiet."""
         loop = asyncio.get_running_loop()
+        # Where the reader is, counted from the first batch ever kept (batches dropped from the front shift the list).
+        at = self.offset + bisect.bisect_right(self.lasts, after)
         while True:
-            index = bisect.bisect_right(self.lasts, after)
-            if index < len(self.lasts):
-                if index == 0 and self.dropped and self.batches[0][0] > after + 1:
-                    yield GAP_FRAME
-                    return
-                batches, lasts = self.batches[index:], self.lasts[index:]
-                for (first_id, data), last_id in zip(batches, lasts, strict=True):
-                    yield frames_after(data, first_id, after)
-                    after = last_id
+            index = at - self.offset
+            if index < 0 or (index == 0 and self.dropped and self.batches[0][0] > after + 1):
+                yield GAP_FRAME
+                return
+            if index < len(self.batches):
+                first_id, data = self.batches[index]
+                chunk = data if first_id > after else frames_after(data, first_id, after)
+                after = self.lasts[index]
+                at += 1
+                yield chunk
                 continue
             if self.ended:
                 return

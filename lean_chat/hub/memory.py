@@ -107,13 +107,12 @@ class MemoryHub:
         stream = self.streams.get(stream_id)
         return (stream.info, stream.ended) if stream is not None else None
 
-    async def follow(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """The kept frames after `after`, then the live ones."""
+    def follow(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The kept frames after `after`, then the live ones (the kept frames' own reader: no layer per frame)."""
         stream = self.streams.get(stream_id)
         if stream is None or stream.kept is None:
-            return
-        async for chunk in stream.kept.follow(after, idle):
-            yield chunk
+            return _nothing()
+        return stream.kept.follow(after, idle)
 
     async def last_id(self, stream_id: str) -> int:
         """The newest kept frame's id."""
@@ -136,3 +135,9 @@ class MemoryHub:
         """The running stream of each conversation that has one."""
         found = {cid: self.active_streams.get((user_id, cid)) for cid in conversation_ids}
         return {cid: sid for cid, sid in found.items() if sid is not None}
+
+
+async def _nothing() -> AsyncGenerator[bytes | None, None]:
+    """A follow of a stream with nothing kept."""
+    return
+    yield

@@ -9,11 +9,12 @@ Keys, under a prefix (default `lean_chat:`), for stream S of user U in conversat
 - `s:S:r` (string): set while a reader on some instance follows the stream (for the producer's grace).
 - `s:S:rescue` (string): the lock of the one instance that ends a stream whose producer died.
 - `running` (sorted set): every running stream, scored by the end of its producer's lease.
-- `u:U:n` (sorted set): the user's running streams, scored like `running` (the per-user count).
+- `u:U:n` (set): the user's streams; those whose lease in `running` lapsed are dropped when counting (the limit).
 - `u:U:a` (hash): C -> S, the conversation's running stream.
 - channel `stop`: a stream id to stop, heard by every instance.
 
-Each instance renews the leases of its own streams in one pipeline every third of the lease, and ends the
+Each instance renews the leases of its own streams every third of the lease (one ZADD for all of them, one MGET
+of their stop flags; the keys' expiry every tenth round: a few bytes per stream, not a command), and ends the
 streams of dead producers (their lease lapsed): the reply rebuilt from the kept frames is saved as partial and
 the stream ends with an `error` of code `interrupted`.
 """
@@ -24,14 +25,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from ..frames import error_frame, with_id
-from .base import GAP_FRAME, KeptFrames, OrphanSaver, Running, StreamInfo, TooManyStreams, frames_after
+from .base import GAP_FRAME, HubUnavailable, KeptFrames, OrphanSaver, Running, StreamInfo, TooManyStreams, frames_after
 
 __all__ = ["INTERRUPTED_CODE", "RedisHub", "rebuild_reply"]
 
@@ -41,13 +42,17 @@ INTERRUPTED_CODE = "interrupted"
 INTERRUPTED_MESSAGE = "The server producing this reply stopped before it was complete."
 
 _CLAIM = """
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local alive = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local lease_end = redis.call('ZSCORE', KEYS[1], member)
+  if lease_end and tonumber(lease_end) > tonumber(ARGV[2]) then alive = alive + 1
+  else redis.call('SREM', KEYS[2], member) end
+end
 local limit = tonumber(ARGV[4])
-if limit > 0 and redis.call('ZCARD', KEYS[2]) >= limit then return 0 end
-local lease_end = tonumber(ARGV[2]) + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], lease_end, ARGV[1])
+if limit > 0 and alive >= limit then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[9])
-redis.call('ZADD', KEYS[1], lease_end, ARGV[1])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
 redis.call('HSET', KEYS[3], 'user', ARGV[5], 'conv', ARGV[6], 'title', ARGV[7], 'resume', ARGV[8], 'ended', '0')
 redis.call('PEXPIRE', KEYS[3], ARGV[9])
 redis.call('HSET', KEYS[4], ARGV[6], ARGV[1])
@@ -57,7 +62,7 @@ return 1
 
 _RELEASE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
 if redis.call('HGET', KEYS[4], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[4], ARGV[2]) end
 if ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('HSET', KEYS[3], 'ended', '1')
@@ -131,6 +136,7 @@ class RedisHub:
         ttl_seconds: float = 600.0,
         lease_seconds: float = 3.0,
         max_batches: int = 10_000,
+        max_connections: int = 100,
     ) -> None:
         try:
             import redis.asyncio as aioredis
@@ -138,7 +144,10 @@ class RedisHub:
             raise ImportError(
                 "redis_url needs the redis client: install the `redis` extra (pip install 'lean-chat[redis]')"
             ) from None
-        self.redis: Any = aioredis.from_url(url)
+        # A pool that waits for a free connection (the default one fails at once past its size).
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=5)
+        self.redis: Any = aioredis.Redis.from_pool(pool)  # the client owns the pool: closing it closes both
+        self._errors: tuple[type[BaseException], ...] = (aioredis.RedisError, OSError)
         self.prefix = prefix
         self.ttl_ms = int(ttl_seconds * 1000)
         self.lease_ms = max(300, int(lease_seconds * 1000))
@@ -148,6 +157,7 @@ class RedisHub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._on_orphan: OrphanSaver | None = None
+        self._rounds = 0
         self._claim = self.redis.register_script(_CLAIM)
         self._release = self.redis.register_script(_RELEASE)
 
@@ -173,6 +183,15 @@ class RedisHub:
 
     def _user_active(self, user_id: str) -> bytes:
         return f"{self.prefix}u:".encode() + user_id.encode("utf-8", "surrogatepass") + b":a"
+
+    @contextlib.asynccontextmanager
+    async def _answering(self) -> AsyncIterator[None]:
+        """Redis failures while answering a request become a 503 (HubUnavailable), never a 500."""
+        try:
+            yield
+        except self._errors as exc:
+            logger.warning("stream hub: Redis failed (%s)", type(exc).__name__)
+            raise HubUnavailable() from None
 
     @property
     def _running_set(self) -> str:
@@ -221,7 +240,9 @@ class RedisHub:
         keys.append(self._user_active(info.user_id))
         args: list[Any] = [info.stream_id, _now_ms(), self.lease_ms, per_user, info.user_id]
         args += [info.conversation_id, info.title, int(info.resume), self._live_ms]
-        if not await self._claim(keys=keys, args=args):
+        async with self._answering():
+            claimed = await self._claim(keys=keys, args=args)
+        if not claimed:
             raise TooManyStreams(per_user)
         self.local[info.stream_id] = _Local(info, KeptFrames(self.max_batches) if info.resume else None)
 
@@ -232,7 +253,8 @@ class RedisHub:
             local.info = info
             local.running = running
             if info.resume:
-                await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
+                async with self._answering():
+                    await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
         """Queue the batch for Redis; readers here see it once it is written (what a user saw survives us)."""
@@ -310,21 +332,22 @@ class RedisHub:
                 logger.warning("stream hub: lease renewal failed (%s)", type(exc).__name__)
 
     async def _renew(self) -> None:
-        """Renew every local lease in one pipeline; stop the streams whose stop flag is set."""
+        """Renew every local lease at once; stop the streams whose stop flag is set; now and then, the expiries."""
         streams = list(self.local.values())
         if not streams:
             return
+        self._rounds += 1
         lease_end = _now_ms() + self.lease_ms
         pipe = self.redis.pipeline(transaction=False)
         pipe.zadd(self._running_set, {s.info.stream_id: lease_end for s in streams}, xx=True)
-        for stream in streams:
-            info = stream.info
-            pipe.zadd(self._user_streams(info.user_id), {info.stream_id: lease_end}, xx=True)
-            pipe.pexpire(self._user_streams(info.user_id), self._live_ms)
-            pipe.pexpire(self._user_active(info.user_id), self._live_ms)
-            pipe.pexpire(self._meta(info.stream_id), self._live_ms)
-            if info.resume:
-                pipe.pexpire(self._frames(info.stream_id), self._live_ms)
+        if self._rounds % 10 == 0:  # the keys live at least a minute: renewing them every few seconds is plenty
+            for stream in streams:
+                info = stream.info
+                pipe.pexpire(self._user_streams(info.user_id), self._live_ms)
+                pipe.pexpire(self._user_active(info.user_id), self._live_ms)
+                pipe.pexpire(self._meta(info.stream_id), self._live_ms)
+                if info.resume:
+                    pipe.pexpire(self._frames(info.stream_id), self._live_ms)
         pipe.mget([self._stop_flag(s.info.stream_id) for s in streams])
         results = await pipe.execute()
         for stream, flag in zip(streams, results[-1], strict=True):
@@ -361,7 +384,7 @@ class RedisHub:
                 frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE), last_id + 1)
                 fields = {"a": last_id + 1, "f": frame, "end": 1}
                 await self.redis.xadd(self._frames(stream_id), fields, id=f"0-{last_id + 1}")
-        logger.warning("stream hub: stream %s lost its producer; ended as interrupted", stream_id)
+                logger.warning("stream hub: stream %s lost its producer; ended as interrupted", stream_id)
         await self._release_keys(stream_id, info.user_id, info.conversation_id, info.resume)
 
     # Reading.
@@ -376,16 +399,27 @@ class RedisHub:
         local = self.local.get(stream_id)
         if local is not None:
             return local.info, False
-        meta = await self.redis.hgetall(self._meta(stream_id))
+        async with self._answering():
+            meta = await self.redis.hgetall(self._meta(stream_id))
         return (_info(stream_id, meta), meta.get(b"ended") == b"1") if meta else None
 
-    async def follow(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+    def follow(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
         """The frames after `after`: from this instance's memory when it produces them, else from Redis."""
         local = self.local.get(stream_id)
         if local is not None and local.kept is not None:
-            async for chunk in local.kept.follow(after, idle):
+            return local.kept.follow(after, idle)
+        return self._follow_redis(stream_id, after, idle)
+
+    async def _follow_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The frames after `after`, read from Redis; a Redis failure ends the read (the client resumes later)."""
+        try:
+            async for chunk in self._read_redis(stream_id, after, idle):
                 yield chunk
-            return
+        except self._errors as exc:
+            logger.warning("stream hub: reading a stream from Redis failed (%s)", type(exc).__name__)
+
+    async def _read_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The frames after `after`, read from Redis (the stream runs on another instance, or has ended)."""
         key = self._frames(stream_id)
         cursor = f"0-{after}"
         block_ms = max(50, min(1000, int((idle if idle > 0 else 1.0) * 1000)))
@@ -426,7 +460,8 @@ class RedisHub:
         local = self.local.get(stream_id)
         if local is not None and local.kept is not None:
             return local.kept.last_id
-        newest = await self.redis.xrevrange(self._frames(stream_id), count=1)
+        async with self._answering():
+            newest = await self.redis.xrevrange(self._frames(stream_id), count=1)
         return _last_id(newest[0][0]) if newest else 0
 
     async def readers_elsewhere(self, stream_id: str) -> bool:
@@ -441,15 +476,16 @@ class RedisHub:
                 return False
             local.running.stop_by_user()
             return True
-        owner, ended = await self.redis.hmget(self._meta(stream_id), ["user", "ended"])
-        if owner is None or owner.decode("utf-8", "surrogatepass") != user_id or ended == b"1":
-            return False
-        if await self.redis.zscore(self._running_set, stream_id) is None:
-            return False
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self._stop_flag(stream_id), b"1", px=self._live_ms)
-        pipe.publish(self._channel, stream_id)
-        await pipe.execute()
+        async with self._answering():
+            owner, ended = await self.redis.hmget(self._meta(stream_id), ["user", "ended"])
+            if owner is None or owner.decode("utf-8", "surrogatepass") != user_id or ended == b"1":
+                return False
+            if await self.redis.zscore(self._running_set, stream_id) is None:
+                return False
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(self._stop_flag(stream_id), b"1", px=self._live_ms)
+            pipe.publish(self._channel, stream_id)
+            await pipe.execute()
         return True
 
     async def _listen_loop(self) -> None:
@@ -476,7 +512,8 @@ class RedisHub:
         """The running stream of each conversation that has one."""
         if not conversation_ids:
             return {}
-        found = await self.redis.hmget(self._user_active(user_id), conversation_ids)
+        async with self._answering():
+            found = await self.redis.hmget(self._user_active(user_id), conversation_ids)
         return {cid: sid.decode() for cid, sid in zip(conversation_ids, found, strict=True) if sid is not None}
 
 
