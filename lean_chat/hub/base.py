@@ -109,40 +109,76 @@ class KeptFrames:
                     waiter.set_result(None)
 
     async def follow(self, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """Every frame after `after`, then the new ones until the end; None after `idle` seconds of quiet."""
+        """Every frame after `after`, then the new ones until the end; None after `idle` seconds of quiet.
+
+        A reader that is behind gets every batch kept so far in one piece (one write instead of many).
+        """
         loop = asyncio.get_running_loop()
         # Where the reader is, counted from the first batch ever kept (batches dropped from the front shift the list).
         at = self.offset + bisect.bisect_right(self.lasts, after)
-        while True:
-            index = at - self.offset
-            if index < 0 or (index == 0 and self.dropped and self.batches[0][0] > after + 1):
-                yield GAP_FRAME
-                return
-            if index < len(self.batches):
-                first_id, data = self.batches[index]
-                chunk = data if first_id > after else frames_after(data, first_id, after)
-                after = self.lasts[index]
-                at += 1
-                yield chunk
-                continue
-            if self.ended:
-                return
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            timer = loop.call_later(idle, _quiet, waiter) if idle > 0 else None
-            try:
-                await waiter
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            if not self.ended and self.last_id <= after:
-                yield None  # quiet for `idle` seconds
+        quiet = _Quiet(loop, idle)
+        try:
+            while True:
+                index = at - self.offset
+                if index < 0 or (index == 0 and self.dropped and self.batches[0][0] > after + 1):
+                    yield GAP_FRAME
+                    return
+                count = len(self.batches)
+                if index < count:
+                    first_id, data = self.batches[index]
+                    chunk = data if first_id > after else frames_after(data, first_id, after)
+                    if index + 1 < count:
+                        chunk = b"".join([chunk, *[frames for _, frames in self.batches[index + 1 : count]]])
+                    after = self.lasts[count - 1]
+                    at += count - index
+                    yield chunk
+                    continue
+                if self.ended:
+                    return
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._waiters.append(waiter)
+                if await quiet.wait(waiter):
+                    yield None  # quiet for `idle` seconds
+        finally:
+            quiet.close()
 
 
-def _quiet(waiter: asyncio.Future[None]) -> None:
-    """Wake a reader that has waited `idle` seconds for nothing."""
-    if not waiter.done():
-        waiter.set_result(None)
+class _Quiet:
+    """One timer per reader (not one per wait) that wakes it when it has waited `idle` seconds for nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, idle: float) -> None:
+        self.loop = loop
+        self.idle = idle
+        self.waiter: asyncio.Future[None] | None = None
+        self.since = 0.0
+        self.rang = False
+        self.timer = loop.call_later(idle, self._tick) if idle > 0 else None
+
+    async def wait(self, waiter: asyncio.Future[None]) -> bool:
+        """Wait for the next batch; True when woken by the quiet instead."""
+        self.waiter, self.since = waiter, self.loop.time()
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+        rang, self.rang = self.rang, False
+        return rang
+
+    def _tick(self) -> None:
+        """Wake a reader that has waited long enough; look again when the next one could have."""
+        now = self.loop.time()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done() and now - self.since >= self.idle:
+            self.rang = True
+            self.since = now
+            waiter.set_result(None)
+        at = (self.since if self.waiter is not None else now) + self.idle
+        self.timer = self.loop.call_at(max(at, now + 0.001), self._tick)
+
+    def close(self) -> None:
+        """Stop the timer."""
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 class Hub(Protocol):
