@@ -4,7 +4,8 @@ Keys, under a prefix (default `lean_chat:`), for stream S of user U in conversat
 
 - `s:S` (hash): owner, conversation, title, resume flag, ended flag; expires `ttl` after the end.
 - `s:S:f` (stream): the kept batches, entry id `0-<last frame id>`, fields `a` (first frame id), `f` (the
-  frames' bytes) and `end` on the final frame; at most `max_batches` entries (XADD MAXLEN ~), expiring.
+  frames' bytes) and `end` on the final frame; at most `max_batches` entries (XADD MAXLEN ~), expiring. An
+  instance writes the batches of all its streams in one script call per round (no command per batch).
 - `s:S:stop` (string): the stop flag, read at every lease renewal (it outlives a missed stop message).
 - `s:S:r` (string): set while a reader on some instance follows the stream (for the producer's grace).
 - `s:S:rescue` (string): the lock of the one instance that ends a stream whose producer died.
@@ -74,6 +75,24 @@ end
 return 1
 """
 
+# One command per writing round for every stream's batches: XADD each (bounded; a failing one, such as an id
+# already written by an instance that took this producer for dead, fails alone), and the key's expiry.
+_APPEND = """
+local maxlen, live = ARGV[1], ARGV[2]
+for i, key in ipairs(KEYS) do
+  local at = 3 + (i - 1) * 4
+  if ARGV[at + 3] == '1' then
+    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, ARGV[at], 'a', ARGV[at + 1], 'f', ARGV[at + 2], 'end', '1')
+  else
+    redis.pcall('XADD', key, 'MAXLEN', '~', maxlen, ARGV[at], 'a', ARGV[at + 1], 'f', ARGV[at + 2])
+  end
+  redis.call('PEXPIRE', key, live)
+end
+return #KEYS
+"""
+
+_ROUND_SECONDS = 0.005
+
 _TOKEN_EVENT = b"event: token\n"
 _DATA = b"\ndata: "
 
@@ -97,6 +116,19 @@ def rebuild_reply(frames: list[bytes]) -> str:
                 end = frame.find(b"\n", start)
                 parts.append(_decode_token(frame[start : end if end >= 0 else len(frame)]).token)
     return "".join(parts)
+
+
+def _sha(loaded: str | bytes) -> bytes:
+    """A script's SHA as SCRIPT LOAD answered it, as bytes."""
+    return loaded.encode() if isinstance(loaded, str) else loaded
+
+
+def _resp(parts: list[bytes]) -> bytes:
+    """A command in the Redis protocol (RESP): an array of bulk strings."""
+    out = [b"*%d\r\n" % len(parts)]
+    for part in parts:
+        out += (b"$%d\r\n" % len(part), part, b"\r\n")
+    return b"".join(out)
 
 
 def _now_ms() -> int:
@@ -160,6 +192,8 @@ class RedisHub:
         self._rounds = 0
         self._claim = self.redis.register_script(_CLAIM)
         self._release = self.redis.register_script(_RELEASE)
+        self._append_sha = b""
+        self._response_error: type[Exception] = aioredis.ResponseError
 
     # Keys.
 
@@ -214,6 +248,7 @@ class RedisHub:
             await self.redis.ping()
         except Exception as exc:
             raise RuntimeError(f"Redis is unreachable ({type(exc).__name__})") from None
+        self._append_sha = _sha(await self.redis.script_load(_APPEND))
         self._on_orphan = on_orphan
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -289,33 +324,48 @@ class RedisHub:
         await self._release(keys=keys, args=[stream_id, conversation_id, self.ttl_ms, int(resume)])
 
     async def _write_loop(self) -> None:
-        """Write the queued batches of every stream, one pipeline per round."""
+        """Write the queued batches of every stream, one script call per round."""
         while True:
             await self._wake.wait()
+            # A round gathers what every stream produced in a few milliseconds: one call for all of it (the
+            # client's cost is per call, not per byte), at a few milliseconds of added latency.
+            await asyncio.sleep(_ROUND_SECONDS)
             self._wake.clear()
             writes, self._pending = self._pending, []
             if not writes:
                 continue
-            pipe = self.redis.pipeline(transaction=False)
-            for write in writes:
-                fields: dict[str, Any] = {"a": write.first_id, "f": write.data}
-                if write.end:
-                    fields["end"] = 1
-                key = self._frames(write.stream_id)
-                pipe.xadd(key, fields, id=f"0-{write.last_id}", maxlen=self.max_batches, approximate=True)
-            for stream_id in {write.stream_id for write in writes}:
-                pipe.pexpire(self._frames(stream_id), self._live_ms)
             try:
-                results = await pipe.execute(raise_on_error=False)
-                failures = [r for r in results if isinstance(r, Exception)]
-                if failures:
-                    logger.warning("stream hub: %d Redis writes failed (%s)", len(failures), type(failures[0]).__name__)
+                await self._append_all(writes)
             except Exception as exc:
                 logger.warning("stream hub: writing kept frames failed (%s)", type(exc).__name__)
             for write in writes:  # now readers here may see them (without Redis, they still do)
                 write.kept.add(write.first_id, write.last_id, write.data, write.end)
                 if write.written is not None and not write.written.done():
                     write.written.set_result(None)
+
+    async def _append_all(self, writes: list[_Write]) -> None:
+        """One EVALSHA of the append script for these batches, packed here (redis-py packs each argument by a
+        generic path that cost more than everything else a resumable stream does per batch)."""
+        keys = [self._frames(write.stream_id).encode() for write in writes]
+        parts = [b"EVALSHA", self._append_sha, b"%d" % len(keys), *keys, b"%d" % self.max_batches]
+        parts.append(b"%d" % self._live_ms)
+        for write in writes:
+            parts += (b"0-%d" % write.last_id, b"%d" % write.first_id, write.data, b"1" if write.end else b"0")
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_packed_command(_resp(parts), check_health=False)
+            try:
+                await connection.read_response()
+            except self._response_error as exc:
+                if "NOSCRIPT" not in str(exc):
+                    raise
+                self._append_sha = _sha(await self.redis.script_load(_APPEND))  # Redis restarted: load it again
+                parts[1] = self._append_sha
+                await connection.send_packed_command(_resp(parts), check_health=False)
+                await connection.read_response()
+        finally:
+            await pool.release(connection)
 
     # Leases, stop flags and dead producers.
 
