@@ -79,8 +79,10 @@ class KeptFrames:
 
     def __init__(self, max_batches: int) -> None:
         self.max_batches = max(1, max_batches)
-        self.batches: list[tuple[int, bytes]] = []  # (first id, frames)
-        self.lasts: list[int] = []  # the last id of each batch, for bisection
+        # Per batch: its frames, first and last ids (flat lists: no tuple per batch for the collector to walk).
+        self.frames: list[bytes] = []
+        self.firsts: list[int] = []
+        self.lasts: list[int] = []
         self.ended = False
         self.dropped = False
         self.offset = 0  # batches dropped from the front so far
@@ -94,11 +96,12 @@ class KeptFrames:
 
     def add(self, first_id: int, last_id: int, data: bytes, end: bool = False) -> None:
         """Keep one batch and wake the readers."""
-        self.batches.append((first_id, data))
+        self.frames.append(data)
+        self.firsts.append(first_id)
         self.lasts.append(last_id)
-        if len(self.batches) > self.max_batches:
+        if len(self.frames) > self.max_batches:
             cut = max(1, self.max_batches // 4)
-            del self.batches[:cut], self.lasts[:cut]
+            del self.frames[:cut], self.firsts[:cut], self.lasts[:cut]
             self.offset += cut
             self.dropped = True
         self.ended = self.ended or end
@@ -120,15 +123,15 @@ class KeptFrames:
         try:
             while True:
                 index = at - self.offset
-                if index < 0 or (index == 0 and self.dropped and self.batches[0][0] > after + 1):
+                if index < 0 or (index == 0 and self.dropped and self.firsts[0] > after + 1):
                     yield GAP_FRAME
                     return
-                count = len(self.batches)
+                count = len(self.frames)
                 if index < count:
-                    first_id, data = self.batches[index]
+                    first_id, data = self.firsts[index], self.frames[index]
                     chunk = data if first_id > after else frames_after(data, first_id, after)
                     if index + 1 < count:
-                        chunk = b"".join([chunk, *[frames for _, frames in self.batches[index + 1 : count]]])
+                        chunk = b"".join([chunk, *self.frames[index + 1 : count]])
                     after = self.lasts[count - 1]
                     at += count - index
                     yield chunk

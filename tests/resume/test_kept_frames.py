@@ -43,10 +43,10 @@ async def test_a_reader_behind_the_kept_window_gets_resume_gap() -> None:
     kept.add(21, 21, with_id(error_frame("end", "x"), 21), end=True)
     from_start = [chunk async for chunk in kept.follow(0, 0)]
     assert from_start == [GAP_FRAME]
-    first_kept = kept.batches[0][0]
+    first_kept = kept.firsts[0]
     tail = b"".join([c async for c in kept.follow(first_kept - 1, 0) if c])
     assert tail.startswith(token_frames_with_ids([f"t{first_kept}"], first_kept)) and tail.endswith(b"id: 21\n\n")
-    assert len(kept.batches) <= 8
+    assert len(kept.frames) <= 8
 
 
 @pytest.mark.anyio
