@@ -64,7 +64,9 @@ class TurnStream:
         self.drain = drain
         self.end: End | None = None
         self._stop_frame = b""
-        self._cut = False  # a write stuck after the end was cancelled
+        self._cut = (
+            False  # after the end, the client stopped reading or left: the write in flight is cut, no more follow
+        )
         self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
         self._main_writing = False
         self._last_write = 0.0

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lean_chat import create_app
 from lean_chat.chat import ChatService
+from lean_chat.frames import PING_FRAME
 from lean_chat.providers.mock import build_reply
 from lean_chat.schema import ChatMessage, ChatRequest
 from lean_chat.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
@@ -302,6 +303,7 @@ class Wire:
         self.sent: list[Message] = []
         self.gone = asyncio.Event()
         self.sent_after_gone: list[Message] = []
+        self.pings_after_gone = 0
         self.hang_on: bytes | None = None  # a write whose body holds these bytes is never taken
 
     async def receive(self) -> Message:
@@ -312,7 +314,10 @@ class Wire:
     async def send(self, message: Message) -> None:
         """Take a write, or hang (a client that stopped reading)."""
         if self.gone.is_set():
-            self.sent_after_gone.append(message)
+            # A heartbeat that was under way in the same turn of the loop as the disconnect may still come.
+            self.pings_after_gone += message.get("body") == PING_FRAME
+            if message.get("body") != PING_FRAME or self.pings_after_gone > 1:
+                self.sent_after_gone.append(message)
         if self.hang_on is not None and self.hang_on in message.get("body", b""):
             await asyncio.Event().wait()
         self.sent.append(message)
@@ -468,3 +473,24 @@ async def test_cause_while_the_error_frame_is_written_changes_nothing(sqlite_pat
         assert rig.stream.end is End.ERROR
         assert rig.wire.frames() == []
         assert rig.rows() == [("user", "tell me", None)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("first", [None, "stopped", "stalled"])
+async def test_cancellation_from_outside_is_passed_on(sqlite_path: str, first: str | None) -> None:
+    # The server cancels the request's task (alone, or while a cause ends the stream): the stream does not swallow
+    # it, and the partial reply is still saved.
+    async with stream_rig(sqlite_path) as rig:
+        await until(lambda: len(rig.tokens()) > 10)
+        rig.hold_store()
+        if first is not None:
+            cause(rig, first)
+            await until(lambda: rig.stream.end is not None)
+            await asyncio.sleep(0.1)  # the partial reply's save waits for the store
+        rig.task.cancel()
+        asyncio.get_running_loop().call_later(0.2, rig.release_store)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(rig.task, 5)
+        await until(lambda: len(rig.rows()) == 2)
+        assert rig.rows()[-1] == ("assistant", rig.rows()[-1][1], PARTIAL)
+        assert rig.rows()[-1][1].startswith(rig.tokens())
