@@ -331,8 +331,9 @@ class Wire:
 class StreamRig:
     """One real turn (SQLite store; the mock, or an unconfigured provider) streamed to a `Wire` as a task."""
 
-    def __init__(self, path: str, stream: TurnStream, wire: Wire, task: asyncio.Task[None]) -> None:
+    def __init__(self, path: str, store: SQLiteStore, stream: TurnStream, wire: Wire, task: asyncio.Task[None]) -> None:
         self.path = path
+        self.store = store
         self.stream = stream
         self.wire = wire
         self.task = task
@@ -368,7 +369,7 @@ async def stream_rig(path: str, *, model: str | None = None, chars: int = 3000) 
     stream = TurnStream(turn, heartbeat_seconds=0.02, send_timeout_seconds=0.2)
     wire = Wire()
     task = asyncio.create_task(stream(http_scope(), wire.receive, wire.send))
-    rig = StreamRig(path, stream, wire, task)
+    rig = StreamRig(path, store, stream, wire, task)
     try:
         yield rig
     finally:
@@ -494,3 +495,13 @@ async def test_cancellation_from_outside_is_passed_on(sqlite_path: str, first: s
         await until(lambda: len(rig.rows()) == 2)
         assert rig.rows()[-1] == ("assistant", rig.rows()[-1][1], PARTIAL)
         assert rig.rows()[-1][1].startswith(rig.tokens())
+
+
+@pytest.mark.anyio
+async def test_reply_that_cannot_be_saved_ends_as_an_error(sqlite_path: str) -> None:
+    async with stream_rig(sqlite_path, chars=600) as rig:
+        await until(lambda: len(rig.tokens()) > 10)
+        await rig.store.delete("pairs", "pairs-c")
+        await asyncio.wait_for(rig.task, 5)
+        assert rig.stream.end is End.ERROR
+        assert rig.wire.frames()[-1].data["error"]["code"] == "conversation_deleted"
