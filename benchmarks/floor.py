@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
-from lean_chat.sse import SSE_HEADERS, done_frame, token_frame
 
 __all__ = ["FloorApp", "reply_frames"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +25,6 @@ from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .store import open_store
 from .store.base import Store
-from .store.sqlite import SQLiteStore
 from .stream_lane import LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
@@ -44,11 +42,13 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         await chosen.open()
         async with upstream_client(settings) as client:
             providers = build_providers(settings, client)
-            endpoints.service = ChatService(chosen, providers, settings.default_model, settings.fallback_to_mock)
+            endpoints.service = ChatService(
+                chosen, providers, settings.default_model, settings.max_context_chars, settings.fallback_to_mock
+            )
             logger.info(
                 "lean_chat ready: providers %s; history %s; fallback to the mock %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
-                f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+                chosen.describe(),
                 "on" if settings.fallback_to_mock else "off",
             )
             endpoints.drain.watch_signals()

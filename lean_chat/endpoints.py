@@ -16,10 +16,10 @@ from .limits import StreamSlots, check_chat_request
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
-from .response import ErrorStream, TurnStream
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
-from .store.base import ConversationForbidden, Store, default_conversation_id
+from .store.base import ConversationForbidden, Store
+from .streaming import ErrorStream, TurnStream
 
 __all__ = ["Endpoints"]
 
@@ -67,10 +67,7 @@ class Endpoints:
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""
         user_id = query_user(request)
-        try:
-            messages = await self.store.load(user_id, default_conversation_id(user_id))
-        except ConversationForbidden:
-            messages = []
+        messages = await self.store.history(user_id)
         return JSON({"userId": user_id, "messages": messages})
 
     async def clear(self, request: Request) -> Response:
@@ -95,10 +92,16 @@ class Endpoints:
         errors: list[dict[str, Any]] = []
         user_id = query_value(request, "userId", errors)
         conversation_id = query_value(request, "conversationId", errors)
+        paged = "limit" in request.query_params or "before" in request.query_params
+        limit = max(1, query_int(request, "limit", 0, errors)) if "limit" in request.query_params else None
+        before = max(0, query_int(request, "before", 0, errors)) if "before" in request.query_params else None
         if errors:
             raise ValidationFailed(errors)
-        messages = await self.store.read(user_id, conversation_id.strip())
-        return JSON({"userId": user_id, "conversationId": conversation_id, "messages": messages})
+        page = await self.store.read(user_id, conversation_id.strip(), limit, before)
+        answer: dict[str, Any] = {"userId": user_id, "conversationId": conversation_id, "messages": page.messages}
+        if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
+            answer |= {"nextBefore": page.start if page.start > 0 else None, "hasMore": page.start > 0}
+        return JSON(answer)
 
     async def create(self, request: Request) -> Response:
         """`POST /chat/conversation/create`: claim a conversation id for the user."""

@@ -11,7 +11,8 @@ Hierarchy:
     ├── BodyTooLarge        413  the body is over the configured size
     ├── ValidationFailed    422  the request broke the rules; `detail` is FastAPI's list of errors
     ├── TooManyStreams      429  the user already runs as many streams as allowed
-    └── ShuttingDown        503  the server is draining
+    ├── ShuttingDown        503  the server is draining
+    └── StoreUnavailable    503  the history store cannot be reached (store/base.py; also ends a running stream)
 
 Starlette's own `HTTPException` (404 and 405 from the router) is answered by the same handler.
 Refusals are raised only before an answer has started; a stream that fails later ends with an `error` frame.

@@ -11,8 +11,8 @@ from .base import StreamCall
 from .http_provider import DONE, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import RetryPolicy, UpstreamError
+from .sse_parser import SSEEvent
 from .upstream import ErrorInfo, error_detail
-from .upstream_sse import SSEEvent
 
 __all__ = ["ANTHROPIC_VERSION", "MODEL_ALIASES", "AnthropicProvider"]
 

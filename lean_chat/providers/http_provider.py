@@ -11,8 +11,8 @@ import httpx
 
 from .base import StreamCall
 from .retry import RetryPolicy, UpstreamError, with_retries
+from .sse_parser import SSEEvent
 from .upstream import UpstreamStream
-from .upstream_sse import SSEEvent
 
 __all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
 

@@ -10,7 +10,7 @@ import httpx
 import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
-from .upstream_sse import SSEEvent, SSEParser
+from .sse_parser import SSEEvent, SSEParser
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 

@@ -328,7 +328,9 @@ class Target:
         """The victim's conversations, written through the store."""
         for cid in VICTIM_IDS:
             history = [StoredMessage("user", f"private {cid}"), StoredMessage("assistant", "ok", {"partial": True})]
-            await self.store.append(VICTIM, cid, history, f"title {cid}")
+            await self.store.create(VICTIM, cid, f"title {cid}")
+            start = await self.store.start_turn(VICTIM, cid, history[:1], 400_000)
+            await self.store.save_reply(VICTIM, cid, start.life, history[1])
 
     async def victim_view(self) -> list[Any]:
         """Everything stored for the victim."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lean_chat.providers.upstream_sse import SSEEvent, SSEParser
+from lean_chat.providers.sse_parser import SSEEvent, SSEParser
 
 STREAM = (
     b": a comment first\n"

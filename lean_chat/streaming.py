@@ -10,8 +10,8 @@ from typing import Any
 from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
+from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 from .shutdown import Drain
-from .sse import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 
 __all__ = ["ErrorStream", "TurnStream"]
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lean_chat.sse import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frame, token_frames
+from lean_chat.frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frame, token_frames
 
 TOKEN_CASES = [
     ("plain", "Hello", b'{"type":"token","token":"Hello"}'),
