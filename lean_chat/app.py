@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from . import gc_freeze
 from .auth import Authenticate, AuthMiddleware
 from .chat import ChatService
 from .config import Settings
@@ -43,7 +43,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         async with upstream_client(settings) as client:
             providers = build_providers(settings, client)
             endpoints.service = ChatService(
-                chosen, providers, settings.default_model, settings.max_context_chars, settings.mock_fallback
+                chosen, providers, settings.default_model, settings.mock_fallback, settings.max_context_chars
             )
             logger.info(
                 "lean_chat ready: providers %s; history %s; mock fallback %s",
@@ -54,11 +54,11 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
             # which otherwise walk it all and stall every open stream for tens of milliseconds.
-            gc.freeze()
+            gc_freeze.hold()
             try:
                 yield
             finally:
-                gc.unfreeze()
+                gc_freeze.release()
                 endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()

@@ -25,8 +25,8 @@ CONVERSATION_GONE = error_frame(
 )
 # The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
 STORE_UNAVAILABLE = error_frame("The history store became unavailable; the reply was not saved.", "store_unavailable")
-# Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
-_COMPACT_EVERY = 16
+# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
+_PENDING_TOKENS = 16
 
 
 class TurnFailed(Exception):
@@ -101,7 +101,10 @@ class Turn:
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
         self.call = StreamCall(self.model, ContextView(start.context), params)
-        self._parts: list[str] = []
+        # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
+        # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
+        self._reply = bytearray()
+        self._pending: list[str] = []
         self.saved = False
 
     @property
@@ -112,13 +115,20 @@ class Turn:
     @property
     def content(self) -> str:
         """The reply text so far."""
-        return "".join(self._parts)
+        return self._reply.decode("utf-8", "surrogatepass") + "".join(self._pending)
+
+    @property
+    def started(self) -> bool:
+        """True once a token was taken (and sent: the reply can no longer come from another provider)."""
+        return bool(self._reply or self._pending)
 
     def _take(self, batch: list[str]) -> None:
-        """Record a batch of tokens, keeping the list of parts short."""
-        self._parts.extend(batch)
-        if len(self._parts) > _COMPACT_EVERY:
-            self._parts = ["".join(self._parts)]
+        """Record a batch of tokens."""
+        pending = self._pending
+        pending.extend(batch)
+        if len(pending) > _PENDING_TOKENS:
+            self._reply += "".join(pending).encode("utf-8", "surrogatepass")
+            pending.clear()
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
@@ -142,7 +152,7 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit or not self.service.mock_fallback:
+                    if self.started or self.explicit or not self.service.mock_fallback:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
                     _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
@@ -175,7 +185,7 @@ class Turn:
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
-        if self._parts and not self.saved:
+        if self.started and not self.saved:
             try:
                 await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
             except StoreUnavailable:
@@ -199,15 +209,15 @@ class ChatService:
         store: Store,
         providers: Mapping[str, Provider],
         default_model: str = "gpt-4.1",
-        max_context_chars: int = 400_000,
         mock_fallback: bool = True,
+        max_context_chars: int = 400_000,
     ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
-        self.max_context_chars = max_context_chars
         # When no model is named and the default provider fails before its first token, the mock answers.
         self.mock_fallback = mock_fallback
+        self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 
     async def open_turn(self, request: ChatRequest) -> Turn:

@@ -88,8 +88,17 @@ class Settings:
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0
     request_timeout_seconds: float = 600.0
-    max_connections: int = 1000
+    # The upstream pool: at most this many connections; a stream that finds it full waits at most
+    # pool_timeout_seconds, then ends with an `error` frame; idle ones are kept alive this long.
+    max_connections: int = 4096
+    pool_timeout_seconds: float = 10.0
+    keepalive_expiry_seconds: float = 30.0
+    # "lean": lean_chat's HTTP/1.1 transport (asyncio + httptools); "httpx": httpx's own. HTTP/2 or a proxy
+    # in the environment always uses httpx's own.
+    upstream_transport: str = "lean"
     http2: bool = False
+    # An upstream line (or one event's data) longer than this ends the stream with an `error` frame.
+    max_upstream_line_bytes: int = 1024 * 1024
     openai_include_usage: bool = True
     anthropic_max_tokens: int = 1024
     openai_max_retries: int = 2

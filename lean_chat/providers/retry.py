@@ -101,5 +101,6 @@ async def with_retries(
                 raise
             wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
             tries += 1
-            logger.warning("%s: %s; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
+            # %r: the detail quotes the upstream's own words, which may echo the request (a model name, say).
+            logger.warning("%s: %r; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
         await asyncio.sleep(wait)
