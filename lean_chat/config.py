@@ -113,7 +113,7 @@ class Settings:
     retry_after_cap_seconds: float = 30.0
     # No model named and the default provider fails before its first token (or has no key): the mock answers,
     # with a warning logged. Off: the stream ends with an `error` frame instead.
-    fallback_to_mock: bool = True
+    mock_fallback: bool = True
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.test_cli import Served, environment
+from tests.test_cli import Served, environment, serving
 
 KEY = "slow-client-backend-key"
 BODY_TIMEOUT = 1.0
@@ -31,23 +27,11 @@ SLACK = 2.0  # the bound plus this, on a shared machine
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`lean-chat serve` with small limits and an API key required."""
-    port = free_port()
-    folder: Path = tmp_path_factory.mktemp("slow")
-    command = [
-        *(sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", ""),
-        *("--body-timeout", str(BODY_TIMEOUT), "--timeout-keep-alive", str(KEEP_ALIVE)),
-        *("--limit-concurrency", str(LIMIT)),
-    ]
+    limits = ["--body-timeout", str(BODY_TIMEOUT), "--timeout-keep-alive", str(KEEP_ALIVE)]
+    folder = tmp_path_factory.mktemp("slow")
     env = environment(LEAN_CHAT_API_KEYS=KEY)
-    process = subprocess.Popen(
-        command, cwd=folder, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    server = Served(process, f"http://127.0.0.1:{port}")
-    try:
-        server.wait_ready()
+    with serving(folder, "--sqlite-path", "", *limits, "--limit-concurrency", str(LIMIT), env=env) as server:
         yield server
-    finally:
-        server.close()
 
 
 def _port(served: Served) -> int:
@@ -129,3 +113,10 @@ def test_connections_past_the_limit_get_503(served: Served) -> None:
     time.sleep(0.2)
     received, _ = _trickle(port, b"GET /healthz HTTP/1.1\r\nHost: lean.test\r\nConnection: close\r\n\r\n", b"", 1, 5)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]
+
+
+def test_a_body_declared_too_large_kept_its_connection_while_it_trickled(served: Served) -> None:
+    head = _head("/chat/clear", 10 * 1024 * 1024)
+    received, closed_after = _trickle(_port(served), head, b"{" * 100, 0.2, 15)
+    assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+    assert closed_after is not None and closed_after < SLACK, closed_after
