@@ -12,7 +12,7 @@ from lean_chat.app import build_app
 from lean_chat.log_escape import escaped_traceback
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.memory import MemoryStore
-from tests.apps import in_process, stream_body
+from tests.support.apps import in_process, stream_body
 
 FORGED = "CRITICAL:lean_chat:forged"
 HOSTILE_ID = f"conv\n{FORGED}\r\n{FORGED}\u2028{FORGED}"

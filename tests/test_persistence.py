@@ -13,9 +13,9 @@ import pytest
 from lean_chat import Settings, create_app
 from lean_chat.app import build_app
 from lean_chat.store.sqlite import SQLiteStore
-from tests.apps import in_process, stream_body, turn
-from tests.conftest import LiveServer
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body, turn
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.anyio
 

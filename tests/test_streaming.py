@@ -24,9 +24,9 @@ from lean_chat.schema import ChatMessage, ChatRequest
 from lean_chat.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 from lean_chat.store.sqlite import SQLiteStore
 from lean_chat.streaming import End, TurnStream
-from tests.apps import http_scope, json_headers, stream_body
-from tests.conftest import LiveServer
-from tests.frames import parse_frames
+from tests.support.apps import asgi_client, http_scope, json_headers, stream_body
+from tests.support.frames import parse_frames
+from tests.support.live_server import LiveServer
 
 PARTIAL = {"partial": True}
 
@@ -171,7 +171,7 @@ async def test_in_process_disconnect_sends_nothing_more(sqlite_path: str, mode: 
         # The disconnect is seen at the next scheduling point: at most the write in flight follows it.
         assert len(sent) <= disconnect_at[0] + 1
         assert not any(b"event: done" in m.get("body", b"") for m in sent)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "ip"})).json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["meta"] == PARTIAL
@@ -194,7 +194,7 @@ async def test_client_that_takes_no_data_is_dropped_after_the_send_timeout(sqlit
 
     async with app.router.lifespan_context(app):
         sent = await run_asgi(app, body, on_send)  # returns (within run_asgi's 5 s bound) instead of hanging
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "stuck"})).json()["messages"]
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert messages[1]["meta"] == PARTIAL
@@ -217,7 +217,7 @@ async def test_disconnect_while_the_reply_is_being_saved_keeps_it_and_the_store_
 
     async with app.router.lifespan_context(app):
         await run_asgi(app, body, on_send)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             await asyncio.sleep(0.5)
             messages = (await http.get("/chat/history", params={"userId": "late"})).json()["messages"]
             assert [m["role"] for m in messages] == ["user", "assistant"]
@@ -248,7 +248,7 @@ async def test_stuck_write_behind_a_ping_is_still_timed_out(sqlite_path: str) ->
 
     async with app.router.lifespan_context(app):
         sent = await run_asgi(app, body, on_send)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "behind"})).json()["messages"]
     assert pinged
     assert not any(b"event: done" in m.get("body", b"") for m in sent)

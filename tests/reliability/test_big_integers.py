@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.apps import in_process, stream_body
-from tests.store.postgres import temporary_database
+from tests.support.apps import in_process, stream_body
+from tests.support.postgres import temporary_database
 
 pytestmark = pytest.mark.anyio
 

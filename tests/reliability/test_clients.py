@@ -17,8 +17,8 @@ import pytest
 from lean_chat import create_app
 from lean_chat.frames import token_frames
 from lean_chat.providers.mock import build_reply, split_tokens
-from tests.conftest import LiveServer, fake_upstreams
-from tests.fakes import FakeUpstream, Reply
+from tests.support.live_server import LiveServer, fake_upstreams
+from tests.support.upstreams import FakeUpstream, Reply
 
 MODELS = {"openai": "gpt-4.1", "anthropic": "claude-3-5-sonnet", "gemini": "gemini-2.0-flash"}
 

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.frames import parse_frames
-from tests.reliability.server_process import ServerProcess
+from tests.support.frames import parse_frames
+from tests.support.server_process import ServerProcess
 
 CONVERSATIONS = 200
 TURNS = 3

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from lean_chat import create_app
-from tests.apps import in_process, stream_body
-from tests.conftest import fake_upstreams
-from tests.fakes import API_KEY, FakeUpstream, Reply
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import fake_upstreams
+from tests.support.upstreams import API_KEY, FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 

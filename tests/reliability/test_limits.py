@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from lean_chat import Settings
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 

@@ -26,10 +26,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.server_process import ServerProcess
 from tests.reliability.test_durability import Tally, TurnRecord
-from tests.store.postgres import ADMIN_URL, run_sql, temporary_database
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.postgres import ADMIN_URL, run_sql, temporary_database
+from tests.support.server_process import ServerProcess
 
 TURNS = 3
 

@@ -16,9 +16,9 @@ import pytest
 
 from lean_chat import create_app
 from lean_chat.shutdown import SHUTDOWN_CODE
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.server_process import ServerProcess
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.server_process import ServerProcess
 
 GRACE = 1.5
 

@@ -15,7 +15,7 @@ from lean_chat.store.base import (
     default_conversation_id,
 )
 from lean_chat.store.history import cap_context
-from tests.store.conftest import PERSISTENT
+from tests.support.stores import PERSISTENT
 
 pytestmark = pytest.mark.anyio
 

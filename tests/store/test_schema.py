@@ -17,7 +17,7 @@ from lean_chat.store.memory import MemoryStore
 from lean_chat.store.postgres import PostgresStore
 from lean_chat.store.postgres_schema import MIGRATIONS
 from lean_chat.store.sqlite import SQLiteStore
-from tests.store.postgres import temporary_database
+from tests.support.postgres import temporary_database
 
 pytestmark = pytest.mark.anyio
 

@@ -1,4 +1,4 @@
-"""Helpers for tests: a lean_chat app with chosen settings, in-process, and stream bodies."""
+"""A lean_chat app in-process (httpx over `ASGITransport`), stream bodies, and raw ASGI scopes."""
 
 from __future__ import annotations
 
@@ -10,20 +10,26 @@ import httpx
 
 from lean_chat import create_app
 
-__all__ = ["FAST", "http_scope", "in_process", "json_headers", "stream_body", "turn"]
+__all__ = ["FAST", "asgi_client", "http_scope", "in_process", "json_headers", "stream_body", "turn"]
 
 # Mock knobs for a quick stream: no pacing.
 FAST: dict[str, Any] = {"tokenDelayMs": 0}
 
 
 @asynccontextmanager
+async def asgi_client(app: Any, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking in-process to `app`, whose lifespan the caller runs (or leaves off)."""
+    options.setdefault("base_url", "http://lean.test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), **options) as http:
+        yield http
+
+
+@asynccontextmanager
 async def in_process(app: Any = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking in-process to `app` (or a new app with these settings), lifespan run."""
     app = app if app is not None else create_app(**settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
-            yield http
+    async with app.router.lifespan_context(app), asgi_client(app) as http:
+        yield http
 
 
 def stream_body(
