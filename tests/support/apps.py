@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 
 from lean_chat import create_app
+from tests.support.frames import check_grammar, parse_frames
 
-__all__ = ["FAST", "asgi_client", "http_scope", "in_process", "json_headers", "stream_body", "turn"]
+__all__ = ["FAST", "asgi_client", "http_scope", "in_process", "json_headers", "reply_to", "stream_body", "turn"]
 
 # Mock knobs for a quick stream: no pacing.
 FAST: dict[str, Any] = {"tokenDelayMs": 0}
@@ -49,6 +50,14 @@ async def turn(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
     response = await http.post("/chat/stream", json=body)
     assert response.status_code == 200, response.text
     return response
+
+
+async def reply_to(http: httpx.AsyncClient, user: str, text: str, cid: str | None = None) -> dict[str, Any]:
+    """Stream one turn (a fast mock) and return the done frame's data."""
+    done = check_grammar(parse_frames((await turn(http, stream_body(user, text, conversation_id=cid))).content))
+    assert done.event == "done"
+    data: dict[str, Any] = done.data
+    return data
 
 
 def json_headers(body: bytes | None = None) -> list[tuple[bytes, bytes]]:
