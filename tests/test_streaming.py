@@ -26,7 +26,8 @@ from lean_chat.store.sqlite import SQLiteStore
 from lean_chat.streaming import End, TurnStream
 from tests.support.apps import asgi_client, http_scope, json_headers, stream_body
 from tests.support.frames import parse_frames
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, first_tokens
+from tests.support.sqlite_rows import stored_rows
 
 PARTIAL = {"partial": True}
 
@@ -63,24 +64,9 @@ class Recorder:
             self.finished.set()
 
 
-def stored(path: str, conversation_id: str) -> list[tuple[str, str, Any]]:
-    """(role, content, meta) of a conversation's rows, read by a separate connection."""
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        ).fetchall()
-    return [(r, c, msgspec.json.decode(m) if m else None) for r, c, m in rows]
-
-
 def read_tokens_then_leave(url: str, body: dict[str, Any], wanted: int) -> str:
     """Stream, read at least `wanted` token frames, then close the connection; return the text received."""
-    received = b""
-    with httpx.Client(base_url=url, timeout=10) as http, http.stream("POST", "/chat/stream", json=body) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received += chunk
-            if received.count(b"event: token") >= wanted:
-                break
+    received = first_tokens(url, body, wanted)
     complete = received[: received.rfind(b"\n\n") + 2]
     return "".join(f.data["token"] for f in parse_frames(complete) if f.event == "token")
 
@@ -95,7 +81,7 @@ def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
     assert recorder.finished.wait(5), "the turn kept running after the client left"
     assert recorder.disconnected.is_set()
     assert recorder.sent_after_disconnect == []
-    rows = stored(sqlite_path, "default:gone")
+    rows = stored_rows(sqlite_path, "default:gone")
     assert len(rows) == 2
     assert rows[0] == ("user", "a long answer please", None)
     role, content, meta = rows[1]
@@ -105,7 +91,7 @@ def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
     assert len(content) < len(full) // 2
     # Nothing more is produced or written later.
     time.sleep(0.2)
-    assert stored(sqlite_path, "default:gone") == rows
+    assert stored_rows(sqlite_path, "default:gone") == rows
     assert recorder.sent_after_disconnect == []
 
 
@@ -257,15 +243,7 @@ async def test_stuck_write_behind_a_ping_is_still_timed_out(sqlite_path: str) ->
 
 def first_bytes(url: str, user: str, token_delay_ms: int, tokens: int) -> bytes:
     """The stream's bytes up to `tokens` token frames, read over a real connection (then the client leaves)."""
-    body = stream_body(user, "slowly", tokenDelayMs=token_delay_ms, targetChars=250)
-    received = b""
-    with httpx.Client(base_url=url, timeout=10) as http, http.stream("POST", "/chat/stream", json=body) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received += chunk
-            if received.count(b"event: token") >= tokens:
-                break
-    return received
+    return first_tokens(url, stream_body(user, "slowly", tokenDelayMs=token_delay_ms, targetChars=250), tokens)
 
 
 def test_ping_frames_fill_silences(live_server: Callable[..., LiveServer], sqlite_path: str) -> None:
@@ -354,7 +332,7 @@ class StreamRig:
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """The conversation as stored."""
-        return stored(self.path, "pairs-c")
+        return stored_rows(self.path, "pairs-c")
 
 
 @contextlib.asynccontextmanager

@@ -70,8 +70,9 @@ async def test_history_is_a_copy_and_each_store_keeps_its_own() -> None:
     for opened in (store, other):
         await opened.open()
         await opened.ping()
-    start = await store.start_turn("u", default_conversation_id("u"), [StoredMessage("user", "hi")], max_context_chars=0)
-    await store.save_reply("u", default_conversation_id("u"), start.life, StoredMessage("assistant", "hello"))
+    default = default_conversation_id("u")
+    start = await store.start_turn("u", default, [StoredMessage("user", "hi")], max_context_chars=0)
+    await store.save_reply("u", default, start.life, StoredMessage("assistant", "hello"))
     shown = await store.history("u")
     shown.clear()
     assert [m.content for m in await store.history("u")] == ["hi", "hello"]

@@ -1,4 +1,5 @@
-"""Real uvicorn on loopback in a background thread: a free port, a live ASGI server, and the three fake upstreams."""
+"""Real uvicorn on loopback in a background thread: a free port, a live ASGI server, the three fake upstreams,
+and a client that reads a stream's first tokens and then leaves."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import uvicorn
 
 from tests.support.upstreams import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
 
-__all__ = ["LiveServer", "fake_upstreams", "free_port"]
+__all__ = ["LiveServer", "fake_upstreams", "first_tokens", "free_port"]
 
 
 def free_port() -> int:
@@ -64,3 +66,18 @@ def fake_upstreams() -> Iterator[dict[str, FakeUpstream]]:
         for fake in fakes.values():
             fake.url = stack.enter_context(LiveServer(fake)).url
         yield fakes
+
+
+def first_tokens(url: str, body: dict[str, Any], tokens: int, timeout: float = 10.0) -> bytes:
+    """POST `body` to `url`'s `/chat/stream`; the bytes read until `tokens` token frames came, then leave."""
+    received = b""
+    with (
+        httpx.Client(base_url=url, timeout=timeout) as http,
+        http.stream("POST", "/chat/stream", json=body) as response,
+    ):
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            received += chunk
+            if received.count(b"event: token") >= tokens:
+                break
+    return received
