@@ -202,7 +202,9 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 f"reference median {ref['medianMs']:.2f} ms, p99 {ref['p99Ms']:.2f} ms",
             )
         )
-    return out
+    from .postgres import postgres_figures
+
+    return out + postgres_figures(results)
 
 
 def _cpu_per_token(probes: list[dict[str, Any]]) -> float:

@@ -111,12 +111,14 @@ class PostgresStore:
         max_size: int = 10,
         statement_cache_size: int = 100,
         timeout: float = 5.0,
+        synchronous_commit: str = "off",
     ) -> None:
         self.url = url
         self.min_size = max(0, min_size)
         self.max_size = max(1, max_size, self.min_size)
         self.statement_cache_size = statement_cache_size
         self.timeout = timeout
+        self.synchronous_commit = synchronous_commit
         self._pool: asyncpg.Pool | None = None
         self._cache: OrderedDict[str, _Window] = OrderedDict()
         self._cached_chars = 0
@@ -136,6 +138,7 @@ class PostgresStore:
             statement_cache_size=self.statement_cache_size,
             command_timeout=self.timeout,
             timeout=self.timeout,
+            server_settings={"synchronous_commit": self.synchronous_commit},
         )
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
