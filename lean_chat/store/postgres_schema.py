@@ -80,12 +80,14 @@ BEGIN
         SELECT p_cid, old_count + i - 1, p_roles[i], p_contents[i], char_length(p_contents[i]), p_metas[i]
         FROM generate_series(1, n) AS i;
     ELSE
-        LOOP  -- a second pass only when the conversation is new (or a delete removed it meanwhile)
-            SELECT * INTO conv FROM lc_conversations c WHERE c.conversation_id = p_cid FOR UPDATE;
-            EXIT WHEN FOUND;
+        LOOP  -- a second pass only when a delete removed the row between the two statements
             INSERT INTO lc_conversations AS c (conversation_id, user_id, life, title, created_at, updated_at)
             VALUES (p_cid, p_user, nextval('lc_lives'), 'New chat', p_now, p_now)
-            ON CONFLICT (conversation_id) DO NOTHING;
+            ON CONFLICT (conversation_id) DO NOTHING
+            RETURNING c.* INTO conv;
+            EXIT WHEN FOUND;
+            SELECT * INTO conv FROM lc_conversations c WHERE c.conversation_id = p_cid FOR UPDATE;
+            EXIT WHEN FOUND;
         END LOOP;
         IF conv.user_id IS DISTINCT FROM p_user THEN
             RETURN QUERY SELECT 'forbidden'::text, 0::bigint, ''::text, 0, ''::text, ''::text, NULL::text;
