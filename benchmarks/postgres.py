@@ -6,6 +6,7 @@ LEAN_CHAT_BENCH_POSTGRES=postgresql://.../postgres). The run creates its own dat
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -82,6 +83,11 @@ async def _loop_stalls(bench: Bench, url: str) -> dict[str, Any]:
             async with _background_streams(server.port, plan.stall_streams, 600) as tally:
                 await _stats(server.port, reset=True)
                 times = await _conversation(server.port, plan.stall_turns, f"pgstall{store}")
+                # Both stores see the same load: every background stream saves at least one reply (and starts
+                # the next turn) inside the measured window, however quick the conversation was.
+                deadline = time.perf_counter() + 30.0
+                while tally[0] < plan.stall_streams and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.1)
                 stats = await _stats(server.port)
         finally:
             server.stop()
@@ -90,6 +96,8 @@ async def _loop_stalls(bench: Bench, url: str) -> dict[str, Any]:
             "largestLoopThreadStallMs": stats.get("largestLoopThreadStallMs"),
             "turnGrowth": _growth(times)["growth"],
             "backgroundStreams": {"ok": tally[0], "bad": tally[1]},
+            "gcPauses": stats.get("gcPauses"),
+            "gcLargestMs": stats.get("gcLargestMs"),
         }
         bench.log(f"postgres/loop stalls {store}: largest {stats['largestStallMs']:.2f} ms")
     return results
