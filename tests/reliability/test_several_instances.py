@@ -344,7 +344,7 @@ def outage(tmp_path: Path, cycles: int) -> list[float]:
                 assert refused.headers["retry-after"] and "unavailable" in refused.json()["detail"]
                 assert http.get("/chat/conversations", params={"userId": "o"}).status_code == 503
                 statuses = asyncio.run(
-                    burst(server.url, [body("o", f"during{cycle}-{n}", "x", rng) for n in range(30)])
+                    burst(server.url, [body(f"o{n}", f"during{cycle}-{n}", "x", rng) for n in range(30)])
                 )
                 assert statuses == [503] * 30
                 assert time.monotonic() - began < 5, "answers while PostgreSQL is gone must be quick"
