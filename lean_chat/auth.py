@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
-import msgspec
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .paths import OPEN_PATHS, route_path
+from .refusals import AuthRejected, Refusal, UserMismatch, refusal_response
 
 __all__ = [
     "AUTH_USER_KEY",
@@ -30,23 +31,7 @@ AUTH_USER_KEY = "lean_chat.user"
 Authenticate = Callable[[Request], Awaitable[str | None]]
 """An async hook: the caller's user id, or None (or raise AuthRejected) to refuse the request."""
 
-_OPEN_PATHS = frozenset({"/healthz"})
 _MISSING = "Missing credentials: send an Authorization: Bearer header."
-_encode = msgspec.json.Encoder().encode
-
-
-class AuthRejected(Exception):
-    """Raised by an `authenticate` hook to refuse a request with 401 and this detail."""
-
-    def __init__(self, detail: str = "Invalid credentials.") -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class UserMismatch(Exception):
-    """The request names a userId other than the authenticated caller's (403)."""
-
-    detail = "userId does not match the authenticated user."
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -78,7 +63,7 @@ def check_user(scope: Scope, user_id: str) -> None:
 
 
 class AuthMiddleware:
-    """Refuses requests without valid credentials (401) before any work; leaves `/healthz` and preflights open."""
+    """Refuses requests without valid credentials (401) before any work; preflights and OPEN_PATHS pass."""
 
     def __init__(self, app: ASGIApp, api_keys: Sequence[str] = (), authenticate: Authenticate | None = None) -> None:
         self.app = app
@@ -92,7 +77,12 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the credentials of an HTTP request, then pass it on."""
-        if scope["type"] != "http" or not self.enabled or scope["path"] in _OPEN_PATHS or scope["method"] == "OPTIONS":
+        if (
+            scope["type"] != "http"
+            or not self.enabled
+            or scope["method"] == "OPTIONS"
+            or route_path(scope) in OPEN_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
@@ -100,38 +90,29 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if self.authenticate is None:
-            await _refuse(send, _MISSING if token is None else "Invalid API key.")
+            await _refuse(scope, receive, send, AuthRejected(_MISSING if token is None else "Invalid API key."))
             return
         try:
             user_id = await self.authenticate(Request(scope))
         except AuthRejected as exc:
-            await _refuse(send, exc.detail)
+            await _refuse(scope, receive, send, exc)
             return
         except Exception as exc:
             # Fail closed; the hook's own message may quote the credentials, so only its type is logged.
             logger.warning("authenticate hook failed with %s; request refused", type(exc).__name__)
-            await _refuse(send, "Invalid credentials.")
+            await _refuse(scope, receive, send, AuthRejected())
             return
         if not isinstance(user_id, str) or not user_id:
-            await _refuse(send, "Invalid credentials.")
+            await _refuse(scope, receive, send, AuthRejected())
             return
         scope[AUTH_USER_KEY] = user_id
         query_user = QueryParams(scope.get("query_string", b"")).get("userId")
         if query_user is not None and query_user != user_id:
-            await _answer(send, 403, UserMismatch.detail)
+            await _refuse(scope, receive, send, UserMismatch())
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, detail: str) -> None:
-    """Answer 401 with a JSON detail."""
-    await _answer(send, 401, detail, [(b"www-authenticate", b"Bearer")])
-
-
-async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Answer with a status and a JSON detail, without reading the request body."""
-    body = _encode({"detail": detail})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
-    message: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
-    await send(message)
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+    """Answer with the refusal, without reading the request body."""
+    await refusal_response(refusal)(scope, receive, send)

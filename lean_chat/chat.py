@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
+from .frames import done_frame, error_frame
 from .providers.base import Message, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
-from .sse import done_frame, error_frame
 from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
 
 __all__ = ["CONVERSATION_GONE", "ChatService", "ContextView", "Turn", "TurnFailed"]
@@ -25,8 +25,8 @@ CONVERSATION_GONE = error_frame(
 )
 # The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
 STORE_UNAVAILABLE = error_frame("The history store became unavailable; the reply was not saved.", "store_unavailable")
-# Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
-_COMPACT_EVERY = 16
+# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
+_PENDING_TOKENS = 16
 
 
 class TurnFailed(Exception):
@@ -67,6 +67,18 @@ def _stored(message: ChatMessage) -> StoredMessage:
     return StoredMessage(message.role, message.content, message.meta)
 
 
+def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
+    """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
+    logger.warning(
+        "%s failed before its first token for model %r (status %s, error type %r); the mock answered instead"
+        " (fallback_to_mock is on)",
+        provider,
+        model,
+        getattr(exc, "status", None) or "none",
+        getattr(exc, "error_type", None) or exc.code,
+    )
+
+
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
@@ -89,7 +101,10 @@ class Turn:
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
         self.call = StreamCall(self.model, ContextView(start.context), params)
-        self._parts: list[str] = []
+        # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
+        # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
+        self._reply = bytearray()
+        self._pending: list[str] = []
         self.saved = False
 
     @property
@@ -100,13 +115,20 @@ class Turn:
     @property
     def content(self) -> str:
         """The reply text so far."""
-        return "".join(self._parts)
+        return self._reply.decode("utf-8", "surrogatepass") + "".join(self._pending)
+
+    @property
+    def started(self) -> bool:
+        """True once a token was taken (and sent: the reply can no longer come from another provider)."""
+        return bool(self._reply or self._pending)
 
     def _take(self, batch: list[str]) -> None:
-        """Record a batch of tokens, keeping the list of parts short."""
-        self._parts.extend(batch)
-        if len(self._parts) > _COMPACT_EVERY:
-            self._parts = ["".join(self._parts)]
+        """Record a batch of tokens."""
+        pending = self._pending
+        pending.extend(batch)
+        if len(pending) > _PENDING_TOKENS:
+            self._reply += "".join(pending).encode("utf-8", "surrogatepass")
+            pending.clear()
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
@@ -114,10 +136,12 @@ class Turn:
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
-                if self.explicit:
+                if self.explicit or not self.service.fallback_to_mock:
                     raise TurnFailed(
                         f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
                     )
+                if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
+                    logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
             else:
                 self.provider_name = name
                 try:
@@ -128,8 +152,9 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit:
+                    if self.started or self.explicit or not self.service.fallback_to_mock:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
+                    _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
         async with aclosing(self.service.mock.stream(self.call)) as stream:
@@ -160,7 +185,7 @@ class Turn:
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
-        if self._parts and not self.saved:
+        if self.started and not self.saved:
             try:
                 await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
             except StoreUnavailable:
@@ -184,11 +209,14 @@ class ChatService:
         store: Store,
         providers: Mapping[str, Provider],
         default_model: str = "gpt-4.1",
+        fallback_to_mock: bool = True,
         max_context_chars: int = 400_000,
     ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
+        # When no model is named and the default provider fails before its first token, the mock answers.
+        self.fallback_to_mock = fallback_to_mock
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 

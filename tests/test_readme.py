@@ -30,3 +30,24 @@ async def test_curl_example_answers_as_shown(client: httpx.AsyncClient) -> None:
     assert done.data["message"]["content"].startswith(expected["message"]["content"].rstrip("."))
     history = (await client.get("/chat/history", params={"userId": "alice"})).json()["messages"]
     assert [m["role"] for m in history] == ["user", "assistant"]
+
+
+def _shell_block_after(heading: str) -> str:
+    """The first `sh` code block after a line of the README."""
+    found = re.search(re.escape(heading) + r".*?```sh\n(.*?)\n```", README, re.S)
+    assert found is not None, heading
+    return found.group(1).strip()
+
+
+def test_readme_test_command_alone_installs_what_tests_need() -> None:
+    # A fresh clone once failed the README's test command: only .ci/run installed Chromium.
+    root = Path(__file__).parent.parent
+    command = _shell_block_after("Install and run the tests")
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert command in ci.splitlines(), "`.ci/run` must run exactly the README's test command"
+    steps = [line for line in ci.splitlines() if line.strip() and not line.startswith("#")]
+    assert steps[-1] == command, "`.ci/run` does nothing after (or instead of) the README's command"
+    script = (root / "scripts" / "test").read_text(encoding="utf-8")
+    assert script.index("scripts/system-deps") < script.index("-m pytest"), "system packages first, then the tests"
+    deps = (root / "scripts" / "system-deps").read_text(encoding="utf-8")
+    assert "chromium" in deps and "node" in deps

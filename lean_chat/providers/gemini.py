@@ -11,8 +11,8 @@ from .base import StreamCall
 from .http_provider import FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import UpstreamError
+from .sse_parser import SSEEvent
 from .upstream import ErrorInfo, error_detail
-from .upstream_sse import SSEEvent
 
 __all__ = ["FILTERED_FINISH_REASONS", "GeminiProvider", "NewText"]
 

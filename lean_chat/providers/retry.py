@@ -22,7 +22,10 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 class UpstreamError(ProviderError):
-    """A provider failure, with how long the upstream asked us to wait before trying again (if it said)."""
+    """A provider failure, with how long the upstream asked us to wait before trying again (if it said).
+
+    `status` and `error_type` are the upstream's HTTP status and error type, when it answered with one.
+    """
 
     def __init__(
         self,
@@ -31,9 +34,13 @@ class UpstreamError(ProviderError):
         code: str = "provider_error",
         retryable: bool = False,
         retry_after: float | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(detail, code=code, retryable=retryable)
         self.retry_after = retry_after
+        self.status = status
+        self.error_type = error_type
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -94,5 +101,6 @@ async def with_retries(
                 raise
             wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
             tries += 1
-            logger.warning("%s: %s; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
+            # %r: the detail quotes the upstream's own words, which may echo the request (a model name, say).
+            logger.warning("%s: %r; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
         await asyncio.sleep(wait)

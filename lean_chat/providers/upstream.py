@@ -10,7 +10,8 @@ import httpx
 import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
-from .upstream_sse import SSEEvent, SSEParser
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
+from .transport import raw_body
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -80,6 +81,8 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
         error_detail(info, secrets, f"HTTP {status}"),
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers),
+        status=status,
+        error_type=str(info.type or info.status or info.code or "") or None,
     )
 
 
@@ -118,11 +121,13 @@ class UpstreamStream:
         request: httpx.Request,
         secrets: Sequence[str],
         request_timeout: float,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.client = client
         self.request = request
         self.secrets = secrets
         self.request_timeout = request_timeout
+        self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
@@ -141,7 +146,7 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._chunks = response.aiter_bytes()
+        self._chunks = raw_body(response) or response.aiter_bytes()
         return self
 
     async def __aexit__(
@@ -168,7 +173,7 @@ class UpstreamStream:
     async def reads(self) -> AsyncGenerator[list[SSEEvent], None]:
         """The events of each network read that completed at least one (the last one may be unterminated)."""
         assert self._chunks is not None
-        parser = SSEParser()
+        parser = SSEParser(self.max_line_bytes)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:
@@ -178,9 +183,13 @@ class UpstreamStream:
                     yield events
                 if loop.time() > deadline:
                     raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+            events = parser.flush()
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=True) from None
-        events = parser.flush()
+        except LineTooLong:
+            raise UpstreamError(
+                f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
+            ) from None
         if events:
             yield events
 

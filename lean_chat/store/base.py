@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 import msgspec
 
+from ..refusals import Refusal
+
 __all__ = [
     "ConversationForbidden",
     "ConversationGone",
@@ -62,8 +64,16 @@ class ConversationForbidden(Exception):
     """The conversation belongs to another user."""
 
 
-class StoreUnavailable(Exception):
-    """The store cannot be reached now (a database gone or restarting); nothing was written."""
+class StoreUnavailable(Refusal):
+    """The store cannot be reached now (a database gone or restarting); nothing was written (503)."""
+
+    status_code = 503
+    detail = "The history store is unavailable; try again shortly."
+    headers = {"Retry-After": "1"}
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason  # for the log (an exception type name); the client sees only `detail`
 
 
 class ConversationGone(Exception):

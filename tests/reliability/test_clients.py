@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from lean_chat import create_app
+from lean_chat.frames import token_frames
 from lean_chat.providers.mock import build_reply, split_tokens
-from lean_chat.sse import token_frames
 from tests.conftest import LiveServer, fake_upstreams
 from tests.fakes import FakeUpstream, Reply
 

@@ -1,5 +1,7 @@
 """Bad input, generated: bodies, query strings and headers thrown at every endpoint; never a 500, never a hang.
 
+Integers longer than Python's int-string limit (4,300 digits) appear anywhere in bodies and in query values.
+
 Every answer must be a 4xx with a clear `detail`, or a normal 200 (a stream then ends with exactly one `done`
 or `error`), within a deadline; and the victim user's conversations are unchanged afterwards. The normal run
 tries a few hundred inputs; `-m slow` tries more than 10,000.
@@ -15,11 +17,13 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fastapi import FastAPI
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lean_chat.app import build_app
 from lean_chat.config import Settings
+from lean_chat.fastapi_shim import wrap_in_fastapi
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.sqlite import SQLiteStore
 from tests.frames import check_grammar, parse_frames
@@ -45,12 +49,50 @@ nasty_text = st.one_of(
 user_ids = nasty_text.filter(lambda s: s != VICTIM)
 conversation_ids = st.one_of(nasty_text, st.sampled_from(VICTIM_IDS))
 
+
+class RawNumber(str):
+    """A JSON number written as is: integers longer than `int()` reads from a string (4,300 digits)."""
+
+
+# Digits past the int-string limit, sometimes as a float (which is fine) or with a sign.
+long_digits = st.builds(lambda n, digit: digit * n, st.sampled_from([4301, 4302, 5000, 6000]), st.sampled_from("19"))
+raw_numbers = st.builds(
+    lambda sign, digits, tail: RawNumber(sign + digits + tail),
+    st.sampled_from(["", "-"]),
+    long_digits,
+    st.sampled_from(["", "", "", "", ".5", "e3"]),
+)
+
+
+@st.composite
+def long_number_bodies(draw: st.DrawFn) -> Any:
+    """A good body but for a long integer in one place: any field, a message, its meta, nested params, a knob."""
+    number = draw(raw_numbers)
+    chat = [{"role": "user", "content": "x"}]
+    return draw(
+        st.sampled_from(
+            [
+                {"userId": number, "messages": chat, "conversationId": "c", "title": "t"},
+                {"userId": "u", "messages": chat, "conversationId": number, "title": number},
+                {"userId": "u", "messages": [{"role": "user", "content": number}]},
+                {"userId": "u", "messages": [{"role": "user", "content": "x", "meta": {"k": [number]}}]},
+                {"userId": "u", "messages": chat, "params": {"mock": {"targetChars": number}}},
+                {"userId": "u", "messages": chat, "params": {"a": {"b": [1, {"c": number}]}}},
+                {"userId": "u", "messages": chat, "params": {"model": number, "conversationId": number}},
+                [number],
+                number,
+            ]
+        )
+    )
+
+
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     nasty_text,
+    raw_numbers,
 )
 json_values = st.recursive(
     json_scalars,
@@ -108,14 +150,29 @@ def _fast(body: Any) -> Any:
 
 def _dump(value: Any) -> bytes:
     """JSON text as a careless client writes it (NaN, lone surrogates escaped, big numbers)."""
-    return json.dumps(value, ensure_ascii=True).encode()
+    return _json_text(value).encode()
+
+
+def _json_text(value: Any) -> str:
+    """`json.dumps`, but a RawNumber is written unquoted, however long."""
+    if isinstance(value, RawNumber):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(_json_text(str(k)) + ":" + _json_text(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=True)
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
     """A request body: well-formed but wrong, truncated, deeply nested, huge, invalid UTF-8, or noise."""
     base = _dump(_fast(draw(structured_bodies)))
-    kind = draw(st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value"]))
+    kind = draw(
+        st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value", "long"])
+    )
+    if kind == "long":
+        return _dump(_fast(draw(long_number_bodies())))
     if kind == "cut":
         return base[: draw(st.integers(0, max(0, len(base) - 1)))]
     if kind == "nested":
@@ -173,6 +230,15 @@ header_lists = st.lists(
 url_bytes = st.binary(max_size=30).map(lambda raw: bytes(b for b in raw if 0x21 <= b <= 0x7E and b != 0x23))
 
 
+# An integer past the int-string limit, written the ways a query value is still read as one (sign, `_`, space, .0).
+long_query_integers = st.builds(
+    lambda head, digits, tail: head + digits.encode() + tail,
+    st.sampled_from([b"", b"+", b"-", b" ", b"1_", b"0"]),
+    long_digits,
+    st.sampled_from([b"", b".0", b" ", b"_1"]),
+)
+
+
 @st.composite
 def query_strings(draw: st.DrawFn) -> bytes:
     """A query string: the usual names with nasty values, repeats, bad escapes (%FF, %zz) and odd bytes."""
@@ -182,6 +248,7 @@ def query_strings(draw: st.DrawFn) -> bytes:
                 st.one_of(st.sampled_from([b"userId", b"conversationId", b"limit"]), url_bytes),
                 st.one_of(
                     st.sampled_from([b"", b"0", b"-1", b"50", b"1e3", b"99999999999999999999999", b"%", b"%zz"]),
+                    long_query_integers,
                     user_ids.map(lambda s: s.encode("utf-8", "surrogatepass")),
                     st.sampled_from([v.encode() for v in VICTIM_IDS]),
                     st.binary(max_size=30),
@@ -230,8 +297,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 class Target:
     """One lean_chat app (SQLite) on its own event loop, with a victim user whose data must not change."""
 
-    def __init__(self, path: str, api_keys: list[str] | None = None) -> None:
+    def __init__(self, path: str, api_keys: list[str] | None = None, shim_at: str = "") -> None:
         self.keys = api_keys or []
+        self.prefix = shim_at
         self.loop = asyncio.new_event_loop()
         self.store = SQLiteStore(path)
         config = Settings(
@@ -242,7 +310,13 @@ class Target:
             heartbeat_seconds=0,
             api_keys=self.keys,
         )
-        self.app = build_app(config, store=self.store)
+        self.app: Any = build_app(config, store=self.store)
+        if shim_at:
+            # The FastAPI shim mounted in a parent app: its own store on the same file, the victim's seen by ours.
+            shim = wrap_in_fastapi(config)
+            self.app = FastAPI(lifespan=shim.router.lifespan_context)
+            self.app.mount(shim_at, shim)
+            self.loop.run_until_complete(self.store.open())
         self.lifespan = self.app.router.lifespan_context(self.app)
         self.tried = 0
         self.statuses: dict[int, int] = {}
@@ -268,7 +342,8 @@ class Target:
     def check(self, request: dict[str, Any]) -> None:
         """Send one request and assert the answer is sane."""
         self.tried += 1
-        response = self.loop.run_until_complete(call(self.app, **request, timeout=15))
+        sent = {**request, "path": self.prefix + request["path"]}
+        response = self.loop.run_until_complete(call(self.app, **sent, timeout=15))
         assert response.status is not None, "no response"
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
         if request.get("truncated") and not response.complete:
@@ -291,6 +366,8 @@ class Target:
             assert self.loop.run_until_complete(self.victim_view()) == self.before
         finally:
             self.loop.run_until_complete(self.lifespan.__aexit__(None, None, None))
+            if self.prefix:
+                self.loop.run_until_complete(self.store.close())
             self.loop.close()
 
 
@@ -350,6 +427,7 @@ def run_bodies(target: Target, count: int) -> None:
 
     @fuzz_settings(count)
     @given(path=st.sampled_from(POST_PATHS), body=bodies())
+    @example(path="/chat/clear", body=b'{"userId":' + b"1" * 4301 + b"}")
     def one(path: str, body: bytes) -> None:
         headers = [(b"content-type", b"application/json")]
         target.check({"method": "POST", "path": path, "headers": headers, "chunks": [body]})
@@ -362,6 +440,7 @@ def run_queries(target: Target, count: int) -> None:
 
     @fuzz_settings(count)
     @given(path=st.sampled_from(GET_PATHS), query=query_strings())
+    @example(path="/chat/conversations", query=b"userId=u&limit=" + b"1" * 4301)
     def one(path: str, query: bytes) -> None:
         target.check({"method": "GET", "path": path, "query": query})
 
@@ -395,6 +474,18 @@ def test_generated_requests_with_authentication_on(auth_target: Target) -> None:
     assert auth_target.statuses == {401: 1, 200: 1}
     run_requests(auth_target, SHORT // 2)
     assert auth_target.tried >= SHORT // 2 + 2
+
+
+def test_generated_requests_under_the_shim_at_a_prefix_with_authentication_on(tmp_path: Any) -> None:
+    shim = Target(str(tmp_path / "fuzz-shim.sqlite3"), [AUTH_KEY], shim_at="/ai")
+    try:
+        shim.check({"method": "GET", "path": "/healthz", "headers": []})
+        shim.check({"method": "GET", "path": "/chat/history", "query": b"userId=control", "headers": []})
+        assert shim.statuses == {200: 1, 401: 1}
+        run_requests(shim, SHORT // 2)
+        assert shim.tried >= SHORT // 2 + 2
+    finally:
+        shim.close()
 
 
 @pytest.mark.slow

@@ -1,0 +1,62 @@
+"""The stream lane: `POST /chat/stream` taken past Starlette's router and error middleware.
+
+An open stream keeps every layer it was called through suspended, and each of its token sends passes every
+layer's `send` wrapper: the lane has only the user middleware (CORS, auth) and the endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .endpoints import Endpoints
+from .paths import STREAM_PATH, route_path
+from .refusals import Refusal, refusal_response
+
+__all__ = ["LeanStarlette", "StreamFirst", "StreamLane"]
+
+
+class StreamLane:
+    """`POST /chat/stream` as a raw ASGI app: a refusal before the stream starts becomes its JSON answer."""
+
+    def __init__(self, endpoints: Endpoints) -> None:
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the endpoint, answering a refusal the way the app's exception handler does."""
+        try:
+            await self.endpoints.stream(scope, receive, send)
+        except Refusal as exc:
+            await refusal_response(exc)(scope, receive, send)
+
+
+class StreamFirst:
+    """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
+
+    def __init__(self, lane: ASGIApp, rest: ASGIApp) -> None:
+        self.lane = lane
+        self.rest = rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Dispatch on the method and path."""
+        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) == STREAM_PATH:
+            await self.lane(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+class LeanStarlette(Starlette):
+    """Starlette, with the stream route taken past the router and the error middleware."""
+
+    def __init__(self, *, stream_lane: ASGIApp, **options: Any) -> None:
+        super().__init__(**options)
+        self.stream_lane = stream_lane
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """The usual stack, behind a dispatcher that sends streams down the lane (in the same middleware)."""
+        lane = self.stream_lane
+        for kind, args, kwargs in reversed(self.user_middleware):
+            lane = kind(lane, *args, **kwargs)
+        return StreamFirst(lane, super().build_middleware_stack())
