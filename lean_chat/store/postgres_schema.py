@@ -161,4 +161,6 @@ $fn$;
 """
 
 # Version n is reached by running MIGRATIONS[n - 1]; a new version appends a step, never edits one.
-MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN,)
+# Version 2 replaces lc_start_turn with its faster body (one UPDATE on the usual path, one INSERT ... RETURNING
+# for a new conversation); CREATE OR REPLACE keeps later versions of the function equally cheap to ship.
+MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN, _START_TURN)
