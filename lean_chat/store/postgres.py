@@ -131,6 +131,7 @@ class PostgresStore:
             command_timeout=self.timeout,
             timeout=self.timeout,
             server_settings={"synchronous_commit": self.synchronous_commit},
+            reset=_keep_session,
         )
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
@@ -285,6 +286,15 @@ class PostgresStore:
         cached = self._cache.pop(conversation_id, None)
         if cached is not None:
             self._cached_chars -= cached.chars
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool (saves asyncpg's reset query, a round trip).
+
+    Every operation is one autocommit statement (the migration's transaction ends before release); no
+    session setting, cursor, LISTEN or session-level lock is ever left behind. asyncpg still rolls back a
+    transaction left open by a cancelled query before this hook runs.
+    """
 
 
 async def migrate(connection: asyncpg.Connection) -> int:

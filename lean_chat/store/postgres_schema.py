@@ -90,7 +90,8 @@ BEGIN
             EXIT WHEN FOUND;
         END LOOP;
         IF conv.user_id IS DISTINCT FROM p_user THEN
-            RETURN QUERY SELECT 'forbidden'::text, 0::bigint, ''::text, 0, ''::text, ''::text, NULL::text;
+            kind := 'forbidden'; life := 0; title := ''; pos := 0; role := ''; content := ''; meta := NULL;
+            RETURN NEXT;
             RETURN;
         END IF;
         old_count := conv.message_count;
@@ -123,16 +124,22 @@ BEGIN
         END IF;
     END IF;
     IF is_prefix THEN
-        RETURN QUERY SELECT 'prefix'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
+        kind := 'prefix'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF conv.life = p_known_life AND p_known_count <= old_count THEN
-        RETURN QUERY SELECT 'delta'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
-        RETURN QUERY SELECT 'row'::text, 0::bigint, ''::text, m.pos, m.role, m.content, m.meta FROM lc_messages m
-            WHERE m.conversation_id = p_cid AND m.pos >= p_known_count AND m.pos < old_count ORDER BY m.pos;
+        kind := 'delta'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+        RETURN NEXT;
+        IF p_known_count < old_count THEN  -- rows another turn (or instance) stored since the caller's window
+            RETURN QUERY SELECT 'row'::text, 0::bigint, ''::text, m.pos, m.role, m.content, m.meta
+                FROM lc_messages m
+                WHERE m.conversation_id = p_cid AND m.pos >= p_known_count AND m.pos < old_count ORDER BY m.pos;
+        END IF;
         RETURN;
     END IF;
-    RETURN QUERY SELECT 'window'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
+    kind := 'window'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+    RETURN NEXT;
     IF old_count = 0 THEN
         RETURN;
     END IF;
