@@ -1,10 +1,14 @@
-"""`open_store`: the store chosen by the URL's scheme (or `sqlite_path`), the optional extra named when missing."""
+"""`open_store`: the store chosen by the URL's scheme (or `sqlite_path`, or `lean-chat serve --database-url`), the
+optional extra named when missing."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
+import asyncpg
+import httpx
 import pytest
 
 from lean_chat.config import Settings
@@ -12,6 +16,10 @@ from lean_chat.store import open_store
 from lean_chat.store.memory import MemoryStore
 from lean_chat.store.postgres import PostgresStore
 from lean_chat.store.sqlite import SQLiteStore
+from tests.support.apps import stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.postgres import temporary_database
+from tests.support.server_process import environment, serving
 
 
 def test_the_store_is_chosen_by_the_url_scheme(tmp_path: Path, postgres_url: str) -> None:
@@ -35,3 +43,26 @@ def test_a_postgres_url_without_asyncpg_names_the_extra(monkeypatch: pytest.Monk
     monkeypatch.delitem(sys.modules, "lean_chat.store.postgres")
     with pytest.raises(ImportError, match=r"lean-chat\[postgres\]"):
         open_store(Settings(database_url="postgresql://127.0.0.1/test"))
+
+
+def test_serve_with_database_url_keeps_history_in_postgres(tmp_path: Path) -> None:
+    with temporary_database() as url:
+        database_url = url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@")
+        with serving(tmp_path, "--no-demo", "--database-url", database_url, env=environment()) as served:
+            with httpx.Client(base_url=served.url, timeout=10) as http:
+                answer = http.post("/chat/stream", json=stream_body("cli", "kept in postgres"))
+                assert check_grammar(parse_frames(answer.content)).event == "done"
+            assert served.interrupt() == 0
+        ready = [line for line in served.lines if "lean_chat ready" in line]
+        assert len(ready) == 1 and f"in PostgreSQL at 127.0.0.1:5432/{url.rsplit('/', 1)[1]}" in ready[0]
+        assert "hunter2" not in served.log
+        assert not (tmp_path / "chat_history.sqlite3").exists()
+
+        async def count() -> int:
+            connection = await asyncpg.connect(url)
+            try:
+                return int(await connection.fetchval("SELECT count(*) FROM lc_messages"))
+            finally:
+                await connection.close()
+
+        assert asyncio.run(count()) == 2
