@@ -11,16 +11,11 @@ import sys
 import time
 from collections.abc import Sequence
 
+from tests.support.live_server import free_port
+
 __all__ = ["Cores", "Pinned", "free_port", "process_cpu_seconds"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -104,12 +104,14 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
     if target == "lean_chat":
         from lean_chat import create_app
 
+        # benchmarks/postgres.py runs lean_chat on PostgreSQL through this variable.
+        store = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
         # benchmarks/resume_cost.py: the stream hub on Redis when asked for (default: in memory).
         redis_url = os.environ.get("BENCH_REDIS_URL", "")
         hub = {"redis_url": redis_url, "redis_prefix": os.environ.get("BENCH_REDIS_PREFIX", "")} if redis_url else {}
         if upstream:
-            return create_app(sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream, **hub)
-        return create_app(sqlite_path=sqlite_path, **hub)
+            return create_app(**store, **hub, openai_api_key=key, openai_base_url=upstream)
+        return create_app(**store, **hub)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
 

@@ -11,10 +11,11 @@ from typing import Any
 
 import httpx
 
-from tests.fakes import Received, Reply
-from tests.frames import Frame, parse_frames
+from tests.support.frames import Frame, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import Received, Reply
 
-from .servers import ReferenceServer, ThreadServer, Upstreams, lean_server
+from .servers import ReferenceServer, Upstreams, lean_server
 
 __all__ = ["Kit", "Outcome", "Request", "Scenario", "Side", "running_kit"]
 
@@ -156,7 +157,7 @@ def running_kit() -> Iterator[Kit]:
     with tempfile.TemporaryDirectory(prefix="lean-chat-compat-") as folder:
         upstreams = Upstreams().start()
         references: list[ReferenceServer] = []
-        leans: list[ThreadServer] = []
+        leans: list[LiveServer] = []
         try:
             references = [
                 ReferenceServer(os.path.join(folder, "reference-keys.sqlite3"), upstreams.env()),

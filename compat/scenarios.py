@@ -6,8 +6,8 @@ import random
 import re
 from typing import Any
 
-from tests.fakes import API_KEY, Reply
-from tests.frames import check_grammar
+from tests.support.frames import check_grammar
+from tests.support.upstreams import API_KEY, Reply
 
 from .kit import Outcome, Request, Scenario
 

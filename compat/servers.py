@@ -7,16 +7,14 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import uvicorn
-
 from lean_chat import create_app
-from tests.fakes import API_KEY, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
+from tests.support.live_server import LiveServer, free_port
+from tests.support.upstreams import API_KEY, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream
 
 __all__ = [
     "API_KEY",
@@ -25,10 +23,9 @@ __all__ = [
     "RETRY_SETTINGS",
     "GeminiKeyFromQuery",
     "ReferenceServer",
-    "ThreadServer",
     "Upstreams",
-    "free_port",
     "lean_server",
+    "thread_server",
     "wait_for_port",
 ]
 
@@ -50,13 +47,6 @@ RETRY_SETTINGS: dict[str, Any] = {
 }
 
 
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_for_port(port: int, deadline: float, alive: Any) -> None:
     """Return once something accepts connections on the port; raise when `alive()` turns false or time runs out."""
     while time.monotonic() < deadline:
@@ -70,30 +60,9 @@ def wait_for_port(port: int, deadline: float, alive: Any) -> None:
     raise RuntimeError(f"server on port {port} did not start in time")
 
 
-class ThreadServer:
-    """An ASGI app under a real uvicorn in a background thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> ThreadServer:
-        """Start and wait until uvicorn says it has started."""
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for it."""
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+def thread_server(app: Any) -> LiveServer:
+    """An ASGI app under a real uvicorn in a background thread of this process (uvicorn's own choice of loop)."""
+    return LiveServer(app, loop="auto")
 
 
 class GeminiKeyFromQuery:
@@ -129,9 +98,9 @@ class Upstreams:
         self.gemini = FakeGemini()
         self.gemini_door = GeminiKeyFromQuery(self.gemini)
         self._servers = {
-            "openai": ThreadServer(self.openai),
-            "anthropic": ThreadServer(self.anthropic),
-            "gemini": ThreadServer(self.gemini_door),
+            "openai": thread_server(self.openai),
+            "anthropic": thread_server(self.anthropic),
+            "gemini": thread_server(self.gemini_door),
         }
 
     def start(self) -> Upstreams:
@@ -165,11 +134,11 @@ class Upstreams:
         return options
 
 
-def lean_server(sqlite_path: str, upstreams: Upstreams | None) -> ThreadServer:
+def lean_server(sqlite_path: str, upstreams: Upstreams | None) -> LiveServer:
     """lean_chat, configured with the upstreams' keys and base URLs (or none), under uvicorn."""
     options = upstreams.options() if upstreams is not None else {}
     app = create_app(sqlite_path=sqlite_path, heartbeat_seconds=0, **RETRY_SETTINGS, **options)
-    return ThreadServer(app).start()
+    return thread_server(app).start()
 
 
 class ReferenceServer:

@@ -45,7 +45,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         async with upstream_client(settings) as client:
             providers = build_providers(settings, client)
             service = endpoints.service = ChatService(
-                chosen, providers, settings.default_model, settings.fallback_to_mock, settings.max_context_chars
+                chosen, providers, settings.default_model, settings.mock_fallback, settings.max_context_chars
             )
             hub = open_hub(settings)
 
@@ -55,10 +55,10 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             await hub.open(save_orphan)
             endpoints.hub = hub
             logger.info(
-                "lean_chat ready: providers %s; history %s; fallback to the mock %s",
+                "lean_chat ready: providers %s; history %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
-                "on" if settings.fallback_to_mock else "off",
+                "on" if settings.mock_fallback else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,

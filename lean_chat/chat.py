@@ -72,7 +72,7 @@ def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
     """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
     logger.warning(
         "%s failed before its first token for model %r (status %s, error type %r); the mock answered instead"
-        " (fallback_to_mock is on)",
+        " (mock_fallback is on)",
         provider,
         model,
         getattr(exc, "status", None) or "none",
@@ -137,7 +137,7 @@ class Turn:
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
-                if self.explicit or not self.service.fallback_to_mock:
+                if self.explicit or not self.service.mock_fallback:
                     raise TurnFailed(
                         f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
                     )
@@ -153,7 +153,7 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self.started or self.explicit or not self.service.fallback_to_mock:
+                    if self.started or self.explicit or not self.service.mock_fallback:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
                     _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
@@ -229,14 +229,14 @@ class ChatService:
         store: Store,
         providers: Mapping[str, Provider],
         default_model: str = "gpt-4.1",
-        fallback_to_mock: bool = True,
+        mock_fallback: bool = True,
         max_context_chars: int = 400_000,
     ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
         # When no model is named and the default provider fails before its first token, the mock answers.
-        self.fallback_to_mock = fallback_to_mock
+        self.mock_fallback = mock_fallback
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 

@@ -58,6 +58,10 @@ class Settings:
     database_pool_min_size: int = 2
     database_pool_max_size: int = 10
     database_statement_cache_size: int = 100
+    # PostgreSQL's synchronous_commit for lean_chat's sessions. "off" (the default) matches SQLite's WAL mode with
+    # synchronous=NORMAL: a crash of lean_chat loses no committed write, a crash of the database server (or a
+    # power cut) may lose the last few, never consistency; "on" flushes every commit (an fsync per write).
+    database_synchronous_commit: str = "off"
     # How long a store operation may wait for a connection or an answer before the request fails (503/error).
     database_timeout_seconds: float = 5.0
     cors_allow_origins: list[str] | None = None
@@ -113,7 +117,7 @@ class Settings:
     retry_after_cap_seconds: float = 30.0
     # No model named and the default provider fails before its first token (or has no key): the mock answers,
     # with a warning logged. Off: the stream ends with an `error` frame instead.
-    fallback_to_mock: bool = True
+    mock_fallback: bool = True
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     # Resumable streams and Stop (docs/resume.md). Redis (the `redis` extra) shares them across instances.

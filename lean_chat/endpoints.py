@@ -28,6 +28,9 @@ from .streaming import ErrorStream, TurnStream
 
 __all__ = ["Endpoints"]
 
+# More messages than any conversation holds: larger paging values mean the same, and fit every store's integers.
+_PAGE_MAX = 2**31 - 1
+
 
 class Endpoints:
     """The HTTP endpoints; each turns a request into a call on the service or the store."""
@@ -127,9 +130,10 @@ class Endpoints:
         errors: list[dict[str, Any]] = []
         user_id = query_value(request, "userId", errors)
         conversation_id = query_value(request, "conversationId", errors)
-        paged = "limit" in request.query_params or "before" in request.query_params
-        limit = max(1, query_int(request, "limit", 0, errors)) if "limit" in request.query_params else None
-        before = max(0, query_int(request, "before", 0, errors)) if "before" in request.query_params else None
+        query = request.query_params
+        paged = "limit" in query or "before" in query
+        limit = min(max(1, query_int(request, "limit", 0, errors)), _PAGE_MAX) if "limit" in query else None
+        before = min(max(0, query_int(request, "before", 0, errors)), _PAGE_MAX) if "before" in query else None
         if errors:
             raise ValidationFailed(errors)
         page = await self.store.read(user_id, conversation_id.strip(), limit, before)

@@ -18,6 +18,7 @@ from .shutdown import Drain
 __all__ = ["End", "ErrorStream", "TurnStream"]
 
 logger = logging.getLogger("lean_chat")
+_DONE_EVENT = b"event: done\n"
 
 
 async def _next_message(receive: Receive) -> Message:
@@ -66,7 +67,8 @@ class TurnStream:
         self.end: End | None = None
         self.headers = SSE_HEADERS  # the stream's own id is added by the endpoint
         self._stop_frame = b""
-        self._cut = False  # a write stuck after the end was cancelled
+        # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
+        self._cut = False
         self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
         self._main_writing = False
         self._last_write = 0.0
@@ -128,7 +130,10 @@ class TurnStream:
                     await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
             if not self._settle(End.DONE):
                 return None
-            return await asyncio.shield(self.turn.finish())
+            final = await asyncio.shield(self.turn.finish())
+            if not final.startswith(_DONE_EVENT):  # the reply could not be saved: the turn says why
+                self.end = End.ERROR
+            return final
         except TurnFailed as exc:
             if not self._settle(End.ERROR):
                 return None

@@ -8,10 +8,10 @@ import httpx
 import pytest
 
 from lean_chat.providers.mock import build_reply
-from tests.apps import in_process, stream_body, turn
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body, turn
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 

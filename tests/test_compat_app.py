@@ -15,10 +15,10 @@ from lean_chat import Settings
 from lean_chat import create_app as create_core_app
 from lean_chat.compat import create_app, create_app_from_env
 from lean_chat.openapi import openapi_document
-from tests.apps import in_process
-from tests.conftest import LiveServer
-from tests.fakes import API_KEY, FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import asgi_client, in_process
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import API_KEY, FakeOpenAI, Reply
 
 BODY = {"userId": "ana", "messages": [{"role": "user", "content": "Hello"}], "params": {"mock": {"tokenDelayMs": 0}}}
 
@@ -37,20 +37,19 @@ async def test_the_fastapi_app_streams_keeps_history_and_documents_the_real_rout
     async def extra_ping() -> dict[str, str]:
         return {"pong": "yes"}
 
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://compat.test") as http:
-            stream = await http.post("/chat/stream", json=BODY)
-            assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
-            done = check_grammar(parse_frames(stream.content))
-            assert done.data["provider"] == "mock:gpt-4.1"
-            history = (await http.get("/chat/history", params={"userId": "ana"})).json()
-            assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
-            assert (await http.get("/extra/ping")).json() == {"pong": "yes"}
-            document = (await http.get("/openapi.json")).json()
-            docs = await http.get("/docs")
-            assert (await http.get("/nowhere")).json() == {"detail": "Not Found"}
-            assert (await http.get("/chat/stream")).status_code == 405
-            invalid = await http.post("/chat/stream", json={"userId": "", "messages": []})
+    async with in_process(app) as http:
+        stream = await http.post("/chat/stream", json=BODY)
+        assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
+        done = check_grammar(parse_frames(stream.content))
+        assert done.data["provider"] == "mock:gpt-4.1"
+        history = (await http.get("/chat/history", params={"userId": "ana"})).json()
+        assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
+        assert (await http.get("/extra/ping")).json() == {"pong": "yes"}
+        document = (await http.get("/openapi.json")).json()
+        docs = await http.get("/docs")
+        assert (await http.get("/nowhere")).json() == {"detail": "Not Found"}
+        assert (await http.get("/chat/stream")).status_code == 405
+        invalid = await http.post("/chat/stream", json={"userId": "", "messages": []})
     core = openapi_document()
     assert {k: v for k, v in document["paths"].items() if k != "/extra/ping"} == core["paths"]
     assert "/extra/ping" in document["paths"]
@@ -141,7 +140,7 @@ def test_the_core_never_imports_fastapi() -> None:
 @pytest.mark.anyio
 async def test_without_its_lifespan_the_app_says_so_instead_of_failing() -> None:
     app = create_app(sqlite_path="")
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://compat.test") as http:
+    async with asgi_client(app) as http:
         response = await http.post("/chat/stream", json=BODY)
         docs = await http.get("/openapi.json")
     assert response.status_code == 503

@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.apps import in_process, stream_body, turn
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, reply_to
 
 pytestmark = pytest.mark.anyio
 
@@ -24,24 +22,9 @@ async def mode_client(request: pytest.FixtureRequest, sqlite_path: str) -> Async
         yield http
 
 
-@pytest.fixture
-async def memory_client() -> AsyncIterator[httpx.AsyncClient]:
-    """The app with persistence disabled."""
-    async with in_process(sqlite_path="") as http:
-        yield http
-
-
 def is_sqlite(http: httpx.AsyncClient) -> bool:
     """True for the SQLite-backed app of `mode_client`."""
     return http.headers.get("x-mode") == "sqlite"
-
-
-async def reply_to(http: httpx.AsyncClient, user: str, text: str, cid: str | None = None) -> dict[str, Any]:
-    """Stream one turn and return the done frame's data."""
-    done = check_grammar(parse_frames((await turn(http, stream_body(user, text, conversation_id=cid))).content))
-    assert done.event == "done"
-    data: dict[str, Any] = done.data
-    return data
 
 
 async def test_history_shape(mode_client: httpx.AsyncClient) -> None:
@@ -57,17 +40,6 @@ async def test_history_shape(mode_client: httpx.AsyncClient) -> None:
             {"role": "assistant", "content": done["message"]["content"], "meta": None},
         ],
     }
-
-
-async def test_history_memory_keeps_context_between_turns(memory_client: httpx.AsyncClient) -> None:
-    first = await reply_to(memory_client, "m", "one")
-    await reply_to(memory_client, "m", "two")
-    messages = (await memory_client.get("/chat/history", params={"userId": "m"})).json()["messages"]
-    assert [(m["role"], m["content"]) for m in messages][:3] == [
-        ("user", "one"),
-        ("assistant", first["message"]["content"]),
-        ("user", "two"),
-    ]
 
 
 async def test_clear_shape_and_effect(mode_client: httpx.AsyncClient) -> None:
@@ -192,14 +164,6 @@ async def test_delete_shape_and_idempotence(mode_client: httpx.AsyncClient) -> N
 async def test_delete_unknown_is_ok(mode_client: httpx.AsyncClient) -> None:
     response = await mode_client.post("/chat/conversation/delete", json={"userId": "d", "conversationId": "never"})
     assert response.json() == {"ok": True, "userId": "d", "conversationId": "never"}
-
-
-async def test_memory_mode_lists_nothing(memory_client: httpx.AsyncClient) -> None:
-    await reply_to(memory_client, "mm", "hello", cid="c")
-    assert (await memory_client.get("/chat/conversations", params={"userId": "mm"})).json() == {
-        "userId": "mm",
-        "conversations": [],
-    }
 
 
 async def test_healthz(mode_client: httpx.AsyncClient) -> None:

@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from lean_chat import create_app, gc_freeze
-from tests.apps import in_process, stream_body, turn
+from tests.support.apps import in_process, stream_body, turn
 
 
 @pytest.mark.anyio

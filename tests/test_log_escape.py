@@ -7,8 +7,12 @@ import logging
 
 import pytest
 
+from lean_chat import Settings
+from lean_chat.app import build_app
 from lean_chat.log_escape import escaped_traceback
-from tests.apps import in_process, stream_body
+from lean_chat.store.base import StoredMessage
+from lean_chat.store.memory import MemoryStore
+from tests.support.apps import in_process, stream_body
 
 FORGED = "CRITICAL:lean_chat:forged"
 HOSTILE_ID = f"conv\n{FORGED}\r\n{FORGED}\u2028{FORGED}"
@@ -63,3 +67,26 @@ async def test_conversation_id_with_a_newline_forges_a_log_line(
     assert not any(line.startswith(FORGED) for line in lines(caplog.records)), lines(caplog.records)
     # Every record that names the id names it escaped.
     assert all(HOSTILE_ID not in line for line in lines(caplog.records))
+
+
+class BrokenStore(MemoryStore):
+    """A memory store whose reply saves fail with an error that quotes the conversation id (as drivers do)."""
+
+    async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
+        """Fail."""
+        raise RuntimeError(f"cannot save into {conversation_id}")
+
+
+@pytest.mark.anyio
+async def test_stream_failure_log_line_escapes_client_strings(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="lean_chat")
+    app = build_app(Settings(sqlite_path=""), store=BrokenStore())
+    async with in_process(app) as http:
+        body = stream_body(f"user\n{FORGED}", "hello", conversation_id=HOSTILE_ID)
+        response = await http.post("/chat/stream", json=body)
+    assert response.text.endswith('"code":"internal_error"}}\n\n')
+    [record] = [r for r in caplog.records if r.getMessage().startswith("stream failed")]
+    text = lines([record])
+    assert not any(line.startswith(FORGED) for line in text), text
+    assert repr(HOSTILE_ID) in text[0] and repr(f"user\n{FORGED}") in text[0]
+    assert text[-1] == "builtins.RuntimeError: " + repr(f"cannot save into {HOSTILE_ID}")

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from lean_chat import create_app
 from lean_chat.openapi import openapi_document
-from tests.frames import check_grammar, parse_frames
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 

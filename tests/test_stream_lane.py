@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from lean_chat import create_app
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 
@@ -68,14 +67,12 @@ async def test_other_methods_and_a_trailing_slash_go_through_the_router(sqlite_p
 async def test_streams_under_a_starlette_mount(sqlite_path: str) -> None:
     lean = create_app(sqlite_path=sqlite_path)
     parent = Starlette(routes=[Mount("/ai", app=lean)], lifespan=lean.router.lifespan_context)
-    async with parent.router.lifespan_context(parent):
-        transport = httpx.ASGITransport(app=parent)
-        async with httpx.AsyncClient(transport=transport, base_url="http://parent.test") as http:
-            response = await http.post("/ai/chat/stream", json=stream_body("mounted", "hi"))
-            assert response.status_code == 200
-            assert check_grammar(parse_frames(response.content)).event == "done"
-            assert (await http.get("/ai/chat/stream")).status_code == 405
-            history = (await http.get("/ai/chat/history", params={"userId": "mounted"})).json()
-            assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
-            # The path alone is not enough: the app only answers below its own mount point.
-            assert (await http.post("/chat/stream", json=stream_body("mounted", "hi"))).status_code == 404
+    async with in_process(parent) as http:
+        response = await http.post("/ai/chat/stream", json=stream_body("mounted", "hi"))
+        assert response.status_code == 200
+        assert check_grammar(parse_frames(response.content)).event == "done"
+        assert (await http.get("/ai/chat/stream")).status_code == 405
+        history = (await http.get("/ai/chat/history", params={"userId": "mounted"})).json()
+        assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
+        # The path alone is not enough: the app only answers below its own mount point.
+        assert (await http.post("/chat/stream", json=stream_body("mounted", "hi"))).status_code == 404

@@ -18,14 +18,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lean_chat import create_app
 from lean_chat.chat import ChatService
+from lean_chat.frames import PING_FRAME
 from lean_chat.providers.mock import build_reply
 from lean_chat.schema import ChatMessage, ChatRequest
 from lean_chat.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 from lean_chat.store.sqlite import SQLiteStore
 from lean_chat.streaming import End, TurnStream
-from tests.apps import http_scope, json_headers, stream_body
-from tests.conftest import LiveServer
-from tests.frames import parse_frames
+from tests.support.apps import asgi_client, http_scope, json_headers, stream_body
+from tests.support.frames import parse_frames
+from tests.support.live_server import LiveServer, first_tokens
+from tests.support.sqlite_rows import stored_rows
 
 PARTIAL = {"partial": True}
 
@@ -62,24 +64,9 @@ class Recorder:
             self.finished.set()
 
 
-def stored(path: str, conversation_id: str) -> list[tuple[str, str, Any]]:
-    """(role, content, meta) of a conversation's rows, read by a separate connection."""
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        ).fetchall()
-    return [(r, c, msgspec.json.decode(m) if m else None) for r, c, m in rows]
-
-
 def read_tokens_then_leave(url: str, body: dict[str, Any], wanted: int) -> str:
     """Stream, read at least `wanted` token frames, then close the connection; return the text received."""
-    received = b""
-    with httpx.Client(base_url=url, timeout=10) as http, http.stream("POST", "/chat/stream", json=body) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received += chunk
-            if received.count(b"event: token") >= wanted:
-                break
+    received = first_tokens(url, body, wanted)
     complete = received[: received.rfind(b"\n\n") + 2]
     return "".join(f.data["token"] for f in parse_frames(complete) if f.event == "token")
 
@@ -94,7 +81,7 @@ def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
     assert recorder.finished.wait(5), "the turn kept running after the client left"
     assert recorder.disconnected.is_set()
     assert recorder.sent_after_disconnect == []
-    rows = stored(sqlite_path, "default:gone")
+    rows = stored_rows(sqlite_path, "default:gone")
     assert len(rows) == 2
     assert rows[0] == ("user", "a long answer please", None)
     role, content, meta = rows[1]
@@ -104,7 +91,7 @@ def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
     assert len(content) < len(full) // 2
     # Nothing more is produced or written later.
     time.sleep(0.2)
-    assert stored(sqlite_path, "default:gone") == rows
+    assert stored_rows(sqlite_path, "default:gone") == rows
     assert recorder.sent_after_disconnect == []
 
 
@@ -170,7 +157,7 @@ async def test_in_process_disconnect_sends_nothing_more(sqlite_path: str, mode: 
         # The disconnect is seen at the next scheduling point: at most the write in flight follows it.
         assert len(sent) <= disconnect_at[0] + 1
         assert not any(b"event: done" in m.get("body", b"") for m in sent)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "ip"})).json()["messages"]
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[1]["meta"] == PARTIAL
@@ -193,7 +180,7 @@ async def test_client_that_takes_no_data_is_dropped_after_the_send_timeout(sqlit
 
     async with app.router.lifespan_context(app):
         sent = await run_asgi(app, body, on_send)  # returns (within run_asgi's 5 s bound) instead of hanging
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "stuck"})).json()["messages"]
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert messages[1]["meta"] == PARTIAL
@@ -216,7 +203,7 @@ async def test_disconnect_while_the_reply_is_being_saved_keeps_it_and_the_store_
 
     async with app.router.lifespan_context(app):
         await run_asgi(app, body, on_send)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             await asyncio.sleep(0.5)
             messages = (await http.get("/chat/history", params={"userId": "late"})).json()["messages"]
             assert [m["role"] for m in messages] == ["user", "assistant"]
@@ -247,7 +234,7 @@ async def test_stuck_write_behind_a_ping_is_still_timed_out(sqlite_path: str) ->
 
     async with app.router.lifespan_context(app):
         sent = await run_asgi(app, body, on_send)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        async with asgi_client(app) as http:
             messages = (await http.get("/chat/history", params={"userId": "behind"})).json()["messages"]
     assert pinged
     assert not any(b"event: done" in m.get("body", b"") for m in sent)
@@ -256,15 +243,7 @@ async def test_stuck_write_behind_a_ping_is_still_timed_out(sqlite_path: str) ->
 
 def first_bytes(url: str, user: str, token_delay_ms: int, tokens: int) -> bytes:
     """The stream's bytes up to `tokens` token frames, read over a real connection (then the client leaves)."""
-    body = stream_body(user, "slowly", tokenDelayMs=token_delay_ms, targetChars=250)
-    received = b""
-    with httpx.Client(base_url=url, timeout=10) as http, http.stream("POST", "/chat/stream", json=body) as response:
-        assert response.status_code == 200
-        for chunk in response.iter_bytes():
-            received += chunk
-            if received.count(b"event: token") >= tokens:
-                break
-    return received
+    return first_tokens(url, stream_body(user, "slowly", tokenDelayMs=token_delay_ms, targetChars=250), tokens)
 
 
 def test_ping_frames_fill_silences(live_server: Callable[..., LiveServer], sqlite_path: str) -> None:
@@ -302,6 +281,7 @@ class Wire:
         self.sent: list[Message] = []
         self.gone = asyncio.Event()
         self.sent_after_gone: list[Message] = []
+        self.pings_after_gone = 0
         self.hang_on: bytes | None = None  # a write whose body holds these bytes is never taken
 
     async def receive(self) -> Message:
@@ -312,7 +292,10 @@ class Wire:
     async def send(self, message: Message) -> None:
         """Take a write, or hang (a client that stopped reading)."""
         if self.gone.is_set():
-            self.sent_after_gone.append(message)
+            # A heartbeat that was under way in the same turn of the loop as the disconnect may still come.
+            self.pings_after_gone += message.get("body") == PING_FRAME
+            if message.get("body") != PING_FRAME or self.pings_after_gone > 1:
+                self.sent_after_gone.append(message)
         if self.hang_on is not None and self.hang_on in message.get("body", b""):
             await asyncio.Event().wait()
         self.sent.append(message)
@@ -326,8 +309,9 @@ class Wire:
 class StreamRig:
     """One real turn (SQLite store; the mock, or an unconfigured provider) streamed to a `Wire` as a task."""
 
-    def __init__(self, path: str, stream: TurnStream, wire: Wire, task: asyncio.Task[None]) -> None:
+    def __init__(self, path: str, store: SQLiteStore, stream: TurnStream, wire: Wire, task: asyncio.Task[None]) -> None:
         self.path = path
+        self.store = store
         self.stream = stream
         self.wire = wire
         self.task = task
@@ -348,7 +332,7 @@ class StreamRig:
 
     def rows(self) -> list[tuple[str, str, Any]]:
         """The conversation as stored."""
-        return stored(self.path, "pairs-c")
+        return stored_rows(self.path, "pairs-c")
 
 
 @contextlib.asynccontextmanager
@@ -363,7 +347,7 @@ async def stream_rig(path: str, *, model: str | None = None, chars: int = 3000) 
     stream = TurnStream(turn, heartbeat_seconds=0.02, send_timeout_seconds=0.2)
     wire = Wire()
     task = asyncio.create_task(stream(http_scope(), wire.receive, wire.send))
-    rig = StreamRig(path, stream, wire, task)
+    rig = StreamRig(path, store, stream, wire, task)
     try:
         yield rig
     finally:
@@ -468,3 +452,34 @@ async def test_cause_while_the_error_frame_is_written_changes_nothing(sqlite_pat
         assert rig.stream.end is End.ERROR
         assert rig.wire.frames() == []
         assert rig.rows() == [("user", "tell me", None)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("first", [None, "stopped", "stalled"])
+async def test_cancellation_from_outside_is_passed_on(sqlite_path: str, first: str | None) -> None:
+    # The server cancels the request's task (alone, or while a cause ends the stream): the stream does not swallow
+    # it, and the partial reply is still saved.
+    async with stream_rig(sqlite_path) as rig:
+        await until(lambda: len(rig.tokens()) > 10)
+        rig.hold_store()
+        if first is not None:
+            cause(rig, first)
+            await until(lambda: rig.stream.end is not None)
+            await asyncio.sleep(0.1)  # the partial reply's save waits for the store
+        rig.task.cancel()
+        asyncio.get_running_loop().call_later(0.2, rig.release_store)
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(rig.task, 5)
+        await until(lambda: len(rig.rows()) == 2)
+        assert rig.rows()[-1] == ("assistant", rig.rows()[-1][1], PARTIAL)
+        assert rig.rows()[-1][1].startswith(rig.tokens())
+
+
+@pytest.mark.anyio
+async def test_reply_that_cannot_be_saved_ends_as_an_error(sqlite_path: str) -> None:
+    async with stream_rig(sqlite_path, chars=600) as rig:
+        await until(lambda: len(rig.tokens()) > 10)
+        await rig.store.delete("pairs", "pairs-c")
+        await asyncio.wait_for(rig.task, 5)
+        assert rig.stream.end is End.ERROR
+        assert rig.wire.frames()[-1].data["error"]["code"] == "conversation_deleted"

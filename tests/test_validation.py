@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.apps import in_process
-from tests.conftest import LiveServer
+from tests.support.apps import in_process
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.anyio
 

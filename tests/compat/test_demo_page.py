@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +9,7 @@ import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
-from compat.servers import CONFIG_PREFIXES, free_port, wait_for_port
+from tests.support.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -32,16 +28,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def served() -> Iterator[str]:
     """`python -m lean_chat serve` on a free port, history in memory, no provider keys (the mock answers)."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
-    command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", ""]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port, time.monotonic() + 30, lambda: process.poll() is None)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+    with ServerProcess("", args=()) as server:
+        yield server.url
 
 
 def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -> None:

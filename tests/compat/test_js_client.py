@@ -14,9 +14,9 @@ import httpx
 
 from compat.node import CLIENT, NODE, node_stream
 from lean_chat import create_app
-from tests.apps import in_process
-from tests.conftest import LiveServer
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_CLIENT = ROOT / "lean_chat" / "static" / "client.mjs"

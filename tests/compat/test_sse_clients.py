@@ -17,8 +17,8 @@ from httpx_sse import connect_sse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lean_chat import create_app
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import FakeOpenAI, Reply
 
 JS = Path(__file__).resolve().parents[1] / "js"
 NODE = shutil.which("node") or "/usr/bin/node"

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import fake_upstreams
-from tests.fakes import FakeUpstream
-from tests.providers.helpers import MODELS
+from tests.support.live_server import fake_upstreams
+from tests.support.providers import MODELS
+from tests.support.upstreams import FakeUpstream
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 
-import httpx
 import pytest
 
 from lean_chat import create_app_from_env
-from tests.fakes import FakeUpstream, Reply
-from tests.frames import check_grammar, parse_frames
-from tests.providers.helpers import MODELS, chat_body, tokens
+from tests.support.apps import in_process
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.providers import MODELS, chat_body, tokens
+from tests.support.upstreams import FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 
@@ -38,10 +38,8 @@ async def test_key_base_url_and_retries_from_the_environment(
     clean_env.setenv(f"{prefix}_RETRY_BASE_DELAY_MS", "1")
     upstream.reset(Reply(status=503), Reply(tokens=["from", " env"]))
     app = create_app_from_env()
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
-            response = await http.post("/chat/stream", json=chat_body(MODELS[upstream.name]))
+    async with in_process(app) as http:
+        response = await http.post("/chat/stream", json=chat_body(MODELS[upstream.name]))
     frames = parse_frames(response.content)
     last = check_grammar(frames)
     assert upstream.attempts == retries + 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lean_chat.providers.gemini import NewText
-from tests.fakes import FakeUpstream, Reply
-from tests.providers.helpers import ask, lean, tokens
+from tests.support.providers import ask, lean, tokens
+from tests.support.upstreams import FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 

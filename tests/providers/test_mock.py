@@ -10,8 +10,8 @@ import pytest
 
 from lean_chat.providers.base import Message, StreamCall
 from lean_chat.providers.mock import BURST_BATCH, GREETING, MockProvider, build_reply, split_tokens
-from tests.apps import stream_body, turn
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import stream_body, turn
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 

@@ -10,8 +10,8 @@ import pytest
 from lean_chat.config import Settings
 from lean_chat.providers import build_providers
 from lean_chat.providers.base import Message, ProviderError, StreamCall
-from tests.fakes import API_KEY, FakeUpstream, Reply
-from tests.providers.helpers import ask, lean, tokens
+from tests.support.providers import ask, lean, tokens
+from tests.support.upstreams import API_KEY, FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 

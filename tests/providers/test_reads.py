@@ -10,8 +10,8 @@ import pytest
 from lean_chat.config import Settings
 from lean_chat.providers import build_providers
 from lean_chat.providers.base import Message, Provider, StreamCall
-from tests.fakes import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply
-from tests.providers.helpers import MODELS
+from tests.support.providers import MODELS
+from tests.support.upstreams import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 

@@ -12,8 +12,8 @@ from starlette.requests import Request
 
 from lean_chat import Settings, create_app
 from lean_chat.auth import AuthRejected
-from tests.apps import http_scope, in_process, json_headers, stream_body
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import http_scope, in_process, json_headers, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 

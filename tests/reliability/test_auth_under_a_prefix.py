@@ -20,9 +20,9 @@ from starlette.routing import Mount
 from lean_chat import create_app
 from lean_chat.compat import create_app as create_shim_app
 from lean_chat.compat import create_app_from_env as create_shim_app_from_env
-from tests.apps import in_process, stream_body
-from tests.conftest import LiveServer
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.anyio
 

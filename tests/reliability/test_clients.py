@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +16,9 @@ import pytest
 from lean_chat import create_app
 from lean_chat.frames import token_frames
 from lean_chat.providers.mock import build_reply, split_tokens
-from tests.conftest import LiveServer, fake_upstreams
-from tests.fakes import FakeUpstream, Reply
+from tests.support.live_server import LiveServer, fake_upstreams
+from tests.support.sqlite_rows import stored_rows
+from tests.support.upstreams import FakeUpstream, Reply
 
 MODELS = {"openai": "gpt-4.1", "anthropic": "claude-3-5-sonnet", "gemini": "gemini-2.0-flash"}
 
@@ -63,16 +63,6 @@ def kernel_send_buffer_max() -> int:
         return 4 * 1024 * 1024
 
 
-def stored(path: str, conversation_id: str) -> list[tuple[str, str, Any]]:
-    """A conversation's rows, read by a separate connection."""
-    with sqlite3.connect(path) as db:
-        rows = db.execute(
-            "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        ).fetchall()
-    db.close()
-    return [(str(r), str(c), json.loads(m) if m else None) for r, c, m in rows]
-
-
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:
     """Poll until `check()` is true."""
     deadline = time.monotonic() + timeout
@@ -99,8 +89,8 @@ def test_client_that_stops_reading_is_dropped_and_production_stops(
     sock = raw_request(server.url, body, receive_buffer=4096)
     try:
         read_until(sock, b"event: token")  # the stream started; from now on the client reads nothing
-        wait_for(lambda: len(stored(sqlite_path, "stuck-c")) == 2)
-        role, content, meta = stored(sqlite_path, "stuck-c")[1]
+        wait_for(lambda: len(stored_rows(sqlite_path, "stuck-c")) == 2)
+        role, content, meta = stored_rows(sqlite_path, "stuck-c")[1]
         assert (role, meta) == ("assistant", {"partial": True})
         # What the server produced, and so could have buffered, is bounded by the socket buffers (the kernel's,
         # up to tcp_wmem's maximum, and uvicorn's 64 KiB high-water mark), far below the whole reply.
@@ -110,7 +100,7 @@ def test_client_that_stops_reading_is_dropped_and_production_stops(
         assert produced <= bound, (produced, bound)
         assert len(token_frames(split_tokens(full))) > 3 * bound
         time.sleep(0.3)
-        assert stored(sqlite_path, "stuck-c")[1][1] == content  # nothing more is produced
+        assert stored_rows(sqlite_path, "stuck-c")[1][1] == content  # nothing more is produced
         # The connection was closed: after the buffered bytes the client reads EOF, and never a `done`.
         sock.settimeout(10)
         rest = b""
@@ -157,18 +147,18 @@ def test_vanished_client_closes_the_upstream_within_200_ms(
     assert closed_at is not None
     assert closed_at - left_at < 0.2, closed_at - left_at
     assert fake.attempts == 1
-    wait_for(lambda: len(stored(sqlite_path, "v-c")) >= 1)
-    rows = stored(sqlite_path, "v-c")
+    wait_for(lambda: len(stored_rows(sqlite_path, "v-c")) >= 1)
+    rows = stored_rows(sqlite_path, "v-c")
     assert rows[0] == ("user", "tell me everything", None)
     if moment == "mid-stream":
-        wait_for(lambda: len(stored(sqlite_path, "v-c")) == 2)
-        role, content, meta = stored(sqlite_path, "v-c")[1]
+        wait_for(lambda: len(stored_rows(sqlite_path, "v-c")) == 2)
+        role, content, meta = stored_rows(sqlite_path, "v-c")[1]
         assert (role, meta) == ("assistant", {"partial": True})
         assert content.startswith("t0 t1 t2 t3 ")
         assert fake.received[-1].sent_writes < 100  # it stopped long before the end
     else:
         time.sleep(0.2)
-        assert len(stored(sqlite_path, "v-c")) == 1  # no token, nothing to save
+        assert len(stored_rows(sqlite_path, "v-c")) == 1  # no token, nothing to save
     # The user's stream slot was given back (the limit is 1 here): the next stream is served, not refused.
     fake.reset(Reply(tokens=["back"]))
     again = httpx.post(f"{lean.url}/chat/stream", json=body, timeout=10)

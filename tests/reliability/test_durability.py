@@ -16,41 +16,18 @@ import os
 import random
 import signal
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.frames import parse_frames
-from tests.reliability.server_process import ServerProcess
+from tests.support.durability import Tally, TurnRecord
+from tests.support.frames import parse_frames
+from tests.support.server_process import ServerProcess
 
 CONVERSATIONS = 200
 TURNS = 3
-
-
-@dataclass
-class TurnRecord:
-    """What the client saw of one turn."""
-
-    user_id: str
-    conversation_id: str
-    text: str
-    started: bool = False
-    done: str | None = None
-
-
-@dataclass
-class Tally:
-    """Figures across all rounds."""
-
-    kills: int = 0
-    turns_started: int = 0
-    turns_done: int = 0
-    messages_checked: int = 0
-    messages_lost: int = 0
-    records: list[TurnRecord] = field(default_factory=list)
 
 
 async def converse(http: httpx.AsyncClient, records: list[TurnRecord], user: str, conversation: str, seed: int) -> None:
@@ -183,12 +160,7 @@ def run_kills(tmp_path: Path, rounds: int, seed: int, latest_kill: float = 2.0) 
     as_rows = {
         cid: [(m["role"], m["content"], None if not m["meta"] else m["meta"]) for m in ms] for cid, ms in served.items()
     }
-    problems = verify(tally.records, as_rows, tally)
-    assert problems == [], problems[:5]
-    tally.turns_started = sum(r.started for r in tally.records)
-    tally.turns_done = sum(r.done is not None for r in tally.records)
-    assert tally.turns_started > 0 and tally.messages_lost == 0
-    return tally
+    return tally.conclude(verify(tally.records, as_rows, tally))
 
 
 def test_sigkill_while_writing_loses_nothing_that_was_promised(tmp_path: Path) -> None:

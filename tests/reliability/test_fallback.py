@@ -1,6 +1,6 @@
 """Regression: when the default provider failed before its first token, the mock answered and nothing was logged.
 
-Each fallback now logs one warning (provider, model, status, error type; never a key), `fallback_to_mock=False`
+Each fallback now logs one warning (provider, model, status, error type; never a key), `mock_fallback=False`
 ends such a stream with an `error` frame instead, and the start-up line says which way the app is set.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from lean_chat import create_app
-from tests.apps import in_process, stream_body
-from tests.conftest import fake_upstreams
-from tests.fakes import API_KEY, FakeUpstream, Reply
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import fake_upstreams
+from tests.support.upstreams import API_KEY, FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 
@@ -66,7 +66,7 @@ async def test_a_fallback_to_the_mock_was_silent(
     assert f"status {failure}" in line, line
     expected_type = "authentication_error" if failure == "401" else "insufficient_quota"
     assert f"error type '{expected_type}'" in line, line
-    assert "fallback_to_mock is on" in line
+    assert "mock_fallback is on" in line
     for record in caplog.records:
         text = record.getMessage()
         assert REVOKED_KEY not in text and API_KEY not in text
@@ -78,7 +78,7 @@ async def test_the_fallback_to_the_mock_can_be_turned_off(
 ) -> None:
     fake = fakes["openai"]
     caplog.set_level(logging.INFO, logger="lean_chat")
-    async with in_process(**_options(fake, failure, fallback_to_mock=False)) as http:
+    async with in_process(**_options(fake, failure, mock_fallback=False)) as http:
         response = await http.post("/chat/stream", json=stream_body("off", "hello"))
     frames = parse_frames(response.content)
     last = check_grammar(frames)
@@ -87,11 +87,11 @@ async def test_the_fallback_to_the_mock_can_be_turned_off(
     assert not [f for f in frames if f.event == "token"], "mock text reached the client"
     assert _fallbacks(caplog) == []
     ready = [r.getMessage() for r in caplog.records if "lean_chat ready" in r.getMessage()]
-    assert len(ready) == 1 and ready[0].endswith("fallback to the mock off"), ready
+    assert len(ready) == 1 and ready[0].endswith("mock fallback off"), ready
 
 
 async def test_with_the_fallback_off_a_default_provider_without_a_key_is_an_error() -> None:
-    async with in_process(sqlite_path="", fallback_to_mock=False, anthropic_api_key="sk-any") as http:
+    async with in_process(sqlite_path="", mock_fallback=False, anthropic_api_key="sk-any") as http:
         response = await http.post("/chat/stream", json=stream_body("nokey", "hello"))
         named = await http.post("/chat/stream", json=stream_body("nokey", "hello", model="mock"))
     last = check_grammar(parse_frames(response.content))
@@ -115,4 +115,4 @@ async def test_the_start_up_line_says_the_fallback_is_on_by_default(caplog: pyte
     async with app.router.lifespan_context(app):
         pass
     ready = [r.getMessage() for r in caplog.records if "lean_chat ready" in r.getMessage()]
-    assert len(ready) == 1 and ready[0].endswith("fallback to the mock on"), ready
+    assert len(ready) == 1 and ready[0].endswith("mock fallback on"), ready

@@ -26,8 +26,8 @@ from lean_chat.config import Settings
 from lean_chat.fastapi_shim import wrap_in_fastapi
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.sqlite import SQLiteStore
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.raw_asgi import RawResponse, call
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.raw_asgi import RawResponse, call
 
 VICTIM = "victim"
 VICTIM_IDS = ["v-1", "v-2", f"default:{VICTIM}"]

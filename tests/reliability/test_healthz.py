@@ -7,7 +7,7 @@ import pytest
 from lean_chat.app import build_app
 from lean_chat.config import Settings
 from lean_chat.store.sqlite import SQLiteStore
-from tests.apps import in_process
+from tests.support.apps import in_process
 
 pytestmark = pytest.mark.anyio
 

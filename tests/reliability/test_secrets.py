@@ -17,9 +17,10 @@ import httpx
 import pytest
 
 from lean_chat import Settings, create_app
-from tests.conftest import LiveServer, fake_upstreams
-from tests.fakes import API_KEY, FakeUpstream, Reply, refused_url
-from tests.reliability.server_process import ServerProcess
+from tests.support.apps import in_process
+from tests.support.live_server import LiveServer, fake_upstreams
+from tests.support.server_process import ServerProcess
+from tests.support.upstreams import API_KEY, FakeUpstream, Reply, refused_url
 
 pytestmark = pytest.mark.anyio
 
@@ -82,12 +83,10 @@ async def test_no_key_in_frames_logs_exceptions_or_urls(
                 "messages": [{"role": "user", "content": "hi"}],
                 "params": {"model": MODELS[provider]},
             }
-            async with app.router.lifespan_context(app):
-                transport = httpx.ASGITransport(app=app)
-                async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
-                    headers = {"authorization": f"Bearer {LEAN_KEY}"}
-                    response = await http.post("/chat/stream", json=body, headers=headers)
-                    history = await http.get("/chat/history", params={"userId": "u"}, headers=headers)
+            async with in_process(app) as http:
+                headers = {"authorization": f"Bearer {LEAN_KEY}"}
+                response = await http.post("/chat/stream", json=body, headers=headers)
+                history = await http.get("/chat/history", params={"userId": "u"}, headers=headers)
             assert response.status_code == 200
             assert b"event: error" in response.content  # every one of these fails
             frames_seen += response.content.count(b"\n\n")

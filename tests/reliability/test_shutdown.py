@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sqlite3
 import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 
 from lean_chat import create_app
 from lean_chat.shutdown import SHUTDOWN_CODE
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.server_process import ServerProcess
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.server_process import ServerProcess
+from tests.support.sqlite_rows import stored_rows
 
 GRACE = 1.5
 
@@ -39,16 +38,6 @@ async def stream(http: httpx.AsyncClient, payload: dict[str, Any], started: asyn
             if b"event: token" in received:
                 started.set()
     return received, time.monotonic()
-
-
-def rows(path: str, conversation_id: str) -> list[tuple[str, str, Any]]:
-    """A conversation's stored messages."""
-    with sqlite3.connect(path) as db:
-        found = db.execute(
-            "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        ).fetchall()
-    db.close()
-    return [(r, c, msgspec.json.decode(m) if m else None) for r, c, m in found]
 
 
 async def scenario(server: ServerProcess) -> dict[str, Any]:
@@ -87,7 +76,7 @@ def test_sigterm_drains_then_ends_running_streams_with_an_error_frame(tmp_path: 
     short_body, _ = seen["results"]["short"]
     done = check_grammar(parse_frames(short_body))
     assert done.event == "done"
-    assert rows(path, "short-c")[-1] == ("assistant", done.data["message"]["content"], None)
+    assert stored_rows(path, "short-c")[-1] == ("assistant", done.data["message"]["content"], None)
 
     for name in ("long1", "long2"):
         received, ended = seen["results"][name]
@@ -98,7 +87,7 @@ def test_sigterm_drains_then_ends_running_streams_with_an_error_frame(tmp_path: 
         # Ended by lean_chat at the end of the grace period (not cut at once, not by uvicorn's later cancel).
         assert GRACE - 0.2 <= ended - seen["signalled"] <= GRACE + 1.3, ended - seen["signalled"]
         shown = "".join(f.data["token"] for f in frames if f.event == "token")
-        stored = rows(path, f"{name}-c")
+        stored = stored_rows(path, f"{name}-c")
         assert stored[0] == ("user", f"hello from {name}", None)
         assert stored[1] == ("assistant", shown, {"partial": True})
     assert "Cancel" not in server.output()  # uvicorn never had to cancel a task

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.test_cli import Served, environment
+from tests.support.server_process import ServerProcess, environment, serving
 
 KEY = "slow-client-backend-key"
 BODY_TIMEOUT = 1.0
@@ -29,28 +25,16 @@ SLACK = 2.0  # the bound plus this, on a shared machine
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """`lean-chat serve` with small limits and an API key required."""
-    port = free_port()
-    folder: Path = tmp_path_factory.mktemp("slow")
-    command = [
-        *(sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", ""),
-        *("--body-timeout", str(BODY_TIMEOUT), "--timeout-keep-alive", str(KEEP_ALIVE)),
-        *("--limit-concurrency", str(LIMIT)),
-    ]
+    limits = ["--body-timeout", str(BODY_TIMEOUT), "--timeout-keep-alive", str(KEEP_ALIVE)]
+    folder = tmp_path_factory.mktemp("slow")
     env = environment(LEAN_CHAT_API_KEYS=KEY)
-    process = subprocess.Popen(
-        command, cwd=folder, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    server = Served(process, f"http://127.0.0.1:{port}")
-    try:
-        server.wait_ready()
+    with serving(folder, "--sqlite-path", "", *limits, "--limit-concurrency", str(LIMIT), env=env) as server:
         yield server
-    finally:
-        server.close()
 
 
-def _port(served: Served) -> int:
+def _port(served: ServerProcess) -> int:
     return int(served.url.rsplit(":", 1)[1])
 
 
@@ -92,7 +76,7 @@ def _trickle(port: int, first: bytes, drip: bytes, every: float, give_up: float)
 
 
 @pytest.mark.parametrize("path", ["/chat/clear", "/chat/stream", "/chat/conversation/create"])
-def test_a_body_sent_a_byte_at_a_time_held_its_connection_forever(served: Served, path: str) -> None:
+def test_a_body_sent_a_byte_at_a_time_held_its_connection_forever(served: ServerProcess, path: str) -> None:
     body = b'{"userId":"slow","messages":[{"role":"user","content":"' + b"x" * 200 + b'"}]}'
     received, closed_after = _trickle(_port(served), _head(path, len(body)), body, 0.2, 15)
     assert received.startswith(b"HTTP/1.1 408 "), received[:200]
@@ -100,21 +84,21 @@ def test_a_body_sent_a_byte_at_a_time_held_its_connection_forever(served: Served
     assert closed_after is not None and closed_after < BODY_TIMEOUT + SLACK, closed_after
 
 
-def test_a_slow_body_without_credentials_is_refused_at_once(served: Served) -> None:
+def test_a_slow_body_without_credentials_is_refused_at_once(served: ServerProcess) -> None:
     received, closed_after = _trickle(_port(served), _head("/chat/clear", 50, signed=False), b"{" * 50, 0.2, 15)
     assert received.startswith(b"HTTP/1.1 401 "), received[:200]
     # Answered before the body was read; uvicorn then waits for the next request on the connection (keep-alive).
     assert closed_after is not None and closed_after < BODY_TIMEOUT + SLACK, closed_after
 
 
-def test_an_idle_keep_alive_connection_was_held_forever(served: Served) -> None:
+def test_an_idle_keep_alive_connection_was_held_forever(served: ServerProcess) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: lean.test\r\n\r\n"
     received, closed_after = _trickle(_port(served), request, b"", 1.0, 15)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]
     assert closed_after is not None and KEEP_ALIVE - 0.2 < closed_after < KEEP_ALIVE + SLACK, closed_after
 
 
-def test_connections_past_the_limit_get_503(served: Served) -> None:
+def test_connections_past_the_limit_get_503(served: ServerProcess) -> None:
     port = _port(served)
     idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(LIMIT)]
     try:
@@ -129,3 +113,10 @@ def test_connections_past_the_limit_get_503(served: Served) -> None:
     time.sleep(0.2)
     received, _ = _trickle(port, b"GET /healthz HTTP/1.1\r\nHost: lean.test\r\nConnection: close\r\n\r\n", b"", 1, 5)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]
+
+
+def test_a_body_declared_too_large_kept_its_connection_while_it_trickled(served: ServerProcess) -> None:
+    head = _head("/chat/clear", 10 * 1024 * 1024)
+    received, closed_after = _trickle(_port(served), head, b"{" * 100, 0.2, 15)
+    assert received.startswith(b"HTTP/1.1 413 "), received[:200]
+    assert closed_after is not None and closed_after < SLACK, closed_after

@@ -10,10 +10,8 @@ import pytest
 from lean_chat.config import Settings
 from lean_chat.store import open_store
 from lean_chat.store.base import Store
-from tests.store.postgres import run_sql, temporary_database
-
-STORES = ["memory", "sqlite", "postgres"]
-PERSISTENT = ["sqlite", "postgres"]
+from tests.support.postgres import run_sql, temporary_database
+from tests.support.stores import STORES
 
 
 @pytest.fixture(scope="session")

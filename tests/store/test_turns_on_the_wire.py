@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.apps import stream_body
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
-from tests.store.conftest import PERSISTENT
+from tests.support.apps import stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.stores import PERSISTENT
+from tests.support.upstreams import FakeOpenAI, Reply
 
 # A mock reply of about 60 tokens at 20 ms each: a second or so to delete the conversation under it.
 SLOW = {"tokenDelayMs": 20, "targetChars": 300}

@@ -1,23 +1,19 @@
-"""Schemas: created and migrated at start-up (PostgreSQL: one instance at a time), and the choice of store by URL."""
+"""Schemas: created and migrated at start-up (PostgreSQL: one instance at a time)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from lean_chat.config import Settings
-from lean_chat.store import open_store
 from lean_chat.store.base import StoredMessage
-from lean_chat.store.memory import MemoryStore
 from lean_chat.store.postgres import PostgresStore
 from lean_chat.store.postgres_schema import MIGRATIONS
 from lean_chat.store.sqlite import SQLiteStore
-from tests.store.postgres import temporary_database
+from tests.support.postgres import temporary_database
 
 pytestmark = pytest.mark.anyio
 
@@ -69,26 +65,3 @@ def test_instances_starting_at_once_migrate_once() -> None:
 
     with temporary_database() as url:
         assert asyncio.run(start_four(url)) == list(range(1, len(MIGRATIONS) + 1))
-
-
-def test_the_store_is_chosen_by_the_url_scheme(tmp_path: Path, postgres_url: str) -> None:
-    assert isinstance(open_store(Settings(database_url="memory://")), MemoryStore)
-    chosen = open_store(Settings(database_url=f"sqlite:///{tmp_path}/a.sqlite3"))
-    assert isinstance(chosen, SQLiteStore) and chosen.path == f"{tmp_path}/a.sqlite3"
-    assert isinstance(open_store(Settings(sqlite_path=f"{tmp_path}/b.sqlite3")), SQLiteStore)
-    assert isinstance(open_store(Settings(sqlite_path="")), MemoryStore)
-    postgres = open_store(Settings(database_url="postgresql://lc:secret@db.example:6432/chat"))
-    assert isinstance(postgres, PostgresStore)
-    assert postgres.describe() == "in PostgreSQL at db.example:6432/chat"  # no password
-    from_env = Settings.from_env({"LEAN_CHAT_DATABASE_URL": postgres_url, "LEAN_CHAT_DATABASE_POOL_MAX_SIZE": "3"})
-    chosen_env = open_store(from_env)
-    assert isinstance(chosen_env, PostgresStore) and chosen_env.max_size == 3
-    with pytest.raises(ValueError, match="unknown scheme"):
-        open_store(Settings(database_url="mysql://x/y"))
-
-
-def test_a_postgres_url_without_asyncpg_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if the extra were not installed
-    monkeypatch.delitem(sys.modules, "lean_chat.store.postgres")
-    with pytest.raises(ImportError, match=r"lean-chat\[postgres\]"):
-        open_store(Settings(database_url="postgresql://127.0.0.1/test"))

@@ -13,19 +13,17 @@ import pytest
 from lean_chat import Settings, create_app
 from lean_chat.app import build_app
 from lean_chat.store.sqlite import SQLiteStore
-from tests.apps import in_process, stream_body, turn
-from tests.conftest import LiveServer
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body, turn
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.sqlite_rows import stored_rows
 
 pytestmark = pytest.mark.anyio
 
 
 def rows(path: str, conversation_id: str) -> list[tuple[str, str]]:
     """(role, content) of a conversation's stored messages, read by a separate connection."""
-    with sqlite3.connect(path) as db:
-        return db.execute(
-            "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        ).fetchall()
+    return [(role, content) for role, content, _ in stored_rows(path, conversation_id)]
 
 
 async def test_history_survives_a_restart(sqlite_path: str) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for provider tests: lean_chat in front of a fake upstream, and reading its stream."""
+"""Provider tests' helpers: lean_chat in front of a fake upstream, and reading its stream."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 
-from lean_chat import create_app
-from tests.fakes import FakeUpstream
-from tests.frames import Frame, check_grammar, parse_frames
+from tests.support.apps import in_process
+from tests.support.frames import Frame, check_grammar, parse_frames
+from tests.support.upstreams import FakeUpstream
 
 __all__ = ["FAST_RETRIES", "MODELS", "app_settings", "ask", "chat_body", "lean", "tokens"]
 
@@ -30,11 +30,8 @@ def app_settings(fake: FakeUpstream, url: str | None = None, **settings: Any) ->
 @asynccontextmanager
 async def lean(fake: FakeUpstream, url: str | None = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking in-process to a lean_chat app whose provider is the fake (lifespan run)."""
-    app = create_app(**app_settings(fake, url, **settings))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
-            yield http
+    async with in_process(**app_settings(fake, url, **settings)) as http:
+        yield http
 
 
 def chat_body(

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from tests.fakes import FakeUpstream, Reply, refused_url
-from tests.providers.helpers import MODELS, ask, lean, tokens
+from tests.support.providers import MODELS, ask, lean, tokens
+from tests.support.upstreams import FakeUpstream, Reply, refused_url
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,10 @@ import pytest
 
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.history import merge_history, title_for
-from tests.apps import FAST, in_process, stream_body, turn
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import FAST, in_process, stream_body, turn
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 

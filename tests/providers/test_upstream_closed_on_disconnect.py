@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.conftest import LiveServer
-from tests.fakes import FakeUpstream, Reply
-from tests.providers.helpers import MODELS, app_settings, chat_body
+from tests.support.live_server import LiveServer
+from tests.support.providers import MODELS, app_settings, chat_body
+from tests.support.upstreams import FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
 

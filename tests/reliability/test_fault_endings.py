@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.conftest import fake_upstreams
-from tests.fakes import API_KEY, FakeUpstream, Reply, refused_url
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import asgi_client
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import fake_upstreams
+from tests.support.upstreams import API_KEY, FakeUpstream, Reply, refused_url
 
 pytestmark = pytest.mark.anyio
 
@@ -170,10 +171,8 @@ def lean_app(fake: FakeUpstream, sqlite_path: str, base_url: str | None) -> Any:
 async def open_lean(fake: FakeUpstream, sqlite_path: str, base_url: str | None) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to lean_chat in-process (lifespan run)."""
     app = lean_app(fake, sqlite_path, base_url)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test", timeout=30) as http:
-            yield http
+    async with app.router.lifespan_context(app), asgi_client(app, timeout=30) as http:
+        yield http
 
 
 def _base(fault: Fault) -> str | None:

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.apps import http_scope
+from tests.support.apps import http_scope
 
 __all__ = ["RawResponse", "call"]
 

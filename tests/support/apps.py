@@ -1,4 +1,4 @@
-"""Helpers for tests: a lean_chat app with chosen settings, in-process, and stream bodies."""
+"""A lean_chat app in-process (httpx over `ASGITransport`), stream bodies, and raw ASGI scopes."""
 
 from __future__ import annotations
 
@@ -9,21 +9,28 @@ from typing import Any
 import httpx
 
 from lean_chat import create_app
+from tests.support.frames import check_grammar, parse_frames
 
-__all__ = ["FAST", "http_scope", "in_process", "json_headers", "stream_body", "turn"]
+__all__ = ["FAST", "asgi_client", "http_scope", "in_process", "json_headers", "reply_to", "stream_body", "turn"]
 
 # Mock knobs for a quick stream: no pacing.
 FAST: dict[str, Any] = {"tokenDelayMs": 0}
 
 
 @asynccontextmanager
+async def asgi_client(app: Any, **options: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking in-process to `app`, whose lifespan the caller runs (or leaves off)."""
+    options.setdefault("base_url", "http://lean.test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), **options) as http:
+        yield http
+
+
+@asynccontextmanager
 async def in_process(app: Any = None, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking in-process to `app` (or a new app with these settings), lifespan run."""
     app = app if app is not None else create_app(**settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://lean.test") as http:
-            yield http
+    async with app.router.lifespan_context(app), asgi_client(app) as http:
+        yield http
 
 
 def stream_body(
@@ -43,6 +50,14 @@ async def turn(http: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
     response = await http.post("/chat/stream", json=body)
     assert response.status_code == 200, response.text
     return response
+
+
+async def reply_to(http: httpx.AsyncClient, user: str, text: str, cid: str | None = None) -> dict[str, Any]:
+    """Stream one turn (a fast mock) and return the done frame's data."""
+    done = check_grammar(parse_frames((await turn(http, stream_body(user, text, conversation_id=cid))).content))
+    assert done.event == "done"
+    data: dict[str, Any] = done.data
+    return data
 
 
 def json_headers(body: bytes | None = None) -> list[tuple[bytes, bytes]]:

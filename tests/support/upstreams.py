@@ -12,8 +12,8 @@ Usage (pytest, end to end through lean_chat, both under real uvicorn):
 
     import httpx
     from lean_chat import create_app
-    from tests.fakes import FakeOpenAI, Reply
-    from tests.frames import parse_frames
+    from tests.support.upstreams import FakeOpenAI, Reply
+    from tests.support.frames import parse_frames
 
     def test_tokens_reach_the_client(live_server):
         fake = FakeOpenAI(Reply(status=429, headers={"retry-after": "0"}), Reply(tokens=["Hi", " there"]))

@@ -1,4 +1,5 @@
-"""Limits: body size, messages per request, characters per message, list `limit`, streams per user."""
+"""Limits (`limits.py` and the settings it reads): body size, messages per request, characters per message,
+list `limit`, streams per user."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import httpx
 import pytest
 
 from lean_chat import Settings
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
+from lean_chat.limits import RETRY_AFTER_SECONDS, StreamSlots, check_chat_request
+from lean_chat.refusals import TooManyStreams, ValidationFailed
+from lean_chat.schema import ChatMessage, ChatRequest
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 
@@ -134,3 +138,42 @@ async def test_slots_are_given_back_after_failures(sqlite_path: str) -> None:
             assert parse_frames((await http.post("/chat/stream", json=failing)).content)[-1].event == "error"
         ok = await http.post("/chat/stream", json=stream_body("bob", "x"))
         assert check_grammar(parse_frames(ok.content)).event == "done"
+
+
+def chat(*contents: str) -> ChatRequest:
+    """A chat request of user messages."""
+    return ChatRequest(userId="u", messages=[ChatMessage(role="user", content=c) for c in contents])
+
+
+def test_a_limit_of_zero_is_no_limit() -> None:
+    check_chat_request(chat(*["x" * 10_000] * 50), max_messages=0, max_chars=0)
+    slots = StreamSlots(per_user=0)
+    with slots.hold("u"), slots.hold("u"), slots.hold("u"):
+        assert slots.running == {"u": 3}
+    assert slots.running == {}
+
+
+def test_too_many_and_too_long_messages_are_reported_together_in_order() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        check_chat_request(chat("ok", "long one", "ok", "longer one"), max_messages=3, max_chars=5)
+    assert refused.value.status_code == 422
+    assert [e["loc"] for e in refused.value.detail] == [
+        ["body", "messages"],
+        ["body", "messages", 1, "content"],
+        ["body", "messages", 3, "content"],
+    ]
+
+
+def test_slots_count_per_user_and_are_given_back_when_the_block_fails() -> None:
+    slots = StreamSlots(per_user=2)
+    with slots.hold("alice"), slots.hold("alice"):
+        with pytest.raises(TooManyStreams) as refused:
+            with slots.hold("alice"):
+                pass  # pragma: no cover - never entered
+        assert refused.value.status_code == 429
+        assert refused.value.headers == {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        with slots.hold("bob"):
+            assert slots.running == {"alice": 2, "bob": 1}
+    with pytest.raises(RuntimeError), slots.hold("alice"):
+        raise RuntimeError("the stream failed")
+    assert slots.running == {}

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.apps import in_process, stream_body
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 
