@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from lean_chat import Settings
-from lean_chat.limits import RETRY_AFTER_SECONDS, StreamSlots, check_chat_request
+from lean_chat.hub import MemoryHub, StreamInfo
+from lean_chat.limits import RETRY_AFTER_SECONDS, check_chat_request
 from lean_chat.refusals import TooManyStreams, ValidationFailed
 from lean_chat.schema import ChatMessage, ChatRequest
 from tests.support.apps import in_process, stream_body
@@ -145,12 +146,22 @@ def chat(*contents: str) -> ChatRequest:
     return ChatRequest(userId="u", messages=[ChatMessage(role="user", content=c) for c in contents])
 
 
-def test_a_limit_of_zero_is_no_limit() -> None:
+def stream(user_id: str, number: int) -> StreamInfo:
+    """A stream of the user (the hub counts each user's running streams: lean_chat/hub)."""
+    return StreamInfo(f"{number:032x}", user_id, "c", "", False)
+
+
+@pytest.mark.anyio
+async def test_a_limit_of_zero_is_no_limit() -> None:
     check_chat_request(chat(*["x" * 10_000] * 50), max_messages=0, max_chars=0)
-    slots = StreamSlots(per_user=0)
-    with slots.hold("u"), slots.hold("u"), slots.hold("u"):
-        assert slots.running == {"u": 3}
-    assert slots.running == {}
+    hub = MemoryHub()
+    streams = [stream("u", n) for n in range(3)]
+    for info in streams:
+        await hub.claim(info, per_user=0)
+    assert hub.per_user == {"u": 3}
+    for info in streams:
+        await hub.release(info)
+    assert hub.per_user == {}
 
 
 def test_too_many_and_too_long_messages_are_reported_together_in_order() -> None:
@@ -164,16 +175,20 @@ def test_too_many_and_too_long_messages_are_reported_together_in_order() -> None
     ]
 
 
-def test_slots_count_per_user_and_are_given_back_when_the_block_fails() -> None:
-    slots = StreamSlots(per_user=2)
-    with slots.hold("alice"), slots.hold("alice"):
-        with pytest.raises(TooManyStreams) as refused:
-            with slots.hold("alice"):
-                pass  # pragma: no cover - never entered
-        assert refused.value.status_code == 429
-        assert refused.value.headers == {"Retry-After": str(RETRY_AFTER_SECONDS)}
-        with slots.hold("bob"):
-            assert slots.running == {"alice": 2, "bob": 1}
-    with pytest.raises(RuntimeError), slots.hold("alice"):
-        raise RuntimeError("the stream failed")
-    assert slots.running == {}
+@pytest.mark.anyio
+async def test_slots_count_per_user_and_are_given_back_when_the_stream_ends() -> None:
+    hub = MemoryHub()
+    alice = [stream("alice", 1), stream("alice", 2)]
+    for info in alice:
+        await hub.claim(info, per_user=2)
+    with pytest.raises(TooManyStreams) as refused:
+        await hub.claim(stream("alice", 3), per_user=2)
+    assert refused.value.status_code == 429
+    assert refused.value.headers == {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    bob = stream("bob", 4)
+    await hub.claim(bob, per_user=2)
+    assert hub.per_user == {"alice": 2, "bob": 1}
+    for info in [*alice, bob]:
+        await hub.release(info)
+        await hub.release(info)  # twice: given back once
+    assert hub.per_user == {}

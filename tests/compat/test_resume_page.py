@@ -16,8 +16,8 @@ from playwright.sync_api import Page, sync_playwright
 
 from lean_chat import create_app
 from tests.compat.test_demo_page import CHROMIUM, CHROMIUM_ARGS, served  # noqa: F401 - the fixture
-from tests.conftest import LiveServer
 from tests.resume.reading import body, read
+from tests.support.live_server import LiveServer
 
 
 @pytest.fixture

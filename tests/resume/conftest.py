@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.conftest import LiveServer
+from tests.support.live_server import LiveServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.frames import Frame, parse_frames
+from tests.support.frames import Frame, parse_frames
 
 __all__ = ["Read", "body", "frame_ids", "read", "tokens_of"]
 

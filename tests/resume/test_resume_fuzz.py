@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from lean_chat.app import build_app
 from lean_chat.config import Settings
-from tests.apps import json_headers
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.raw_asgi import RawResponse, call
 from tests.reliability.test_fuzz import check_detail, fuzz_settings
 from tests.resume.reading import body
+from tests.support.apps import json_headers
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.raw_asgi import RawResponse, call
 
 OWNER = "owner"
 

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.frames import check_grammar, parse_frames
 from tests.resume.reading import body, frame_ids, read, tokens_of
+from tests.support.frames import check_grammar, parse_frames
 
 Serve = Callable[..., httpx.Client]
 

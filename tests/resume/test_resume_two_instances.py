@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
-from tests.reliability.server_process import ServerProcess
 from tests.resume.reading import body, frame_ids, read, tokens_of
 from tests.resume.test_stop import Background, wait_for_token
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.server_process import ServerProcess
+from tests.support.upstreams import FakeOpenAI, Reply
 
 
 @contextmanager

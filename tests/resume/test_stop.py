@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import httpx
 
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
 from tests.resume.reading import Read, body, tokens_of
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.upstreams import FakeOpenAI, Reply
 
 Serve = Callable[..., httpx.Client]
 
