@@ -27,9 +27,13 @@ from .chat import ChatService
 from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .limits import StreamSlots, check_chat_request
+from .log_format import LOG_FORMATS
+from .metrics import Metrics, load_metrics
 from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
+from .request_id import answer_headers
+from .request_log import STREAM, RequestLog
 from .schema import (
     BodyUnreadable,
     ChatRequest,
@@ -133,6 +137,7 @@ class Endpoints:
         self.service: ChatService | None = None
         self.slots = StreamSlots(settings.max_streams_per_user)
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.metrics = Metrics()
 
     @property
     def chat(self) -> ChatService:
@@ -162,7 +167,9 @@ class Endpoints:
                 )
                 return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
-            await stream(scope, receive, send)
+            scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
+            with self.metrics.streaming(stream):
+                await stream(scope, receive, send)
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""
@@ -288,22 +295,26 @@ class _StreamLane:
         except self.refusals as exc:
             handler = next(self.handlers[kind] for kind in type(exc).__mro__ if kind in self.handlers)
             response = await handler(Request(scope, receive), exc)
+            response.raw_headers.extend(answer_headers(scope, response.status_code))
             await response(scope, receive, send)
 
 
 class _StreamFirst:
     """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
 
-    def __init__(self, lane: ASGIApp, rest: ASGIApp) -> None:
+    def __init__(self, lane: ASGIApp, rest: ASGIApp, log: RequestLog) -> None:
         self.lane = lane
         self.rest = rest
+        self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch on the method and path."""
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == STREAM_PATH:
-            await self.lane(scope, receive, send)
-        else:
+        """Dispatch on the method and path (each HTTP request through the request log: its id, its line)."""
+        if scope["type"] != "http":
             await self.rest(scope, receive, send)
+        elif scope["method"] == "POST" and _route_path(scope) == STREAM_PATH:
+            await self.log.lane(self.lane, scope, receive, send)
+        else:
+            await self.log.rest(self.rest, scope, receive, send)
 
 
 class LeanStarlette(Starlette):
@@ -313,16 +324,17 @@ class LeanStarlette(Starlette):
     every layer's `send` wrapper: the stream lane has only the user middleware (CORS, auth) and the endpoint.
     """
 
-    def __init__(self, *, stream_lane: ASGIApp, **options: Any) -> None:
+    def __init__(self, *, stream_lane: ASGIApp, request_log: RequestLog, **options: Any) -> None:
         super().__init__(**options)
         self.stream_lane = stream_lane
+        self.request_log = request_log
 
     def build_middleware_stack(self) -> ASGIApp:
         """The usual stack, behind a dispatcher that sends streams down the lane (in the same middleware)."""
         lane = self.stream_lane
         for kind, args, kwargs in reversed(self.user_middleware):
             lane = kind(lane, *args, **kwargs)
-        return _StreamFirst(lane, super().build_middleware_stack())
+        return _StreamFirst(lane, super().build_middleware_stack(), self.request_log)
 
 
 def _error_handlers() -> dict[Any, Any]:
@@ -363,18 +375,24 @@ def open_store(settings: Settings) -> Store:
 
 def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
     """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     endpoints = Endpoints(settings)
+    metrics = endpoints.metrics = load_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
-            endpoints.service = ChatService(chosen, build_providers(settings, client), settings.default_model)
+            watched = metrics.watch_store(chosen)
+            endpoints.service = ChatService(watched, build_providers(settings, client), settings.default_model)
+            metrics.open(client)
             logger.info(
-                "lean_chat ready: providers %s; history %s",
+                "lean_chat ready: providers %s; history %s; metrics %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
+                "at /metrics" if metrics.enabled else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
@@ -384,6 +402,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 yield
             finally:
                 gc.unfreeze()
+                metrics.close()
                 endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()
@@ -402,6 +421,8 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
+    if metrics.enabled:
+        routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     if settings.serve_demo_page:
         routes.append(Route("/", demo_page, methods=["GET"]))
         routes.append(Route(CLIENT_PATH, demo_client, methods=["GET"]))
@@ -419,6 +440,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
     return LeanStarlette(
         stream_lane=stream_lane,
+        request_log=RequestLog(metrics, settings.log_format == "json"),
         routes=routes,
         middleware=middleware,
         exception_handlers=handlers,

@@ -12,6 +12,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .request_id import answer_headers
+
 __all__ = [
     "AUTH_USER_KEY",
     "AuthMiddleware",
@@ -30,7 +32,8 @@ AUTH_USER_KEY = "lean_chat.user"
 Authenticate = Callable[[Request], Awaitable[str | None]]
 """An async hook: the caller's user id, or None (or raise AuthRejected) to refuse the request."""
 
-_OPEN_PATHS = frozenset({"/healthz"})
+# `/metrics` checks the API keys itself (an `authenticate` hook's end users do not get it).
+_OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 _MISSING = "Missing credentials: send an Authorization: Bearer header."
 _encode = msgspec.json.Encoder().encode
 
@@ -100,38 +103,41 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if self.authenticate is None:
-            await _refuse(send, _MISSING if token is None else "Invalid API key.")
+            await _refuse(scope, send, _MISSING if token is None else "Invalid API key.")
             return
         try:
             user_id = await self.authenticate(Request(scope))
         except AuthRejected as exc:
-            await _refuse(send, exc.detail)
+            await _refuse(scope, send, exc.detail)
             return
         except Exception as exc:
             # Fail closed; the hook's own message may quote the credentials, so only its type is logged.
             logger.warning("authenticate hook failed with %s; request refused", type(exc).__name__)
-            await _refuse(send, "Invalid credentials.")
+            await _refuse(scope, send, "Invalid credentials.")
             return
         if not isinstance(user_id, str) or not user_id:
-            await _refuse(send, "Invalid credentials.")
+            await _refuse(scope, send, "Invalid credentials.")
             return
         scope[AUTH_USER_KEY] = user_id
         query_user = QueryParams(scope.get("query_string", b"")).get("userId")
         if query_user is not None and query_user != user_id:
-            await _answer(send, 403, UserMismatch.detail)
+            await _answer(scope, send, 403, UserMismatch.detail)
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Send, detail: str) -> None:
+async def _refuse(scope: Scope, send: Send, detail: str) -> None:
     """Answer 401 with a JSON detail."""
-    await _answer(send, 401, detail, [(b"www-authenticate", b"Bearer")])
+    await _answer(scope, send, 401, detail, [(b"www-authenticate", b"Bearer")])
 
 
-async def _answer(send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _answer(
+    scope: Scope, send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     """Answer with a status and a JSON detail, without reading the request body."""
     body = _encode({"detail": detail})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    headers += answer_headers(scope, status)
     message: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
     await send(message)
     await send({"type": "http.response.body", "body": body})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
@@ -101,6 +102,7 @@ class Turn:
         self.call = StreamCall(self.model, ContextView(context), params)
         self._parts: list[str] = []
         self.saved = False
+        self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
 
     @property
     def explicit(self) -> bool:
@@ -114,6 +116,8 @@ class Turn:
 
     def _take(self, batch: list[str]) -> None:
         """Record a batch of tokens, keeping the list of parts short."""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
         self._parts.extend(batch)
         if len(self._parts) > _COMPACT_EVERY:
             self._parts = ["".join(self._parts)]

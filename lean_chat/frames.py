@@ -62,9 +62,11 @@ def done_frame(content: str, provider: str, usage: dict[str, int], conversation_
     )
 
 
-def error_frame(message: str, code: str | None = None) -> bytes:
-    """The `error` frame that ends a failed stream."""
+def error_frame(message: str, code: str | None = None, request_id: str | None = None) -> bytes:
+    """The `error` frame that ends a failed stream (with the request's id, when known)."""
     error: dict[str, Any] = {"message": message}
     if code is not None:
         error["code"] = code
+    if request_id is not None:
+        error["requestId"] = request_id
     return _ERROR_PREFIX + _encode(error) + _FRAME_END

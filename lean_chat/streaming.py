@@ -11,6 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
+from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
 __all__ = ["ErrorStream", "TurnStream"]
@@ -27,12 +28,14 @@ class ErrorStream:
     """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
 
     def __init__(self, message: str, code: str) -> None:
-        self.body = error_frame(message, code)
+        self.message = message
+        self.code = code
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        body = error_frame(self.message, self.code, frame_request_id(scope))
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class TurnStream:
@@ -48,6 +51,8 @@ class TurnStream:
         self.disconnected = False
         self.stalled = False
         self.stopped: bytes | None = None
+        self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
+        self.request_id: str | None = None
         self._finishing = False
         self._last_write = 0.0
         self._sending_since: float | None = None
@@ -62,6 +67,7 @@ class TurnStream:
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
+        self.request_id = frame_request_id(scope)
         watcher = loop.create_task(_next_message(receive))
         watcher.add_done_callback(self._on_receive)
         self._last_write = loop.time()
@@ -69,7 +75,7 @@ class TurnStream:
         if self.drain is not None:
             self.drain.add(self)
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
             final = await self._produce()
             if self._ping is not None and not self._ping.done():
                 await self._ping
@@ -104,17 +110,19 @@ class TurnStream:
             self._finishing = True  # the reply is complete: a shutdown now still ends with its `done`
             return await self.turn.finish()
         except TurnFailed as exc:
+            self.error_code = exc.code
             await self.turn.save_partial()
-            return error_frame(exc.message, exc.code)
+            return error_frame(exc.message, exc.code, self.request_id)
         except Exception:
             logger.exception("stream failed")
+            self.error_code = "internal_error"
             await self.turn.save_partial()
-            return error_frame("Internal error while streaming the reply.", "internal_error")
+            return error_frame("Internal error while streaming the reply.", "internal_error", self.request_id)
 
     def stop(self, message: str, code: str) -> None:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
         if self.stopped is None and self._task is not None and not self._finishing:
-            self.stopped = error_frame(message, code)
+            self.stopped = error_frame(message, code, self.request_id)
             self._task.cancel()
 
     async def _write(self, message: Message) -> None:

@@ -70,7 +70,7 @@ class HTTPProvider(ABC):
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, retried before the first token."""
         body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+        return with_retries(self.name, self.policy, lambda: self._attempt(call, body), call)
 
     async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
         """One request: the tokens of each network read; a failure event or a truncated stream raises."""
@@ -107,4 +107,4 @@ class HTTPProvider(ABC):
             if done:
                 await upstream.drain()
         if not finished:
-            raise UpstreamError(self.truncated, retryable=True)
+            raise UpstreamError(self.truncated, retryable=True, error_type="truncated")

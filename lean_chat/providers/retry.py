@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from .base import ProviderError
+from .base import ProviderError, StreamCall
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "UpstreamError", "retry_after_seconds", "with_retries"]
 
@@ -31,9 +31,12 @@ class UpstreamError(ProviderError):
         code: str = "provider_error",
         retryable: bool = False,
         retry_after: float | None = None,
+        error_type: str = "provider_error",
     ) -> None:
         super().__init__(detail, code=code, retryable=retryable)
         self.retry_after = retry_after
+        # For metrics: the HTTP status, the transport error's class name, or a word of ours; never upstream text.
+        self.error_type = error_type
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -77,12 +80,20 @@ class RetryPolicy:
 
 
 async def with_retries(
-    provider: str, policy: RetryPolicy, attempt: Callable[[], AsyncGenerator[list[str], None]]
+    provider: str,
+    policy: RetryPolicy,
+    attempt: Callable[[], AsyncGenerator[list[str], None]],
+    call: StreamCall | None = None,
 ) -> AsyncGenerator[list[str], None]:
-    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded."""
+    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded.
+
+    Each attempt, and the error type of each failed one, is noted on `call` (for the metrics).
+    """
     tries = 0
     while True:
         started = False
+        if call is not None:
+            call.attempts += 1
         try:
             async with aclosing(attempt()) as stream:
                 async for batch in stream:
@@ -90,6 +101,8 @@ async def with_retries(
                     yield batch
             return
         except ProviderError as exc:
+            if call is not None:
+                call.failures.append(getattr(exc, "error_type", exc.code))
             if started or not exc.retryable or tries >= policy.max_retries:
                 raise
             wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)

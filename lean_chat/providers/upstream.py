@@ -80,11 +80,19 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
         error_detail(info, secrets, f"HTTP {status}"),
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers),
+        error_type=str(status) if 100 <= status <= 599 else "http_status",
     )
 
 
 def _transport_error(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
-    """A safe message for a network failure (httpx's own text can carry the URL)."""
+    """A safe message for a network failure (httpx's own text can carry the URL), typed by httpx's class name."""
+    error = _transport_message(exc, timeouts, answered=answered)
+    error.error_type = type(exc).__name__
+    return error
+
+
+def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
+    """The error for a network failure, by kind."""
     if isinstance(exc, httpx.ConnectTimeout):
         return UpstreamError(f"could not connect to the upstream server within {timeouts.connect} s", retryable=True)
     if isinstance(exc, httpx.ConnectError):
@@ -177,7 +185,9 @@ class UpstreamStream:
                 if events:
                     yield events
                 if loop.time() > deadline:
-                    raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+                    raise UpstreamError(
+                        f"the upstream reply took longer than {self.request_timeout:g} s", error_type="reply_timeout"
+                    )
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=True) from None
         events = parser.flush()

@@ -1,0 +1,70 @@
+"""What one finished stream was: provider, model, outcome, timings and tokens, read once when it ends.
+
+The metrics and the JSON log line both read this summary; nothing here runs per token.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .providers.routing import provider_for_model
+
+if TYPE_CHECKING:
+    from .streaming import TurnStream
+
+__all__ = ["StreamSummary", "summarize"]
+
+
+@dataclass(slots=True)
+class StreamSummary:
+    """One stream's facts, for metrics and the log line (the model is the name asked for, unchecked)."""
+
+    provider: str
+    model: str
+    outcome: str
+    code: str | None
+    duration_seconds: float
+    first_token_seconds: float | None
+    output_tokens: int
+    input_tokens: int | None
+    served_by: str
+    fell_back: bool
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def summarize(stream: TurnStream, started: float) -> StreamSummary:
+    """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
+    turn = stream.turn
+    now = time.perf_counter()
+    if stream.disconnected:
+        outcome, code = "client_gone", None
+    elif stream.stalled:
+        outcome, code = "stalled_client", None
+    elif stream.stopped is not None:
+        outcome, code = "stopped", None
+    elif stream.error_code is not None:
+        outcome, code = "error", stream.error_code
+    else:
+        outcome, code = "done", None
+    routed = provider_for_model(turn.model)
+    configured = routed in turn.service.providers
+    usage = turn.call.usage
+    output = usage.output_tokens
+    first = turn.first_token_at
+    return StreamSummary(
+        provider=routed,
+        model=turn.model,
+        outcome=outcome,
+        code=code,
+        duration_seconds=now - started,
+        first_token_seconds=None if first is None else first - started,
+        output_tokens=output if output is not None else (len(turn.content) + 3) // 4,
+        input_tokens=usage.input_tokens,
+        served_by=turn.provider_name,
+        fell_back=configured and routed != "mock" and turn.provider_name == "mock",
+        attempts=turn.call.attempts,
+        failures=turn.call.failures,
+    )
