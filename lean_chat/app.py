@@ -28,7 +28,7 @@ from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .limits import StreamSlots, check_chat_request
 from .log_format import LOG_FORMATS
-from .metrics import Metrics, load_metrics
+from .metrics import Metrics, load_metrics, metrics_state
 from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
@@ -392,7 +392,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 "lean_chat ready: providers %s; history %s; metrics %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 f"in SQLite at {os.path.abspath(chosen.path)}" if isinstance(chosen, SQLiteStore) else "in memory",
-                "at /metrics" if metrics.enabled else "off",
+                metrics_state(metrics.enabled),
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,

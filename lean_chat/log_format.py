@@ -7,6 +7,7 @@ and the root, in every worker process.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
+from uvicorn.config import LOGGING_CONFIG
 
 from .config import Settings
 
@@ -71,21 +73,31 @@ def _timestamp(created: float) -> str:
 
 
 def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
-    """A `logging.config.dictConfig` for uvicorn's and lean_chat's loggers in this format (each worker runs it)."""
-    formatter: dict[str, Any] = (
-        {"()": "lean_chat.log_format.JSONFormatter"} if log_format == "json" else {"format": TEXT_FORMAT}
-    )
+    """A `logging.config.dictConfig` for uvicorn's loggers and the root (so lean_chat's), run by each worker.
+
+    Text keeps uvicorn's own formats and gives the root lean_chat's; JSON gives every logger the JSON formatter.
+    """
     level = level.upper()
-    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    if log_format != "json":
+        config = copy.deepcopy(LOGGING_CONFIG)
+        config["formatters"]["lean_chat"] = {"format": TEXT_FORMAT}
+        config["handlers"]["lean_chat"] = {
+            "class": "logging.StreamHandler",
+            "formatter": "lean_chat",
+            "stream": "ext://sys.stderr",
+        }
+        config["root"] = {"handlers": ["lean_chat"], "level": level}
+        return config
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"default": formatter},
-        "handlers": {"default": handler},
+        "formatters": {"json": {"()": "lean_chat.log_format.JSONFormatter"}},
+        "handlers": {"json": handler},
         "loggers": {
-            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["json"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
-            "uvicorn.access": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.access": {"handlers": ["json"], "level": level, "propagate": False},
         },
-        "root": {"handlers": ["default"], "level": level},
+        "root": {"handlers": ["json"], "level": level},
     }

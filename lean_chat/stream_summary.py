@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from .providers.routing import provider_for_model
 
 if TYPE_CHECKING:
+    from .chat import Turn
     from .streaming import TurnStream
 
-__all__ = ["StreamSummary", "summarize"]
+__all__ = ["StreamSummary", "provider_asked", "summarize"]
 
 
 @dataclass(slots=True)
@@ -35,6 +36,15 @@ class StreamSummary:
     failures: list[str] = field(default_factory=list)
 
 
+def provider_asked(turn: Turn) -> str:
+    """The provider a turn's model routes to; `mock` when that one is not configured and the model was not named
+    (the mock answers then, as always)."""
+    routed = provider_for_model(turn.model)
+    if routed != "mock" and routed not in turn.service.providers and not turn.explicit:
+        return "mock"
+    return routed
+
+
 def summarize(stream: TurnStream, started: float) -> StreamSummary:
     """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
     turn = stream.turn
@@ -49,8 +59,7 @@ def summarize(stream: TurnStream, started: float) -> StreamSummary:
         outcome, code = "error", stream.error_code
     else:
         outcome, code = "done", None
-    routed = provider_for_model(turn.model)
-    configured = routed in turn.service.providers
+    routed = provider_asked(turn)
     usage = turn.call.usage
     output = usage.output_tokens
     first = turn.first_token_at
@@ -64,7 +73,7 @@ def summarize(stream: TurnStream, started: float) -> StreamSummary:
         output_tokens=output if output is not None else (len(turn.content) + 3) // 4,
         input_tokens=usage.input_tokens,
         served_by=turn.provider_name,
-        fell_back=configured and routed != "mock" and turn.provider_name == "mock",
+        fell_back=routed != "mock" and turn.provider_name == "mock" and turn.call.attempts > 0,
         attempts=turn.call.attempts,
         failures=turn.call.failures,
     )

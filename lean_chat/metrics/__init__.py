@@ -8,6 +8,7 @@ Hooks run per request, per stream or per store operation, never per token.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from ..stream_summary import StreamSummary
     from ..streaming import TurnStream
 
-__all__ = ["MULTIPROCESS_ENV", "Metrics", "load_metrics"]
+__all__ = ["MULTIPROCESS_ENV", "Metrics", "load_metrics", "metrics_state"]
 
 # prometheus-client's own variable: the folder where several worker processes keep their figures.
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -71,3 +72,12 @@ def load_metrics(settings: Settings, **options: Any) -> Metrics:
             raise ImportError(EXTRA_MISSING, name=exc.name) from exc
         raise
     return PrometheusMetrics(settings, **options)
+
+
+def metrics_state(enabled: bool) -> str:
+    """What the start-up line says about metrics."""
+    if enabled:
+        return "at /metrics"
+    if importlib.util.find_spec("prometheus_client") is None:
+        return "off (pip install 'lean-chat[metrics]' for /metrics)"
+    return "off"

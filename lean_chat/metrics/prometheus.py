@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 import msgspec
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import bearer_token
-from ..providers.routing import provider_for_model
+from ..stream_summary import provider_asked
 from . import MULTIPROCESS_ENV, Metrics
 from .files import MetricFiles
 from .labels import ModelLabels, code_label, error_type_label, provider_label
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ..stream_summary import StreamSummary
     from ..streaming import TurnStream
 
-__all__ = ["DURATION_BUCKETS", "TOKEN_BUCKETS", "PrometheusMetrics"]
+__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "TOKEN_BUCKETS", "PrometheusMetrics"]
 
 # OpenTelemetry's advice for gen_ai.client.operation.duration (seconds) and gen_ai.client.token.usage.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -48,6 +48,8 @@ REFUSED = frozenset({400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 503})
 # How often each worker writes its upstream pool's state when several workers share the figures.
 POOL_SAMPLE_SECONDS = 5.0
 
+# The classic text format, which every Prometheus reads (our names need none of 1.0.0's escaping).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _UNAUTHORIZED = msgspec.json.encode({"detail": "Missing or invalid API key for /metrics."})
 _PROVIDER = "gen_ai_provider_name"
 _MODEL = "gen_ai_request_model"
@@ -185,7 +187,7 @@ class PrometheusMetrics(Metrics):
     @contextmanager
     def streaming(self, stream: TurnStream) -> Iterator[None]:
         """Count the stream as started, and open while it runs."""
-        provider = provider_label(provider_for_model(stream.turn.model))
+        provider = provider_label(provider_asked(stream.turn))
         self.streams_started.labels(provider, self.models.label(stream.turn.model)).inc()
         gauge = self.streams_open.labels(provider)
         gauge.inc()
@@ -235,7 +237,7 @@ class PrometheusMetrics(Metrics):
             body = generate_latest(self.registry)
         else:
             body = await asyncio.to_thread(self.files.exposition)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(body, headers={"content-type": CONTENT_TYPE})
 
     def _sample_pool(self) -> None:
         """Write the upstream pool's state into its gauges (nothing known: zeros)."""
