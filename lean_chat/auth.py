@@ -5,14 +5,12 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
-import msgspec
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .request_id import answer_headers
+from .refusals import AuthRejected, Refusal, UserMismatch, refusal_response
 
 __all__ = [
     "AUTH_USER_KEY",
@@ -35,21 +33,6 @@ Authenticate = Callable[[Request], Awaitable[str | None]]
 # `/metrics` checks the API keys itself (an `authenticate` hook's end users do not get it).
 _OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 _MISSING = "Missing credentials: send an Authorization: Bearer header."
-_encode = msgspec.json.Encoder().encode
-
-
-class AuthRejected(Exception):
-    """Raised by an `authenticate` hook to refuse a request with 401 and this detail."""
-
-    def __init__(self, detail: str = "Invalid credentials.") -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-class UserMismatch(Exception):
-    """The request names a userId other than the authenticated caller's (403)."""
-
-    detail = "userId does not match the authenticated user."
 
 
 def bearer_token(scope: Scope) -> str | None:
@@ -103,41 +86,29 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         if self.authenticate is None:
-            await _refuse(scope, send, _MISSING if token is None else "Invalid API key.")
+            await _refuse(scope, receive, send, AuthRejected(_MISSING if token is None else "Invalid API key."))
             return
         try:
             user_id = await self.authenticate(Request(scope))
         except AuthRejected as exc:
-            await _refuse(scope, send, exc.detail)
+            await _refuse(scope, receive, send, exc)
             return
         except Exception as exc:
             # Fail closed; the hook's own message may quote the credentials, so only its type is logged.
             logger.warning("authenticate hook failed with %s; request refused", type(exc).__name__)
-            await _refuse(scope, send, "Invalid credentials.")
+            await _refuse(scope, receive, send, AuthRejected())
             return
         if not isinstance(user_id, str) or not user_id:
-            await _refuse(scope, send, "Invalid credentials.")
+            await _refuse(scope, receive, send, AuthRejected())
             return
         scope[AUTH_USER_KEY] = user_id
         query_user = QueryParams(scope.get("query_string", b"")).get("userId")
         if query_user is not None and query_user != user_id:
-            await _answer(scope, send, 403, UserMismatch.detail)
+            await _refuse(scope, receive, send, UserMismatch())
             return
         await self.app(scope, receive, send)
 
 
-async def _refuse(scope: Scope, send: Send, detail: str) -> None:
-    """Answer 401 with a JSON detail."""
-    await _answer(scope, send, 401, detail, [(b"www-authenticate", b"Bearer")])
-
-
-async def _answer(
-    scope: Scope, send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    """Answer with a status and a JSON detail, without reading the request body."""
-    body = _encode({"detail": detail})
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or [])]
-    headers += answer_headers(scope, status)
-    message: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": headers}
-    await send(message)
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
+    """Answer with the refusal, without reading the request body."""
+    await refusal_response(refusal, scope)(scope, receive, send)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
-from .frames import done_frame
+from .frames import done_frame, error_frame
 from .providers.base import Message, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
-from .store.base import Store, StoredMessage, default_conversation_id
+from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
 
-__all__ = ["ChatService", "ContextView", "Turn", "TurnFailed", "merge_history", "title_for"]
+__all__ = ["CONVERSATION_GONE", "ChatService", "ContextView", "Turn", "TurnFailed"]
+
+logger = logging.getLogger("lean_chat")
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
+# The `error` frame of a stream whose conversation was deleted (or cleared, or taken over) while it streamed.
+_GONE = ("The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted")
+CONVERSATION_GONE = error_frame(*_GONE)
+# The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
+_UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
+STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
 # Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
 _COMPACT_EVERY = 16
 
@@ -28,25 +37,6 @@ class TurnFailed(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-def title_for(messages: Sequence[StoredMessage]) -> str:
-    """A conversation's title: its first user message on one line, cut to 60 characters."""
-    first = next((m.content.strip() for m in messages if m.role == "user"), "")
-    if not first:
-        return "New chat"
-    line = first.replace("\n", " ").strip()
-    return line[:60] + "…" if len(line) > 60 else line
-
-
-def merge_history(
-    stored: list[StoredMessage], incoming: list[StoredMessage]
-) -> tuple[list[StoredMessage], list[StoredMessage]]:
-    """(context, new): the incoming list when the stored one is its prefix, else stored + incoming."""
-    if stored and len(stored) <= len(incoming):
-        if all(s.role == i.role and s.content == i.content for s, i in zip(stored, incoming, strict=False)):
-            return incoming, incoming[len(stored) :]
-    return stored + incoming, incoming
 
 
 class ContextView(Sequence[Message]):
@@ -86,20 +76,20 @@ class Turn:
         service: ChatService,
         user_id: str,
         conversation_id: str,
-        context: list[StoredMessage],
-        title: str,
+        start: TurnStart,
         params: dict[str, Any],
     ) -> None:
         self.service = service
         self.user_id = user_id
         self.conversation_id = conversation_id
-        self.title = title
+        self.title = start.title
+        self.life = start.life
         self.params = params
         requested = params.get("model")
         self.requested_model = requested.strip() if isinstance(requested, str) else ""
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
-        self.call = StreamCall(self.model, ContextView(context), params)
+        self.call = StreamCall(self.model, ContextView(start.context), params)
         self._parts: list[str] = []
         self.saved = False
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
@@ -163,29 +153,48 @@ class Turn:
         return usage
 
     async def finish(self) -> bytes:
-        """Save the complete reply and return the `done` frame."""
+        """Save the complete reply and return the `done` frame; TurnFailed when the conversation is gone (or the
+        store), so that the stream's `error` frame carries its code and request id."""
         content = self.content
-        await self._save(StoredMessage("assistant", content, None))
+        try:
+            if not await self._save(StoredMessage("assistant", content, None)):
+                raise TurnFailed(*_GONE)
+        except StoreUnavailable:
+            raise TurnFailed(*_UNAVAILABLE) from None
         return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     async def save_partial(self) -> None:
-        """Save the reply so far, marked partial (nothing when no token was produced)."""
+        """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
         if self._parts and not self.saved:
-            await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+            try:
+                await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+            except StoreUnavailable:
+                logger.warning("partial reply not saved: the history store is unavailable")
 
-    async def _save(self, reply: StoredMessage) -> None:
-        """Append the assistant reply to the conversation."""
+    async def _save(self, reply: StoredMessage) -> bool:
+        """Append the assistant reply to the conversation; False when it was deleted since the turn began."""
         self.saved = True
-        await self.service.store.append(self.user_id, self.conversation_id, [reply], self.title)
+        try:
+            await self.service.store.save_reply(self.user_id, self.conversation_id, self.life, reply)
+        except ConversationGone:
+            return False
+        return True
 
 
 class ChatService:
     """The chat logic shared by every request: store, providers, defaults."""
 
-    def __init__(self, store: Store, providers: Mapping[str, Provider], default_model: str = "gpt-4.1") -> None:
+    def __init__(
+        self,
+        store: Store,
+        providers: Mapping[str, Provider],
+        default_model: str = "gpt-4.1",
+        max_context_chars: int = 400_000,
+    ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
+        self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 
     async def open_turn(self, request: ChatRequest) -> Turn:
@@ -194,9 +203,6 @@ class ChatService:
         raw_id = params.get("conversationId")
         conversation_id = raw_id.strip() if isinstance(raw_id, str) and raw_id.strip() else ""
         conversation_id = conversation_id or default_conversation_id(request.userId)
-        stored = await self.store.load(request.userId, conversation_id)
-        context, new = merge_history(stored, [_stored(m) for m in request.messages])
-        title = title_for(context)
-        if new:
-            await self.store.append(request.userId, conversation_id, new, title)
-        return Turn(self, request.userId, conversation_id, context, title, params)
+        incoming = [_stored(m) for m in request.messages]
+        start = await self.store.start_turn(request.userId, conversation_id, incoming, self.max_context_chars)
+        return Turn(self, request.userId, conversation_id, start, params)

@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--sqlite-path", default=None, help='history file ("" keeps history in memory)')
+    serve.add_argument(
+        "--database-url",
+        default=None,
+        help="history in PostgreSQL (postgresql://..., the postgres extra), sqlite:///PATH or memory://",
+    )
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-demo", action="store_true", help="do not serve the demo page at /")
@@ -73,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.sqlite_path is not None:
         os.environ["FASTAPI_AI_CHAT_SQLITE_PATH"] = args.sqlite_path
+    if args.database_url is not None:
+        os.environ["LEAN_CHAT_DATABASE_URL"] = args.database_url
     if not args.no_demo:
         os.environ.setdefault("LEAN_CHAT_SERVE_DEMO_PAGE", "1")
     if args.log_format is not None:

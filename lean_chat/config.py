@@ -51,6 +51,15 @@ class Settings:
     gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
     # None: FASTAPI_AI_CHAT_SQLITE_PATH or ./chat_history.sqlite3; "" keeps history in memory only.
     sqlite_path: str | None = None
+    # postgresql://user@host:port/db (the `postgres` extra), sqlite:///path or memory://; when set, it wins over
+    # sqlite_path. See docs/running-several-instances.md.
+    database_url: str | None = field(default=None, repr=False)
+    # The PostgreSQL connection pool per process; statement cache 0 behind pgbouncer in transaction mode.
+    database_pool_min_size: int = 2
+    database_pool_max_size: int = 10
+    database_statement_cache_size: int = 100
+    # How long a store operation may wait for a connection or an answer before the request fails (503/error).
+    database_timeout_seconds: float = 5.0
     cors_allow_origins: list[str] | None = None
     default_model: str = "gpt-4.1"
     heartbeat_seconds: float = 15.0
@@ -62,6 +71,9 @@ class Settings:
     max_messages_per_request: int = 1000
     max_message_chars: int = 200_000
     max_streams_per_user: int = 20
+    # What one turn sends upstream: the newest messages within this many characters (every system message
+    # kept, the newest message always); 0 sends the whole conversation.
+    max_context_chars: int = 400_000
     # Bearer keys of trusted backends (comma-separated in LEAN_CHAT_API_KEYS); empty: no authentication.
     api_keys: list[str] = field(default_factory=list, repr=False)
     # On SIGTERM, running streams may finish for this long; then they end with an `error` frame, saved partial.

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from starlette.exceptions import HTTPException
-
-from .schema import ChatRequest, ValidationFailed
+from .refusals import RETRY_AFTER_SECONDS, TooManyStreams, ValidationFailed
+from .schema import ChatRequest
 
 __all__ = ["RETRY_AFTER_SECONDS", "StreamSlots", "check_chat_request"]
-
-RETRY_AFTER_SECONDS = 1
 
 
 def check_chat_request(request: ChatRequest, max_messages: int, max_chars: int) -> None:
@@ -53,14 +50,10 @@ class StreamSlots:
 
     @contextmanager
     def hold(self, user_id: str) -> Iterator[None]:
-        """Hold one of the user's slots for the block, or raise HTTPException(429) with Retry-After."""
+        """Hold one of the user's slots for the block, or raise TooManyStreams (429, with Retry-After)."""
         count = self.running.get(user_id, 0)
         if self.per_user > 0 and count >= self.per_user:
-            raise HTTPException(
-                429,
-                f"Too many concurrent streams for this user (limit {self.per_user}).",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
+            raise TooManyStreams(self.per_user)
         self.running[user_id] = count + 1
         try:
             yield

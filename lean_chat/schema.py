@@ -1,4 +1,4 @@
-"""Request and reply shapes as msgspec Structs, and validation errors in FastAPI's `detail` shape."""
+"""Request shapes as msgspec Structs, and their validation errors in FastAPI's `detail` shape (refusals.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ from typing import Any, Literal
 
 import msgspec
 
+from .refusals import BodyUnreadable, ValidationFailed
+
 __all__ = [
     "ROLES",
-    "BodyUnreadable",
     "ChatMessage",
     "ChatRequest",
     "CreateConversationRequest",
     "DeleteConversationRequest",
     "UserOnlyRequest",
-    "ValidationFailed",
     "decode_body",
     "query_error",
 ]
@@ -59,18 +59,6 @@ class DeleteConversationRequest(msgspec.Struct):
 
     userId: str
     conversationId: str
-
-
-class BodyUnreadable(Exception):
-    """The body is not valid UTF-8 (FastAPI answers 400 "There was an error parsing the body")."""
-
-
-class ValidationFailed(Exception):
-    """A request broke the rules; `detail` is the FastAPI-shaped list of errors."""
-
-    def __init__(self, detail: list[dict[str, Any]]) -> None:
-        super().__init__("request validation failed")
-        self.detail = detail
 
 
 _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
@@ -119,9 +107,11 @@ def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]
         return [_error("missing", ["body"], "Field required", None)]
     try:
         # The error path only: the standard library's parser gives the position and wording FastAPI reports.
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         return [_json_invalid(exc.pos, exc.msg)]
+    except _IntegerTooLong as exc:
+        return [_json_invalid(body.find(exc.text.encode()), f"Integer too long: {exc.digits} digits")]
     except UnicodeDecodeError:
         raise BodyUnreadable() from None
     except RecursionError:
@@ -138,6 +128,23 @@ def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]
         _check_field(data[name], rule, loc, errors)
     # Valid by the rules yet refused by msgspec: a lone surrogate, NaN/Infinity or a number out of range.
     return errors or [_json_invalid(0, f"Unsupported JSON value: {problem}")]
+
+
+class _IntegerTooLong(Exception):
+    """An integer literal past the digits Python's `int()` reads from a string (4,300 by default)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text[:20])
+        self.text = text
+        self.digits = len(text.lstrip("-"))
+
+
+def _bounded_int(text: str) -> int:
+    """`int(text)` for the JSON parser, or _IntegerTooLong instead of a ValueError from the int-string limit."""
+    try:
+        return int(text)
+    except ValueError:
+        raise _IntegerTooLong(text) from None
 
 
 def _json_invalid(position: int, reason: str) -> dict[str, Any]:

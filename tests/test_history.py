@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from lean_chat.chat import merge_history, title_for
 from lean_chat.store.base import StoredMessage
+from lean_chat.store.history import merge_history, title_for
 from tests.apps import FAST, in_process, stream_body, turn
 from tests.conftest import LiveServer
 from tests.fakes import FakeOpenAI, Reply

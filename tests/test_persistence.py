@@ -92,7 +92,7 @@ async def test_store_io_never_runs_on_the_event_loop_thread(sqlite_path: str) ->
     app = build_app(Settings(sqlite_path=sqlite_path), store=store)
     threads: list[int] = []
     async with in_process(app) as http:
-        await store.db.set_trace_callback(lambda statement: threads.append(threading.get_ident()))
+        await store.run(lambda db: db.set_trace_callback(lambda statement: threads.append(threading.get_ident())))
         await turn(http, stream_body("io", "hello"))
         await turn(http, stream_body("io", "side", conversation_id="c"))
         await http.get("/chat/history", params={"userId": "io"})

@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lean_chat.refusals import BodyUnreadable, ValidationFailed
 from lean_chat.schema import (
-    BodyUnreadable,
     ChatMessage,
     ChatRequest,
     CreateConversationRequest,
     DeleteConversationRequest,
     UserOnlyRequest,
-    ValidationFailed,
     decode_body,
 )
 

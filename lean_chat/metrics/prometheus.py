@@ -29,7 +29,7 @@ from . import MULTIPROCESS_ENV, Metrics
 from .files import MetricFiles
 from .labels import ModelLabels, code_label, error_type_label, provider_label
 from .pool import pool_state
-from .store import WatchedStore
+from .store import watched
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -182,7 +182,7 @@ class PrometheusMetrics(Metrics):
 
     def watch_store(self, store: Store) -> Store:
         """The store, each operation timed."""
-        return WatchedStore(store, self.store_duration, self.store_failures)
+        return watched(store, self.store_duration, self.store_failures)
 
     @contextmanager
     def streaming(self, stream: TurnStream) -> Iterator[None]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 from prometheus_client import Counter, Histogram
 
-from ..store.base import ConversationForbidden, ConversationInfo, Store, StoredMessage
+from ..store.base import ConversationForbidden, ConversationGone, Store
 
-__all__ = ["WatchedStore", "store_kind"]
+__all__ = ["WatchedStore", "store_kind", "watched"]
 
-T = TypeVar("T")
+# Answers, not failures: the conversation is another user's, or was deleted while a reply streamed.
+_EXPECTED = (ConversationForbidden, ConversationGone)
 
 
 def store_kind(store: object) -> str:
@@ -22,68 +24,44 @@ def store_kind(store: object) -> str:
 
 
 class WatchedStore:
-    """Passes every call to the store, timing the protocol's operations (a foreign conversation is no failure)."""
+    """Passes every attribute through to the store; its async methods come back timed (made once, then kept)."""
 
     def __init__(self, store: Store, duration: Histogram, failures: Counter) -> None:
         self.store = store
         self.kind = store_kind(store)
+        self.persistent = store.persistent
         self._duration = duration
         self._failures = failures
-        self.persistent = store.persistent
 
     def __getattr__(self, name: str) -> Any:
-        """Anything else the store has (its path, its own helpers), untimed."""
-        return getattr(self.store, name)
+        """The store's attribute; an async method is wrapped with a timer and kept on this object."""
+        attribute = getattr(self.store, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(attribute):
+            return attribute
+        timed = self._timed(name, attribute)
+        setattr(self, name, timed)
+        return timed
 
-    async def _timed(self, operation: str, call: Awaitable[T]) -> T:
-        """Await the store's call, observing its latency; count it failed when it raises (not when refused)."""
-        start = time.perf_counter()
-        try:
-            return await call
-        except ConversationForbidden:
-            raise
-        except Exception:
-            self._failures.labels(self.kind, operation).inc()
-            raise
-        finally:
-            self._duration.labels(self.kind, operation).observe(time.perf_counter() - start)
+    def _timed(self, operation: str, method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """The method, observing each call's latency and counting the calls that fail."""
+        duration = self._duration.labels(self.kind, operation)
+        failures = self._failures.labels(self.kind, operation)
 
-    async def open(self) -> None:
-        """Open the store."""
-        await self._timed("open", self.store.open())
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            except _EXPECTED:
+                raise
+            except Exception:
+                failures.inc()
+                raise
+            finally:
+                duration.observe(time.perf_counter() - start)
 
-    async def close(self) -> None:
-        """Close the store."""
-        await self._timed("close", self.store.close())
+        return timed
 
-    async def ping(self) -> None:
-        """Check the store answers."""
-        await self._timed("ping", self.store.ping())
 
-    async def load(self, *args: Any, **kwargs: Any) -> list[StoredMessage]:
-        """Load a conversation for a turn."""
-        return await self._timed("load", self.store.load(*args, **kwargs))
-
-    async def append(self, *args: Any, **kwargs: Any) -> None:
-        """Append messages."""
-        await self._timed("append", self.store.append(*args, **kwargs))
-
-    async def create(self, *args: Any, **kwargs: Any) -> str:
-        """Create a conversation."""
-        return await self._timed("create", self.store.create(*args, **kwargs))
-
-    async def delete(self, *args: Any, **kwargs: Any) -> None:
-        """Delete a conversation."""
-        await self._timed("delete", self.store.delete(*args, **kwargs))
-
-    async def clear(self, *args: Any, **kwargs: Any) -> None:
-        """Delete all of a user's conversations."""
-        await self._timed("clear", self.store.clear(*args, **kwargs))
-
-    async def list_conversations(self, *args: Any, **kwargs: Any) -> list[ConversationInfo]:
-        """List a user's conversations."""
-        return await self._timed("list_conversations", self.store.list_conversations(*args, **kwargs))
-
-    async def read(self, *args: Any, **kwargs: Any) -> list[StoredMessage]:
-        """Read a conversation for the history endpoints."""
-        return await self._timed("read", self.store.read(*args, **kwargs))
+def watched(store: Store, duration: Histogram, failures: Counter) -> Store:
+    """The store behind a timer (typed as the protocol it passes through)."""
+    return cast(Store, WatchedStore(store, duration, failures))

@@ -7,11 +7,17 @@ from typing import Any, Protocol
 
 import msgspec
 
+from ..refusals import Refusal
+
 __all__ = [
     "ConversationForbidden",
+    "ConversationGone",
     "ConversationInfo",
+    "ConversationPage",
+    "StoreUnavailable",
     "Store",
     "StoredMessage",
+    "TurnStart",
     "default_conversation_id",
     "is_reserved_for_other",
 ]
@@ -37,8 +43,37 @@ class ConversationInfo(msgspec.Struct):
     messageCount: int
 
 
+class TurnStart(msgspec.Struct):
+    """What a turn starts from: the context to send upstream, the conversation's title, and its life."""
+
+    context: list[StoredMessage]
+    title: str
+    # Names this incarnation of the conversation: a delete or a clear ends it, and a reply is saved only into
+    # the life its turn started in.
+    life: int
+
+
+class ConversationPage(msgspec.Struct):
+    """A page of a conversation's messages, oldest first; `start` is the position of the first one."""
+
+    messages: list[StoredMessage]
+    start: int
+
+
 class ConversationForbidden(Exception):
     """The conversation belongs to another user."""
+
+
+class StoreUnavailable(Refusal):
+    """The store cannot be reached now (a database gone or restarting); nothing was written (503)."""
+
+    status_code = 503
+    detail = "The history store is unavailable; try again shortly."
+    headers = {"Retry-After": "1"}
+
+
+class ConversationGone(Exception):
+    """The conversation was deleted (or cleared, or taken over) since its turn started: nothing was written."""
 
 
 def default_conversation_id(user_id: str) -> str:
@@ -68,12 +103,22 @@ class Store(Protocol):
         """Raise when the store cannot answer."""
         ...
 
-    async def load(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """The conversation's messages ([] when new); raise ConversationForbidden when foreign."""
+    def describe(self) -> str:
+        """Where the history is kept, for the start-up line (no secrets)."""
         ...
 
-    async def append(self, user_id: str, conversation_id: str, messages: Sequence[StoredMessage], title: str) -> None:
-        """Add messages at the end, creating the conversation; raise ConversationForbidden when foreign."""
+    async def start_turn(
+        self, user_id: str, conversation_id: str, incoming: Sequence[StoredMessage], max_context_chars: int
+    ) -> TurnStart:
+        """Merge `incoming` into the conversation, commit its new messages, and return the capped context.
+
+        One operation (one round trip): creates the conversation when new; raise ConversationForbidden when
+        foreign. The context follows `history.merge_history` then `history.cap_context`.
+        """
+        ...
+
+    async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
+        """Append the assistant reply when the conversation is still the user's, in that life; else ConversationGone."""
         ...
 
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
@@ -92,6 +137,15 @@ class Store(Protocol):
         """The user's conversations, newest first."""
         ...
 
-    async def read(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """The messages the conversation endpoint shows ([] when unknown or foreign)."""
+    async def history(self, user_id: str) -> list[StoredMessage]:
+        """The messages of the user's default conversation (what `/chat/history` shows, in every mode)."""
+        ...
+
+    async def read(
+        self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
+    ) -> ConversationPage:
+        """The conversation's messages: the `limit` newest before position `before` (all when None), oldest first.
+
+        Unknown or foreign conversations give an empty page.
+        """
         ...

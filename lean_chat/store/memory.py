@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .base import ConversationForbidden, ConversationInfo, StoredMessage, is_reserved_for_other
+from .base import (
+    ConversationForbidden,
+    ConversationGone,
+    ConversationInfo,
+    ConversationPage,
+    StoredMessage,
+    TurnStart,
+    default_conversation_id,
+    is_reserved_for_other,
+)
+from .history import NEW_CHAT, cap_context, is_prefix, title_for
 
 __all__ = ["MemoryStore"]
 
@@ -13,6 +24,9 @@ __all__ = ["MemoryStore"]
 @dataclass
 class _Conversation:
     owner: str
+    life: int
+    title: str = NEW_CHAT
+    title_explicit: bool = False
     messages: list[StoredMessage] = field(default_factory=list)
 
 
@@ -23,6 +37,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._conversations: dict[str, _Conversation] = {}
+        self._lives = itertools.count(1)
 
     async def open(self) -> None:
         """Nothing to open."""
@@ -33,6 +48,10 @@ class MemoryStore:
     async def ping(self) -> None:
         """Always answers."""
 
+    def describe(self) -> str:
+        """In memory."""
+        return "in memory"
+
     def _owned(self, user_id: str, conversation_id: str) -> _Conversation | None:
         """The conversation when the user may use it (None when new); raise when foreign."""
         found = self._conversations.get(conversation_id)
@@ -40,23 +59,41 @@ class MemoryStore:
             raise ConversationForbidden(conversation_id)
         return found
 
-    async def load(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """The conversation's messages."""
-        found = self._owned(user_id, conversation_id)
-        return list(found.messages) if found else []
-
-    async def append(self, user_id: str, conversation_id: str, messages: Sequence[StoredMessage], title: str) -> None:
-        """Add messages at the end."""
+    def _claim(self, user_id: str, conversation_id: str) -> _Conversation:
+        """The user's conversation, created when new; raise when foreign."""
         found = self._owned(user_id, conversation_id)
         if found is None:
-            found = self._conversations[conversation_id] = _Conversation(owner=user_id)
-        found.messages.extend(messages)
+            found = self._conversations[conversation_id] = _Conversation(owner=user_id, life=next(self._lives))
+        return found
+
+    async def start_turn(
+        self, user_id: str, conversation_id: str, incoming: Sequence[StoredMessage], max_context_chars: int
+    ) -> TurnStart:
+        """Merge, save the new messages, and return the capped context."""
+        conversation = self._claim(user_id, conversation_id)
+        stored = conversation.messages
+        if is_prefix(stored, incoming):
+            context, new = list(incoming), list(incoming[len(stored) :])
+        else:
+            context, new = stored + list(incoming), list(incoming)
+        if not conversation.title_explicit and not any(m.role == "user" for m in stored):
+            conversation.title = title_for(new)
+        stored.extend(new)
+        return TurnStart(cap_context(context, max_context_chars), conversation.title, conversation.life)
+
+    async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
+        """Append the reply when the conversation is still the user's, in that life."""
+        found = self._conversations.get(conversation_id)
+        if found is None or found.owner != user_id or found.life != life:
+            raise ConversationGone(conversation_id)
+        found.messages.append(reply)
 
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
-        """Claim the id for the user."""
-        if self._owned(user_id, conversation_id) is None:
-            self._conversations[conversation_id] = _Conversation(owner=user_id)
-        return title or "New chat"
+        """Claim the id for the user; an explicit title is kept."""
+        conversation = self._claim(user_id, conversation_id)
+        if title:
+            conversation.title, conversation.title_explicit = title, True
+        return title or conversation.title
 
     async def delete(self, user_id: str, conversation_id: str) -> None:
         """Forget one of the user's conversations."""
@@ -73,6 +110,13 @@ class MemoryStore:
         """Nothing: without persistence there is no conversation list."""
         return []
 
-    async def read(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
+    async def history(self, user_id: str) -> list[StoredMessage]:
+        """The messages of the user's default conversation."""
+        found = self._conversations.get(default_conversation_id(user_id))
+        return list(found.messages) if found is not None else []
+
+    async def read(
+        self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
+    ) -> ConversationPage:
         """Nothing: without persistence the conversation endpoint shows no messages."""
-        return []
+        return ConversationPage([], 0)

@@ -1,22 +1,33 @@
-"""SQLite history through aiosqlite: WAL, one schema, append-only turns, I/O off the event loop (one hop each)."""
+"""SQLite history: WAL, a versioned schema, append-only turns, each operation whole on one worker thread."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
+import secrets
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-import aiosqlite
 import msgspec
 
-from .base import ConversationForbidden, ConversationInfo, StoredMessage, is_reserved_for_other
+from .base import (
+    ConversationForbidden,
+    ConversationGone,
+    ConversationInfo,
+    ConversationPage,
+    StoredMessage,
+    TurnStart,
+    default_conversation_id,
+    is_reserved_for_other,
+)
+from .history import NEW_CHAT, cap_context, same, title_for
+from .worker import Worker, to_the_end
 
 __all__ = ["SQLiteStore"]
+
+_T = TypeVar("_T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS lc_conversations (
@@ -39,7 +50,16 @@ CREATE TABLE IF NOT EXISTS lc_messages (
 ) WITHOUT ROWID;
 """
 
-# Conversations at least this long are cached (shorter ones are cheap to read whole); the cache's bounds.
+# Version 2: a conversation's life (a delete ends it; a reply is saved only into the life its turn started in),
+# and an index of system messages, which a capped context keeps however old they are.
+_MIGRATE_TO_2 = """
+ALTER TABLE lc_conversations ADD COLUMN life INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS lc_messages_system ON lc_messages (conversation_id, idx) WHERE role = 'system';
+"""
+_VERSION = 2
+
+# Conversations at least this long keep their capped context cached (shorter ones are cheap to read whole);
+# the cache's bounds.
 _CACHE_FROM = 32
 _CACHE_CONVERSATIONS = 256
 _CACHE_CHARS = 32 * 1024 * 1024
@@ -48,163 +68,209 @@ _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
+class _Window(msgspec.Struct):
+    """The capped context of a conversation's stored messages, as of `count` messages, in one life."""
 
-
-def _to_the_end(write: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """A store write that runs to its end even when its caller is cancelled (a client gone mid-save):
-    a transaction cut at BEGIN or COMMIT would leave the shared connection inside it, and the reply unsaved."""
-
-    @functools.wraps(write)
-    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        task = asyncio.ensure_future(write(*args, **kwargs))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            await asyncio.wait({task})
-            if not task.cancelled():
-                task.exception()  # retrieved: the caller is gone, and the cancellation is what it sees
-            raise
-
-    return run
+    life: int
+    count: int
+    cap: int
+    messages: list[StoredMessage]
+    chars: int
 
 
 class SQLiteStore:
-    """Conversations in one SQLite file; each operation runs whole on aiosqlite's worker thread."""
+    """Conversations in one SQLite file; each operation runs whole on the store's worker thread."""
 
     persistent = True
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._db: aiosqlite.Connection | None = None
-        # conversation id -> (created_at, messages, characters), least recently used first; touched only on
-        # the worker thread.
-        self._cache: OrderedDict[str, tuple[float, list[StoredMessage], int]] = OrderedDict()
+        self._worker = Worker("lean-chat-sqlite")
+        self._db: sqlite3.Connection | None = None
+        # conversation id -> its window, least recently used first; touched only on the worker thread.
+        self._cache: OrderedDict[str, _Window] = OrderedDict()
         self._cached_chars = 0
 
+    def describe(self) -> str:
+        """The file's absolute path."""
+        return f"in SQLite at {os.path.abspath(self.path)}"
+
     async def open(self) -> None:
-        """Open the file (creating folders and schema) in WAL mode."""
+        """Open the file (creating folders, schema and migrations) in WAL mode."""
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
-        await db.execute("PRAGMA busy_timeout = 5000")
-        await db.execute("PRAGMA journal_mode = WAL")
-        await db.execute("PRAGMA synchronous = NORMAL")
-        await db.executescript(_SCHEMA)
-        self._db = db
+        self._worker.start()
+        self._db = await self._worker.run(_connect, self.path)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and end the worker thread."""
         if self._db is not None:
             db, self._db = self._db, None
-            await db.close()
+            await self._worker.run(db.close)
+        self._worker.stop()
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        """The open connection."""
+    async def run(self, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(connection, *args)` on the worker thread, in one hop."""
         if self._db is None:
             raise RuntimeError("SQLiteStore is not open")
-        return self._db
-
-    async def _run(self, work: Callable[..., _T], *args: Any) -> _T:
-        """`work(connection, *args)` on the worker thread, in one hop (aiosqlite's own queue)."""
-        # Each hop waits for a turn of the event loop, which is long while thousands of streams run: one hop
-        # per operation, not one per statement, keeps saves quick under load. The worker runs one operation
-        # at a time, so a transaction's statements are never interleaved with another's (no lock needed).
-        db: Any = self.db
-        result: _T = await db._execute(work, db._conn, *args)
-        return result
+        return await self._worker.run(work, self._db, *args)
 
     async def ping(self) -> None:
         """Run a trivial query."""
-        await self.db.execute_fetchall("SELECT 1")
+        await self.run(lambda db: db.execute("SELECT 1").fetchone())
 
-    async def load(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """The conversation's messages ([] when new); raise when foreign."""
-        return await self._run(self._load, user_id, conversation_id)
+    @to_the_end
+    async def start_turn(
+        self, user_id: str, conversation_id: str, incoming: Sequence[StoredMessage], max_context_chars: int
+    ) -> TurnStart:
+        """Merge, commit the new messages and return the capped context, in one transaction."""
+        args = (user_id, conversation_id, list(incoming), max_context_chars, time.time())
+        return await self.run(_in_transaction, self._start_turn, *args)
 
-    @_to_the_end
-    async def append(self, user_id: str, conversation_id: str, messages: Sequence[StoredMessage], title: str) -> None:
-        """Add messages at the end in one transaction, creating the conversation when new."""
-        await self._run(_in_transaction, _append, user_id, conversation_id, list(messages), title, time.time())
+    @to_the_end
+    async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
+        """Append the reply when the conversation is still the user's, in that life; else ConversationGone."""
+        await self.run(_in_transaction, _save_reply, user_id, conversation_id, life, reply, time.time())
 
-    @_to_the_end
+    @to_the_end
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Create the conversation (or touch it when it is already the user's) and return its title."""
-        return await self._run(_in_transaction, _create, user_id, conversation_id, title, time.time())
+        return await self.run(_in_transaction, _create, user_id, conversation_id, title, time.time())
 
-    @_to_the_end
+    @to_the_end
     async def delete(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation when it is the user's."""
-        if await self._run(_in_transaction, _delete, user_id, conversation_id):
-            await self._run(lambda _: self._forget(conversation_id))
+        await self.run(_in_transaction, self._delete, user_id, conversation_id)
 
-    @_to_the_end
+    @to_the_end
     async def clear(self, user_id: str) -> None:
         """Delete all of the user's conversations."""
-        await self._run(_in_transaction, _clear, user_id)
+        await self.run(_in_transaction, _clear, user_id)
 
     async def list_conversations(self, user_id: str, limit: int) -> list[ConversationInfo]:
         """The user's conversations, most recently updated first."""
-        rows = await self.db.execute_fetchall(
-            "SELECT conversation_id, title, created_at, updated_at, message_count FROM lc_conversations"
-            " WHERE user_id = ? ORDER BY updated_at DESC LIMIT ?",
-            (user_id, limit),
-        )
-        return [ConversationInfo(str(c), str(t), int(ca), int(ua), int(n)) for c, t, ca, ua, n in rows]
+        return await self.run(_list, user_id, limit)
 
-    async def read(self, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """The conversation's messages, or [] when unknown or foreign."""
-        return await self._run(_read, user_id, conversation_id)
+    async def history(self, user_id: str) -> list[StoredMessage]:
+        """The messages of the user's default conversation."""
+        page = await self.run(_read, user_id, default_conversation_id(user_id), None, None)
+        return page.messages
+
+    async def read(
+        self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
+    ) -> ConversationPage:
+        """A page of the conversation's messages (all by default); empty when unknown or foreign."""
+        return await self.run(_read, user_id, conversation_id, limit, before)
 
     # The rest runs on the worker thread.
 
-    def _load(self, db: sqlite3.Connection, user_id: str, conversation_id: str) -> list[StoredMessage]:
-        """`load`, reading only the rows added since a long conversation was last cached."""
-        # A turn's cost then does not grow with its conversation. The cache is checked against the row's
-        # creation time and message count, so writes by another process on the same file are picked up.
+    def _start_turn(
+        self,
+        db: sqlite3.Connection,
+        user_id: str,
+        conversation_id: str,
+        incoming: list[StoredMessage],
+        cap: int,
+        now: float,
+    ) -> TurnStart:
+        """`start_turn` inside its transaction: reads only the stored messages the merge and the cap need."""
         row = db.execute(
-            "SELECT user_id, created_at, message_count FROM lc_conversations WHERE conversation_id = ?",
+            "SELECT user_id, life, title, title_explicit, message_count FROM lc_conversations"
+            " WHERE conversation_id = ?",
             (conversation_id,),
         ).fetchone()
         if is_reserved_for_other(conversation_id, user_id) or (row is not None and row[0] != user_id):
             raise ConversationForbidden(conversation_id)
         if row is None:
-            self._forget(conversation_id)
-            return []
-        created, count = float(row[1]), int(row[2])
+            life, title, explicit, count = _new_life(), NEW_CHAT, False, 0
+            db.execute(
+                "INSERT INTO lc_conversations (conversation_id, user_id, title, created_at, updated_at, life)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (conversation_id, user_id, title, now, now, life),
+            )
+        else:
+            life, title, explicit, count = int(row[1]), str(row[2]), bool(row[3]), int(row[4])
+        prefix = 0 < count <= len(incoming) and _stored_is_prefix(db, conversation_id, incoming)
+        if prefix:
+            new = incoming[count:]
+            context = cap_context(incoming, cap)
+        else:
+            new = incoming
+            context = cap_context(self._window(db, conversation_id, life, count, cap) + incoming, cap)
+        if new:
+            known = incoming[:count] if prefix else None
+            if not explicit and title == NEW_CHAT and not _has_user(db, conversation_id, known):
+                title = title_for(new)
+            _insert(db, conversation_id, count, new)
+            db.execute(
+                "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
+                (count + len(new), now, title, conversation_id),
+            )
+        self._remember(conversation_id, _Window(life, count + len(new), cap, context, _chars(context)))
+        return TurnStart(list(context), title, life)
+
+    def _window(
+        self, db: sqlite3.Connection, conversation_id: str, life: int, count: int, cap: int
+    ) -> list[StoredMessage]:
+        """The capped context of the stored messages: from the cache plus rows added since, or from the file."""
         cached = self._cache.pop(conversation_id, None)
         if cached is not None:
-            self._cached_chars -= cached[2]
-        if cached is not None and cached[0] == created and len(cached[1]) <= count:
-            messages, chars = cached[1], cached[2]
-            if len(messages) < count:
-                added = _messages(db, conversation_id, len(messages))
-                messages.extend(added)
-                chars += sum(len(m.content) for m in added)
-        else:
-            messages = _messages(db, conversation_id)
-            chars = sum(len(m.content) for m in messages)
-        if len(messages) >= _CACHE_FROM:
-            self._remember(conversation_id, created, messages, chars)
-        return list(messages)
+            self._cached_chars -= cached.chars
+        if cached is not None and cached.life == life and cached.cap == cap and cached.count <= count:
+            if cached.count == count:
+                return cached.messages
+            return cap_context(cached.messages + _messages(db, conversation_id, cached.count, count), cap)
+        return _tail(db, conversation_id, cap) if count else []
 
-    def _remember(self, conversation_id: str, created: float, messages: list[StoredMessage], chars: int) -> None:
-        """Keep a conversation's messages (most recently used last), within the cache's bounds."""
-        if chars > _CACHE_CHARS // 4:
+    def _remember(self, conversation_id: str, window: _Window) -> None:
+        """Keep a long conversation's window (most recently used last), within the cache's bounds."""
+        if window.count < _CACHE_FROM or window.chars > _CACHE_CHARS // 4:
             return
-        self._cache[conversation_id] = (created, messages, chars)
-        self._cached_chars += chars
+        self._forget(conversation_id)
+        self._cache[conversation_id] = window
+        self._cached_chars += window.chars
         while len(self._cache) > _CACHE_CONVERSATIONS or self._cached_chars > _CACHE_CHARS:
-            _, (_, _, dropped) = self._cache.popitem(last=False)
-            self._cached_chars -= dropped
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_chars -= dropped.chars
 
     def _forget(self, conversation_id: str) -> None:
         """Drop a conversation from the cache."""
         cached = self._cache.pop(conversation_id, None)
         if cached is not None:
-            self._cached_chars -= cached[2]
+            self._cached_chars -= cached.chars
+
+    def _delete(self, db: sqlite3.Connection, user_id: str, conversation_id: str) -> None:
+        """Delete the conversation when it is the user's."""
+        if _owner(db, conversation_id) != user_id:
+            return
+        db.execute("DELETE FROM lc_messages WHERE conversation_id = ?", (conversation_id,))
+        db.execute("DELETE FROM lc_conversations WHERE conversation_id = ?", (conversation_id,))
+        self._forget(conversation_id)
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    """Open the file in WAL mode (autocommit: transactions are explicit) and bring its schema up to date."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    _in_transaction(db, _migrate)
+    return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Create the schema, or bring an older file's up to the current version."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version >= _VERSION:
+        return
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(lc_conversations)")}
+    for statement in _MIGRATE_TO_2.split(";"):
+        if statement.strip() and not ("ADD COLUMN life" in statement and "life" in columns):
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {_VERSION}")
 
 
 def _in_transaction(db: sqlite3.Connection, work: Callable[..., _T], *args: Any) -> _T:
@@ -219,43 +285,94 @@ def _in_transaction(db: sqlite3.Connection, work: Callable[..., _T], *args: Any)
     return result
 
 
+def _new_life() -> int:
+    """A fresh life token (random: unique per conversation id in practice, across processes too)."""
+    return secrets.randbits(62) + 1
+
+
+def _chars(messages: Sequence[StoredMessage]) -> int:
+    """Characters of content in a list of messages."""
+    return sum(len(m.content) for m in messages)
+
+
+def _message(role: str, content: str, meta: str | None) -> StoredMessage:
+    """A stored row as a message."""
+    return StoredMessage(role, content, _decode_meta(meta) if meta else None)
+
+
 def _owner(db: sqlite3.Connection, conversation_id: str) -> str | None:
     """The user owning a conversation, or None when it does not exist."""
     row = db.execute("SELECT user_id FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
     return str(row[0]) if row else None
 
 
-def _check(db: sqlite3.Connection, user_id: str, conversation_id: str) -> bool:
-    """True when the conversation exists and is the user's, False when new; raise when foreign."""
-    owner = _owner(db, conversation_id)
-    if is_reserved_for_other(conversation_id, user_id) or (owner is not None and owner != user_id):
-        raise ConversationForbidden(conversation_id)
-    return owner is not None
-
-
-def _messages(db: sqlite3.Connection, conversation_id: str, start: int = 0) -> list[StoredMessage]:
-    """The messages of a conversation from index `start` on, in order."""
+def _messages(db: sqlite3.Connection, conversation_id: str, start: int, end: int) -> list[StoredMessage]:
+    """The messages at positions start..end-1 of a conversation, in order."""
     rows = db.execute(
-        "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? ORDER BY idx",
-        (conversation_id, start),
+        "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+        (conversation_id, start, end),
     )
-    return [StoredMessage(role, content, _decode_meta(meta) if meta else None) for role, content, meta in rows]
+    return [_message(*row) for row in rows]
 
 
-def _append(
-    db: sqlite3.Connection, user_id: str, conversation_id: str, messages: list[StoredMessage], title: str, now: float
-) -> None:
-    """Add messages at the end, creating the conversation when new."""
-    if not _check(db, user_id, conversation_id):
-        db.execute(
-            "INSERT INTO lc_conversations (conversation_id, user_id, title, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (conversation_id, user_id, title, now, now),
+def _stored_is_prefix(db: sqlite3.Connection, conversation_id: str, incoming: list[StoredMessage]) -> bool:
+    """True when the stored messages are a prefix of `incoming`; reads no further than the first difference."""
+    cursor = db.execute(
+        "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
+    )
+    try:
+        for position, (role, content) in enumerate(cursor):
+            if position >= len(incoming) or not same(StoredMessage(role, content), incoming[position]):
+                return False
+        return True
+    finally:
+        cursor.close()
+
+
+def _tail(db: sqlite3.Connection, conversation_id: str, cap: int) -> list[StoredMessage]:
+    """`cap_context` of the stored messages, reading the system messages and then only the newest rows that fit."""
+    systems = [
+        (int(idx), _message(role, content, meta))
+        for idx, role, content, meta in db.execute(
+            "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? AND role = 'system'"
+            " ORDER BY idx",
+            (conversation_id,),
         )
+    ]
+    budget = cap - sum(len(m.content) for _, m in systems) if cap > 0 else 0
+    tail: list[StoredMessage] = []
+    start: int | None = None
+    cursor = db.execute(
+        "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx DESC",
+        (conversation_id,),
+    )
+    try:
+        for idx, role, content, meta in cursor:
+            if role != "system" and cap > 0:
+                if len(content) > budget and tail:
+                    break
+                budget -= len(content)
+            tail.append(_message(role, content, meta))
+            start = int(idx)
+    finally:
+        cursor.close()
+    tail.reverse()
+    older = [m for idx, m in systems if start is None or idx < start]
+    return older + tail
+
+
+def _has_user(db: sqlite3.Connection, conversation_id: str, known: list[StoredMessage] | None) -> bool:
+    """True when the stored conversation already has a user message (`known`: the stored messages, when read)."""
+    if known is not None:
+        return any(m.role == "user" for m in known)
     row = db.execute(
-        "SELECT message_count FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)
+        "SELECT 1 FROM lc_messages WHERE conversation_id = ? AND role = 'user' LIMIT 1", (conversation_id,)
     ).fetchone()
-    start = int(row[0])
+    return row is not None
+
+
+def _insert(db: sqlite3.Connection, conversation_id: str, start: int, messages: Sequence[StoredMessage]) -> None:
+    """Write messages at positions start, start+1, ..."""
     db.executemany(
         "INSERT INTO lc_messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
         [
@@ -263,16 +380,31 @@ def _append(
             for i, m in enumerate(messages)
         ],
     )
+
+
+def _save_reply(
+    db: sqlite3.Connection, user_id: str, conversation_id: str, life: int, reply: StoredMessage, now: float
+) -> None:
+    """Append the reply when the conversation is the user's in that life; else write nothing."""
+    row = db.execute(
+        "SELECT user_id, life, message_count FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    if row is None or row[0] != user_id or int(row[1]) != life:
+        raise ConversationGone(conversation_id)
+    count = int(row[2])
+    _insert(db, conversation_id, count, [reply])
     db.execute(
-        "UPDATE lc_conversations SET message_count = ?, updated_at = ?,"
-        " title = CASE WHEN title_explicit THEN title ELSE ? END WHERE conversation_id = ?",
-        (start + len(messages), now, title, conversation_id),
+        "UPDATE lc_conversations SET message_count = ?, updated_at = ? WHERE conversation_id = ?",
+        (count + 1, now, conversation_id),
     )
 
 
 def _create(db: sqlite3.Connection, user_id: str, conversation_id: str, title: str | None, now: float) -> str:
     """Create the conversation (or touch it when it is already the user's) and return its title."""
-    if _check(db, user_id, conversation_id):
+    owner = _owner(db, conversation_id)
+    if is_reserved_for_other(conversation_id, user_id) or (owner is not None and owner != user_id):
+        raise ConversationForbidden(conversation_id)
+    if owner is not None:
         if title:
             db.execute(
                 "UPDATE lc_conversations SET title = ?, title_explicit = 1, updated_at = ? WHERE conversation_id = ?",
@@ -282,21 +414,13 @@ def _create(db: sqlite3.Connection, user_id: str, conversation_id: str, title: s
             db.execute("UPDATE lc_conversations SET updated_at = ? WHERE conversation_id = ?", (now, conversation_id))
     else:
         db.execute(
-            "INSERT INTO lc_conversations (conversation_id, user_id, title, title_explicit, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (conversation_id, user_id, title or "New chat", 1 if title else 0, now, now),
+            "INSERT INTO lc_conversations"
+            " (conversation_id, user_id, title, title_explicit, created_at, updated_at, life)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (conversation_id, user_id, title or NEW_CHAT, 1 if title else 0, now, now, _new_life()),
         )
     row = db.execute("SELECT title FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)).fetchone()
     return str(row[0])
-
-
-def _delete(db: sqlite3.Connection, user_id: str, conversation_id: str) -> bool:
-    """Delete the conversation when it is the user's; True when it was."""
-    if _owner(db, conversation_id) != user_id:
-        return False
-    db.execute("DELETE FROM lc_messages WHERE conversation_id = ?", (conversation_id,))
-    db.execute("DELETE FROM lc_conversations WHERE conversation_id = ?", (conversation_id,))
-    return True
 
 
 def _clear(db: sqlite3.Connection, user_id: str) -> None:
@@ -309,8 +433,25 @@ def _clear(db: sqlite3.Connection, user_id: str) -> None:
     db.execute("DELETE FROM lc_conversations WHERE user_id = ?", (user_id,))
 
 
-def _read(db: sqlite3.Connection, user_id: str, conversation_id: str) -> list[StoredMessage]:
-    """The conversation's messages, or [] when unknown or foreign."""
-    if _owner(db, conversation_id) != user_id:
-        return []
-    return _messages(db, conversation_id)
+def _list(db: sqlite3.Connection, user_id: str, limit: int) -> list[ConversationInfo]:
+    """The user's conversations, most recently updated first."""
+    rows = db.execute(
+        "SELECT conversation_id, title, created_at, updated_at, message_count FROM lc_conversations"
+        " WHERE user_id = ? ORDER BY updated_at DESC LIMIT ?",
+        (user_id, limit),
+    )
+    return [ConversationInfo(str(c), str(t), int(ca), int(ua), int(n)) for c, t, ca, ua, n in rows]
+
+
+def _read(
+    db: sqlite3.Connection, user_id: str, conversation_id: str, limit: int | None, before: int | None
+) -> ConversationPage:
+    """The `limit` newest messages before position `before` (all when None); empty when unknown or foreign."""
+    row = db.execute(
+        "SELECT user_id, message_count FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    if row is None or row[0] != user_id:
+        return ConversationPage([], 0)
+    end = int(row[1]) if before is None else max(0, min(int(row[1]), before))
+    start = 0 if limit is None else max(0, end - limit)
+    return ConversationPage(_messages(db, conversation_id, start, end), start)

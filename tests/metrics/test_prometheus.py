@@ -129,8 +129,8 @@ async def test_known_workload_gives_exact_figures(live_server: Callable[..., Liv
         "422": 1,
         "429": 0,
     }
-    # Six turns loaded their conversation from the memory store, none failed.
-    assert v("lean_chat_store_operation_duration_seconds_count", store="memory", operation="load") == 6
+    # Six turns started in the memory store (one operation each), none failed.
+    assert v("lean_chat_store_operation_duration_seconds_count", store="memory", operation="start_turn") == 6
     assert not any(name == "lean_chat_store_failures_total" and value for (name, _), value in samples.items())
     assert v("lean_chat_workers") == 1
 

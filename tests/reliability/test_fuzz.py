@@ -1,5 +1,7 @@
 """Bad input, generated: bodies, query strings and headers thrown at every endpoint; never a 500, never a hang.
 
+Integers longer than Python's int-string limit (4,300 digits) appear anywhere in bodies and in query values.
+
 Every answer must be a 4xx with a clear `detail`, or a normal 200 (a stream then ends with exactly one `done`
 or `error`), within a deadline; and the victim user's conversations are unchanged afterwards. The normal run
 tries a few hundred inputs; `-m slow` tries more than 10,000.
@@ -15,7 +17,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lean_chat.app import build_app
@@ -45,12 +47,50 @@ nasty_text = st.one_of(
 user_ids = nasty_text.filter(lambda s: s != VICTIM)
 conversation_ids = st.one_of(nasty_text, st.sampled_from(VICTIM_IDS))
 
+
+class RawNumber(str):
+    """A JSON number written as is: integers longer than `int()` reads from a string (4,300 digits)."""
+
+
+# Digits past the int-string limit, sometimes as a float (which is fine) or with a sign.
+long_digits = st.builds(lambda n, digit: digit * n, st.sampled_from([4301, 4302, 5000, 6000]), st.sampled_from("19"))
+raw_numbers = st.builds(
+    lambda sign, digits, tail: RawNumber(sign + digits + tail),
+    st.sampled_from(["", "-"]),
+    long_digits,
+    st.sampled_from(["", "", "", "", ".5", "e3"]),
+)
+
+
+@st.composite
+def long_number_bodies(draw: st.DrawFn) -> Any:
+    """A good body but for a long integer in one place: any field, a message, its meta, nested params, a knob."""
+    number = draw(raw_numbers)
+    chat = [{"role": "user", "content": "x"}]
+    return draw(
+        st.sampled_from(
+            [
+                {"userId": number, "messages": chat, "conversationId": "c", "title": "t"},
+                {"userId": "u", "messages": chat, "conversationId": number, "title": number},
+                {"userId": "u", "messages": [{"role": "user", "content": number}]},
+                {"userId": "u", "messages": [{"role": "user", "content": "x", "meta": {"k": [number]}}]},
+                {"userId": "u", "messages": chat, "params": {"mock": {"targetChars": number}}},
+                {"userId": "u", "messages": chat, "params": {"a": {"b": [1, {"c": number}]}}},
+                {"userId": "u", "messages": chat, "params": {"model": number, "conversationId": number}},
+                [number],
+                number,
+            ]
+        )
+    )
+
+
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True),
     nasty_text,
+    raw_numbers,
 )
 json_values = st.recursive(
     json_scalars,
@@ -108,14 +148,29 @@ def _fast(body: Any) -> Any:
 
 def _dump(value: Any) -> bytes:
     """JSON text as a careless client writes it (NaN, lone surrogates escaped, big numbers)."""
-    return json.dumps(value, ensure_ascii=True).encode()
+    return _json_text(value).encode()
+
+
+def _json_text(value: Any) -> str:
+    """`json.dumps`, but a RawNumber is written unquoted, however long."""
+    if isinstance(value, RawNumber):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(_json_text(str(k)) + ":" + _json_text(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=True)
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
     """A request body: well-formed but wrong, truncated, deeply nested, huge, invalid UTF-8, or noise."""
     base = _dump(_fast(draw(structured_bodies)))
-    kind = draw(st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value"]))
+    kind = draw(
+        st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value", "long"])
+    )
+    if kind == "long":
+        return _dump(_fast(draw(long_number_bodies())))
     if kind == "cut":
         return base[: draw(st.integers(0, max(0, len(base) - 1)))]
     if kind == "nested":
@@ -173,6 +228,15 @@ header_lists = st.lists(
 url_bytes = st.binary(max_size=30).map(lambda raw: bytes(b for b in raw if 0x21 <= b <= 0x7E and b != 0x23))
 
 
+# An integer past the int-string limit, written the ways a query value is still read as one (sign, `_`, space, .0).
+long_query_integers = st.builds(
+    lambda head, digits, tail: head + digits.encode() + tail,
+    st.sampled_from([b"", b"+", b"-", b" ", b"1_", b"0"]),
+    long_digits,
+    st.sampled_from([b"", b".0", b" ", b"_1"]),
+)
+
+
 @st.composite
 def query_strings(draw: st.DrawFn) -> bytes:
     """A query string: the usual names with nasty values, repeats, bad escapes (%FF, %zz) and odd bytes."""
@@ -182,6 +246,7 @@ def query_strings(draw: st.DrawFn) -> bytes:
                 st.one_of(st.sampled_from([b"userId", b"conversationId", b"limit"]), url_bytes),
                 st.one_of(
                     st.sampled_from([b"", b"0", b"-1", b"50", b"1e3", b"99999999999999999999999", b"%", b"%zz"]),
+                    long_query_integers,
                     user_ids.map(lambda s: s.encode("utf-8", "surrogatepass")),
                     st.sampled_from([v.encode() for v in VICTIM_IDS]),
                     st.binary(max_size=30),
@@ -254,7 +319,9 @@ class Target:
         """The victim's conversations, written through the store."""
         for cid in VICTIM_IDS:
             history = [StoredMessage("user", f"private {cid}"), StoredMessage("assistant", "ok", {"partial": True})]
-            await self.store.append(VICTIM, cid, history, f"title {cid}")
+            await self.store.create(VICTIM, cid, f"title {cid}")
+            start = await self.store.start_turn(VICTIM, cid, history[:1], 400_000)
+            await self.store.save_reply(VICTIM, cid, start.life, history[1])
 
     async def victim_view(self) -> list[Any]:
         """Everything stored for the victim."""
@@ -348,6 +415,7 @@ def run_bodies(target: Target, count: int) -> None:
 
     @fuzz_settings(count)
     @given(path=st.sampled_from(POST_PATHS), body=bodies())
+    @example(path="/chat/clear", body=b'{"userId":' + b"1" * 4301 + b"}")
     def one(path: str, body: bytes) -> None:
         headers = [(b"content-type", b"application/json")]
         target.check({"method": "POST", "path": path, "headers": headers, "chunks": [body]})
@@ -360,6 +428,7 @@ def run_queries(target: Target, count: int) -> None:
 
     @fuzz_settings(count)
     @given(path=st.sampled_from(GET_PATHS), query=query_strings())
+    @example(path="/chat/conversations", query=b"userId=u&limit=" + b"1" * 4301)
     def one(path: str, query: bytes) -> None:
         target.check({"method": "GET", "path": path, "query": query})
 

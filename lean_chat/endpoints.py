@@ -1,0 +1,139 @@
+"""The HTTP endpoints: each turns a request into a call on the chat service or the store."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from .chat import ChatService
+from .config import Settings
+from .json_response import JSON
+from .limits import StreamSlots, check_chat_request
+from .metrics import Metrics
+from .query import query_int, query_user, query_value
+from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
+from .request_body import decode_request
+from .request_log import STREAM
+from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
+from .shutdown import Drain
+from .store.base import ConversationForbidden, Store
+from .streaming import ErrorStream, TurnStream
+
+__all__ = ["Endpoints"]
+
+
+class Endpoints:
+    """The HTTP endpoints; each turns a request into a call on the service or the store."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.service: ChatService | None = None
+        self.slots = StreamSlots(settings.max_streams_per_user)
+        self.drain = Drain(settings.shutdown_grace_seconds)
+        self.metrics = Metrics()
+
+    @property
+    def chat(self) -> ChatService:
+        """The running service (set by the lifespan)."""
+        if self.service is None:
+            raise RuntimeError("lean_chat app used outside its lifespan")
+        return self.service
+
+    @property
+    def store(self) -> Store:
+        """The running store."""
+        return self.chat.store
+
+    async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /chat/stream`: one turn, streamed as SSE."""
+        settings = self.settings
+        request: ChatRequest = await decode_request(scope, receive, ChatRequest, settings.max_body_bytes)
+        check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
+        if self.drain.draining:
+            raise ShuttingDown()
+        with self.slots.hold(request.userId):
+            try:
+                turn = await self.chat.open_turn(request)
+            except ConversationForbidden:
+                await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
+                    scope, receive, send
+                )
+                return
+            stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
+            scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
+            with self.metrics.streaming(stream):
+                await stream(scope, receive, send)
+
+    async def history(self, request: Request) -> Response:
+        """`GET /chat/history`: the user's default conversation."""
+        user_id = query_user(request)
+        messages = await self.store.history(user_id)
+        return JSON({"userId": user_id, "messages": messages})
+
+    async def clear(self, request: Request) -> Response:
+        """`POST /chat/clear`: delete all of the user's conversations."""
+        body: UserOnlyRequest = await decode_request(
+            request.scope, request.receive, UserOnlyRequest, self.settings.max_body_bytes
+        )
+        await self.store.clear(body.userId)
+        return JSON({"ok": True, "userId": body.userId})
+
+    async def conversations(self, request: Request) -> Response:
+        """`GET /chat/conversations`: the user's conversations, newest first."""
+        errors: list[dict[str, Any]] = []
+        user_id = query_value(request, "userId", errors)
+        limit = query_int(request, "limit", 50, errors)
+        if errors:
+            raise ValidationFailed(errors)
+        limit = max(1, min(self.settings.max_conversations_limit, limit))
+        rows = await self.store.list_conversations(user_id, limit)
+        return JSON({"userId": user_id, "conversations": rows})
+
+    async def conversation(self, request: Request) -> Response:
+        """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
+        errors: list[dict[str, Any]] = []
+        user_id = query_value(request, "userId", errors)
+        conversation_id = query_value(request, "conversationId", errors)
+        paged = "limit" in request.query_params or "before" in request.query_params
+        limit = max(1, query_int(request, "limit", 0, errors)) if "limit" in request.query_params else None
+        before = max(0, query_int(request, "before", 0, errors)) if "before" in request.query_params else None
+        if errors:
+            raise ValidationFailed(errors)
+        page = await self.store.read(user_id, conversation_id.strip(), limit, before)
+        answer: dict[str, Any] = {"userId": user_id, "conversationId": conversation_id, "messages": page.messages}
+        if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
+            answer |= {"nextBefore": page.start if page.start > 0 else None, "hasMore": page.start > 0}
+        return JSON(answer)
+
+    async def create(self, request: Request) -> Response:
+        """`POST /chat/conversation/create`: claim a conversation id for the user."""
+        body: CreateConversationRequest = await decode_request(
+            request.scope, request.receive, CreateConversationRequest, self.settings.max_body_bytes
+        )
+        conversation_id = (body.conversationId or "").strip() or uuid.uuid4().hex
+        title = (body.title or "").strip() or None
+        try:
+            kept = await self.store.create(body.userId, conversation_id, title)
+        except ConversationForbidden:
+            raise ConversationTaken() from None
+        return JSON({"ok": True, "userId": body.userId, "conversationId": conversation_id, "title": kept})
+
+    async def delete(self, request: Request) -> Response:
+        """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
+        body: DeleteConversationRequest = await decode_request(
+            request.scope, request.receive, DeleteConversationRequest, self.settings.max_body_bytes
+        )
+        await self.store.delete(body.userId, body.conversationId.strip())
+        return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})
+
+    async def healthz(self, request: Request) -> Response:
+        """`GET /healthz`: 200 when the store answers."""
+        try:
+            await self.store.ping()
+        except Exception:
+            return JSON({"ok": False, "detail": "store unavailable"}, status_code=503)
+        return JSON({"ok": True})

@@ -1,0 +1,314 @@
+"""PostgreSQL history on asyncpg, shared by several lean_chat instances: one statement per operation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import msgspec
+
+from .base import (
+    ConversationForbidden,
+    ConversationGone,
+    ConversationInfo,
+    ConversationPage,
+    StoredMessage,
+    StoreUnavailable,
+    TurnStart,
+    default_conversation_id,
+    is_reserved_for_other,
+)
+from .history import NEW_CHAT, cap_context, title_for
+from .postgres_schema import LOCK_KEY, MIGRATIONS, VERSION_TABLE
+from .worker import to_the_end
+
+__all__ = ["PostgresStore"]
+
+# Long conversations keep their capped context cached per process, checked against the database's life and
+# count on every turn (so turns served by other instances are picked up); the cache's bounds.
+_CACHE_FROM = 32
+_CACHE_CONVERSATIONS = 256
+_CACHE_CHARS = 32 * 1024 * 1024
+
+_encode_meta = msgspec.json.Encoder().encode
+_decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
+
+# Failures that mean "the database is not there right now" (as opposed to a bug in a statement).
+_GONE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+_SAVE_REPLY = """
+WITH c AS (
+    UPDATE lc_conversations SET message_count = message_count + 1, updated_at = $7
+    WHERE conversation_id = $1 AND user_id = $2 AND life = $3
+    RETURNING message_count - 1 AS pos
+)
+INSERT INTO lc_messages (conversation_id, pos, role, content, chars, meta)
+SELECT $1, c.pos, $4, $5, char_length($5), $6 FROM c
+RETURNING pos
+"""
+
+_CREATE = """
+INSERT INTO lc_conversations AS c (conversation_id, user_id, life, title, title_explicit, created_at, updated_at)
+VALUES ($1, $2, nextval('lc_lives'), coalesce($3, 'New chat'), $3::text IS NOT NULL, $4, $4)
+ON CONFLICT (conversation_id) DO UPDATE SET
+    title = coalesce($3, c.title),
+    title_explicit = c.title_explicit OR $3::text IS NOT NULL,
+    updated_at = $4
+WHERE c.user_id = $2
+RETURNING title
+"""
+
+_READ = """
+WITH c AS (
+    SELECT least(message_count, coalesce($3::integer, message_count)) AS e FROM lc_conversations
+    WHERE conversation_id = $1 AND user_id = $2
+)
+SELECT m.pos, m.role, m.content, m.meta FROM lc_messages m, c
+WHERE m.conversation_id = $1 AND m.pos < c.e AND m.pos >= c.e - coalesce($4::integer, c.e)
+ORDER BY m.pos
+"""
+
+_LIST = """
+SELECT conversation_id, title, created_at, updated_at, message_count FROM lc_conversations
+WHERE user_id = $1 ORDER BY updated_at DESC LIMIT $2
+"""
+
+
+class _Window(msgspec.Struct):
+    """The capped context of a conversation's stored messages, as of `count` messages, in one life."""
+
+    life: int
+    count: int
+    cap: int
+    messages: list[StoredMessage]
+    chars: int
+
+
+class PostgresStore:
+    """Conversations in PostgreSQL through a pool of asyncpg connections; ownership checked in each statement."""
+
+    persistent = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        statement_cache_size: int = 100,
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.min_size = max(0, min_size)
+        self.max_size = max(1, max_size, self.min_size)
+        self.statement_cache_size = statement_cache_size
+        self.timeout = timeout
+        self._pool: asyncpg.Pool | None = None
+        self._cache: OrderedDict[str, _Window] = OrderedDict()
+        self._cached_chars = 0
+
+    def describe(self) -> str:
+        """Host, port and database (never the password)."""
+        parts = urlsplit(self.url)
+        database = parts.path.lstrip("/") or "(default)"
+        return f"in PostgreSQL at {parts.hostname or 'localhost'}:{parts.port or 5432}/{database}"
+
+    async def open(self) -> None:
+        """Create the pool and bring the schema up to date (one instance at a time)."""
+        self._pool = await asyncpg.create_pool(
+            self.url,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            statement_cache_size=self.statement_cache_size,
+            command_timeout=self.timeout,
+            timeout=self.timeout,
+        )
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+            await migrate(connection)
+
+    async def close(self) -> None:
+        """Close the pool."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; failing to get one, or losing it, becomes StoreUnavailable."""
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable("PostgresStore is not open")
+        try:
+            connection = await pool.acquire(timeout=self.timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # refused, starting up, shutting down, not accepting connections, timed out
+            raise StoreUnavailable(type(exc).__name__) from None
+        try:
+            yield connection
+        except _GONE as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        finally:
+            try:
+                await pool.release(connection)
+            except _GONE:
+                pass  # a broken connection: the pool replaces it on a later acquire
+
+    async def ping(self) -> None:
+        """Run a trivial query."""
+        async with self._connection() as connection:
+            await connection.fetchval("SELECT 1")
+
+    @to_the_end
+    async def start_turn(
+        self, user_id: str, conversation_id: str, incoming: Sequence[StoredMessage], max_context_chars: int
+    ) -> TurnStart:
+        """Merge, commit the new messages and return the capped context: one statement, one round trip."""
+        if is_reserved_for_other(conversation_id, user_id):
+            raise ConversationForbidden(conversation_id)
+        cached = self._cache.get(conversation_id)
+        known = cached if cached is not None and cached.cap == max_context_chars else None
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                "SELECT * FROM lc_start_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                user_id,
+                conversation_id,
+                [m.role for m in incoming],
+                [m.content for m in incoming],
+                [_encode_meta(m.meta).decode() if m.meta else None for m in incoming],
+                title_for(incoming),
+                max_context_chars,
+                time.time(),
+                known.life if known is not None else 0,
+                known.count if known is not None else 0,
+            )
+        head = rows[0]
+        kind, life, title = str(head["kind"]), int(head["life"]), str(head["title"])
+        if kind == "forbidden":
+            raise ConversationForbidden(conversation_id)
+        stored = [_message(row) for row in rows[1:]]
+        if kind == "prefix":
+            context, count = cap_context(incoming, max_context_chars), len(incoming)
+        else:
+            if kind == "delta" and known is not None:
+                stored = known.messages + stored
+            context = cap_context(stored + list(incoming), max_context_chars)
+            count = int(head["pos"]) + len(incoming)
+        self._remember(conversation_id, _Window(life, count, max_context_chars, context, _chars(context)))
+        return TurnStart(list(context), title or NEW_CHAT, life)
+
+    @to_the_end
+    async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
+        """Append the reply when the conversation is still the user's, in that life; else ConversationGone."""
+        meta = _encode_meta(reply.meta).decode() if reply.meta else None
+        async with self._connection() as connection:
+            position = await connection.fetchval(
+                _SAVE_REPLY, conversation_id, user_id, life, reply.role, reply.content, meta, time.time()
+            )
+        if position is None:
+            self._forget(conversation_id)
+            raise ConversationGone(conversation_id)
+
+    @to_the_end
+    async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
+        """Create the conversation (or touch it when it is already the user's) and return its title."""
+        if is_reserved_for_other(conversation_id, user_id):
+            raise ConversationForbidden(conversation_id)
+        async with self._connection() as connection:
+            kept = await connection.fetchval(_CREATE, conversation_id, user_id, title, time.time())
+        if kept is None:
+            raise ConversationForbidden(conversation_id)
+        return str(kept)
+
+    @to_the_end
+    async def delete(self, user_id: str, conversation_id: str) -> None:
+        """Delete the conversation (its messages go with it) when it is the user's."""
+        async with self._connection() as connection:
+            await connection.execute(
+                "DELETE FROM lc_conversations WHERE conversation_id = $1 AND user_id = $2", conversation_id, user_id
+            )
+        self._forget(conversation_id)
+
+    @to_the_end
+    async def clear(self, user_id: str) -> None:
+        """Delete all of the user's conversations."""
+        async with self._connection() as connection:
+            await connection.execute("DELETE FROM lc_conversations WHERE user_id = $1", user_id)
+
+    async def list_conversations(self, user_id: str, limit: int) -> list[ConversationInfo]:
+        """The user's conversations, most recently updated first."""
+        async with self._connection() as connection:
+            rows = await connection.fetch(_LIST, user_id, limit)
+        return [ConversationInfo(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    async def history(self, user_id: str) -> list[StoredMessage]:
+        """The messages of the user's default conversation."""
+        return (await self.read(user_id, default_conversation_id(user_id))).messages
+
+    async def read(
+        self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
+    ) -> ConversationPage:
+        """A page of the conversation's messages (all by default); empty when unknown or foreign."""
+        async with self._connection() as connection:
+            rows = await connection.fetch(
+                _READ, conversation_id, user_id, None if before is None else max(0, before), limit
+            )
+        messages = [_message(row) for row in rows]
+        return ConversationPage(messages, int(rows[0]["pos"]) if rows else 0)
+
+    def _remember(self, conversation_id: str, window: _Window) -> None:
+        """Keep a long conversation's window (most recently used last), within the cache's bounds."""
+        current = self._cache.get(conversation_id)
+        if current is not None and current.life == window.life and current.count > window.count:
+            return  # a later turn of this conversation already finished here
+        self._forget(conversation_id)
+        if window.count < _CACHE_FROM or window.chars > _CACHE_CHARS // 4:
+            return
+        self._cache[conversation_id] = window
+        self._cached_chars += window.chars
+        while len(self._cache) > _CACHE_CONVERSATIONS or self._cached_chars > _CACHE_CHARS:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_chars -= dropped.chars
+
+    def _forget(self, conversation_id: str) -> None:
+        """Drop a conversation from the cache."""
+        cached = self._cache.pop(conversation_id, None)
+        if cached is not None:
+            self._cached_chars -= cached.chars
+
+
+async def migrate(connection: asyncpg.Connection) -> int:
+    """Run the migrations this database lacks (the caller holds the advisory lock); return the version."""
+    await connection.execute(VERSION_TABLE)
+    version = await connection.fetchval("SELECT max(version) FROM lc_schema_version")
+    current = int(version or 0)
+    for step in range(current, len(MIGRATIONS)):
+        await connection.execute(MIGRATIONS[step])
+        await connection.execute("INSERT INTO lc_schema_version (version) VALUES ($1)", step + 1)
+    return len(MIGRATIONS)
+
+
+def _message(row: Any) -> StoredMessage:
+    """A message row as a message."""
+    meta = row["meta"]
+    return StoredMessage(str(row["role"]), str(row["content"]), _decode_meta(meta) if meta else None)
+
+
+def _chars(messages: Sequence[StoredMessage]) -> int:
+    """Characters of content in a list of messages."""
+    return sum(len(m.content) for m in messages)

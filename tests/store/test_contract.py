@@ -1,0 +1,227 @@
+"""The Store contract, one suite for memory, SQLite and PostgreSQL: merge, titles, lives, ownership, cap, paging."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import pytest
+
+from lean_chat.store.base import (
+    ConversationForbidden,
+    ConversationGone,
+    Store,
+    StoredMessage,
+    default_conversation_id,
+)
+from lean_chat.store.history import cap_context
+from tests.store.conftest import PERSISTENT
+
+pytestmark = pytest.mark.anyio
+
+CAP = 400_000
+
+
+def user(text: str) -> StoredMessage:
+    """A user message."""
+    return StoredMessage("user", text)
+
+
+def reply(text: str, partial: bool = False) -> StoredMessage:
+    """An assistant message."""
+    return StoredMessage("assistant", text, {"partial": True} if partial else None)
+
+
+def pairs(messages: list[StoredMessage]) -> list[tuple[str, str]]:
+    """(role, content) of each message."""
+    return [(m.role, m.content) for m in messages]
+
+
+async def test_a_new_conversation_starts_with_the_incoming_messages(store: Store) -> None:
+    cid = default_conversation_id("u")
+    start = await store.start_turn("u", cid, [StoredMessage("system", "be brief"), user("  Hello\nthere  ")], CAP)
+    assert pairs(start.context) == [("system", "be brief"), ("user", "  Hello\nthere  ")]
+    assert start.title == "Hello there"
+    # The user's messages are committed when start_turn returns (before any reply byte).
+    assert pairs(await store.history("u")) == pairs(start.context)
+    await store.save_reply("u", cid, start.life, reply("hi", partial=True))
+    assert (await store.history("u"))[-1] == reply("hi", partial=True)
+
+
+async def test_merge_appends_only_what_is_new(store: Store) -> None:
+    cid = default_conversation_id("m")
+    first = await store.start_turn("m", cid, [user("one")], CAP)
+    await store.save_reply("m", cid, first.life, reply("r1"))
+    # The client resends the whole conversation: the stored part is a prefix, only the tail is new.
+    again = await store.start_turn("m", cid, [user("one"), reply("r1"), user("two")], CAP)
+    assert pairs(again.context) == [("user", "one"), ("assistant", "r1"), ("user", "two")]
+    await store.save_reply("m", cid, again.life, reply("r2"))
+    # The client sends only its newest message: stored + incoming.
+    last = await store.start_turn("m", cid, [user("three")], CAP)
+    expected = [("user", "one"), ("assistant", "r1"), ("user", "two"), ("assistant", "r2"), ("user", "three")]
+    assert pairs(last.context) == expected
+    assert pairs(await store.history("m")) == expected
+    # A resend of exactly what is stored adds nothing.
+    same = await store.start_turn("m", cid, [user("one"), reply("r1"), user("two"), reply("r2"), user("three")], CAP)
+    assert pairs(same.context) == expected and pairs(await store.history("m")) == expected
+
+
+async def test_the_title_is_the_first_user_message_and_an_explicit_one_is_kept(store: Store) -> None:
+    start = await store.start_turn("t", "c1", [StoredMessage("system", "s")], CAP)
+    assert start.title == "New chat"
+    start = await store.start_turn("t", "c1", [user("x" * 70)], CAP)
+    assert start.title == "x" * 60 + "…"
+    assert (await store.start_turn("t", "c1", [user("later")], CAP)).title == "x" * 60 + "…"
+    assert await store.create("t", "c2", "Mine") == "Mine"
+    assert (await store.start_turn("t", "c2", [user("not the title")], CAP)).title == "Mine"
+    assert await store.create("t", "c2", None) == "Mine"
+
+
+async def test_another_users_conversation_is_forbidden_and_untouched(store: Store) -> None:
+    start = await store.start_turn("owner", "shared", [user("mine")], CAP)
+    with pytest.raises(ConversationForbidden):
+        await store.start_turn("intruder", "shared", [user("theirs")], CAP)
+    with pytest.raises(ConversationForbidden):
+        await store.create("intruder", "shared", "taken")
+    with pytest.raises(ConversationForbidden):
+        await store.start_turn("intruder", default_conversation_id("owner"), [user("x")], CAP)
+    with pytest.raises(ConversationGone):
+        await store.save_reply("intruder", "shared", start.life, reply("theirs"))
+    await store.delete("intruder", "shared")
+    await store.clear("intruder")
+    again = await store.start_turn("owner", "shared", [user("still mine")], CAP)
+    assert pairs(again.context) == [("user", "mine"), ("user", "still mine")]
+    assert again.life == start.life
+
+
+@pytest.mark.parametrize("forget", ["delete", "clear"])
+async def test_deleted_conversation_comes_back(store: Store, forget: str) -> None:
+    cid = default_conversation_id("d")
+    start = await store.start_turn("d", cid, [user("secret")], CAP)
+    if forget == "delete":
+        await store.delete("d", cid)
+    else:
+        await store.clear("d")
+    with pytest.raises(ConversationGone):
+        await store.save_reply("d", cid, start.life, reply("late reply"))
+    assert await store.history("d") == []
+    assert await store.list_conversations("d", 10) == []
+    # The same user starting the id again gets a new life; the old turn's reply still cannot land in it.
+    fresh = await store.start_turn("d", cid, [user("new start")], CAP)
+    assert fresh.life != start.life and fresh.title == "new start"
+    with pytest.raises(ConversationGone):
+        await store.save_reply("d", cid, start.life, reply("late reply"))
+    assert pairs(await store.history("d")) == [("user", "new start")]
+
+
+async def test_another_user_takes_over_a_deleted_id(store: Store) -> None:
+    start = await store.start_turn("a", "x", [user("a's question")], CAP)
+    await store.delete("a", "x")
+    assert await store.create("b", "x", "B's") == "B's"
+    b_start = await store.start_turn("b", "x", [user("b's question")], CAP)
+    with pytest.raises(ConversationGone):
+        await store.save_reply("a", "x", start.life, reply("a's reply"))
+    with pytest.raises(ConversationForbidden):
+        await store.start_turn("a", "x", [user("again")], CAP)
+    assert pairs(b_start.context) == [("user", "b's question")]
+    if store.persistent:
+        page = await store.read("b", "x")
+        assert pairs(page.messages) == [("user", "b's question")]
+        assert [c.title for c in await store.list_conversations("b", 10)] == ["B's"]
+        assert (await store.read("a", "x")).messages == []
+
+
+async def test_the_context_is_capped_oldest_first_keeping_system_messages(store: Store) -> None:
+    cid = default_conversation_id("cap")
+    start = await store.start_turn("cap", cid, [StoredMessage("system", "S" * 10), user("a" * 40)], 100)
+    await store.save_reply("cap", cid, start.life, reply("b" * 40))
+    start = await store.start_turn("cap", cid, [user("c" * 40)], 100)
+    # 10 (system) + 40 + 40 fit in 100; the oldest user message does not.
+    assert pairs(start.context) == [("system", "S" * 10), ("assistant", "b" * 40), ("user", "c" * 40)]
+    # The newest message is sent even when it alone is over the cap.
+    start = await store.start_turn("cap", cid, [user("d" * 500)], 100)
+    assert pairs(start.context) == [("system", "S" * 10), ("user", "d" * 500)]
+    # Everything is still stored.
+    assert len(await store.history("cap")) == 5
+
+
+async def test_whole_conversation_loaded_per_turn(store: Store) -> None:
+    """A long conversation's turn gets exactly the capped context, turn after turn (the cache kept right)."""
+    rng = random.Random(7)
+    cid = default_conversation_id("long")
+    cap = 5_000
+    everything: list[StoredMessage] = []
+    for turn in range(80):
+        incoming = [user(f"q{turn} " + "x" * rng.randrange(0, 400))]
+        if turn % 25 == 0:
+            incoming.insert(0, StoredMessage("system", f"rule {turn}"))
+        start = await store.start_turn("long", cid, incoming, cap)
+        everything += incoming
+        assert start.context == cap_context(everything, cap), turn
+        assert sum(len(m.content) for m in start.context) <= cap
+        answer = reply(f"a{turn} " + "y" * rng.randrange(0, 400), partial=turn % 7 == 0)
+        await store.save_reply("long", cid, start.life, answer)
+        everything.append(answer)
+    assert await store.history("long") == everything
+
+
+async def test_concurrent_turns_into_one_conversation_lose_and_duplicate_nothing(store: Store) -> None:
+    cid = default_conversation_id("busy")
+
+    async def one(index: int) -> None:
+        start = await store.start_turn("busy", cid, [user(f"q{index}")], CAP)
+        await store.save_reply("busy", cid, start.life, reply(f"r{index}"))
+
+    await asyncio.gather(*(one(i) for i in range(30)))
+    stored = pairs(await store.history("busy"))
+    assert sorted(stored) == sorted(
+        [("user", f"q{i}") for i in range(30)] + [("assistant", f"r{i}") for i in range(30)]
+    )
+
+
+async def test_two_users_creating_one_id_at_once_leave_one_owner(store: Store) -> None:
+    async def claim(who: str) -> str:
+        try:
+            await store.start_turn(who, "contested", [user(f"by {who}")], CAP)
+        except ConversationForbidden:
+            return ""
+        return who
+
+    winners = [w for w in await asyncio.gather(*(claim(f"user{i}") for i in range(8))) if w]
+    assert len(winners) == 1
+    if store.persistent:
+        page = await store.read(winners[0], "contested")
+        assert pairs(page.messages) == [("user", f"by {winners[0]}")]
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_conversation_pages(store: Store) -> None:
+    cid = "paged"
+    start = await store.start_turn("p", cid, [user(f"m{i}") for i in range(10)], CAP)
+    assert start.context[0].content == "m0"
+    whole = await store.read("p", cid)
+    assert whole.start == 0 and [m.content for m in whole.messages] == [f"m{i}" for i in range(10)]
+    newest = await store.read("p", cid, limit=4)
+    assert newest.start == 6 and [m.content for m in newest.messages] == ["m6", "m7", "m8", "m9"]
+    older = await store.read("p", cid, limit=4, before=newest.start)
+    assert older.start == 2 and [m.content for m in older.messages] == ["m2", "m3", "m4", "m5"]
+    oldest = await store.read("p", cid, limit=4, before=older.start)
+    assert oldest.start == 0 and [m.content for m in oldest.messages] == ["m0", "m1"]
+    assert (await store.read("p", cid, before=3)).messages == whole.messages[:3]
+    assert (await store.read("p", cid, limit=5, before=999)).start == 5
+    assert (await store.read("p", cid, limit=3, before=0)).messages == []
+    assert (await store.read("stranger", cid, limit=3)).messages == []
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+async def test_conversations_are_listed_newest_first_with_counts(store: Store) -> None:
+    for name in ("first", "second"):
+        start = await store.start_turn("l", name, [user(name)], CAP)
+        await store.save_reply("l", name, start.life, reply("ok"))
+        await asyncio.sleep(0.01)
+    listed = await store.list_conversations("l", 10)
+    assert [(c.conversationId, c.title, c.messageCount) for c in listed] == [
+        ("second", "second", 2),
+        ("first", "first", 2),
+    ]
+    assert len(await store.list_conversations("l", 1)) == 1

@@ -1,0 +1,139 @@
+"""The store's rules seen through HTTP on every store: deletes are final mid-stream, capped context, paging."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from lean_chat import create_app
+from tests.apps import stream_body
+from tests.conftest import LiveServer
+from tests.fakes import FakeOpenAI, Reply
+from tests.frames import check_grammar, parse_frames
+from tests.store.conftest import PERSISTENT
+
+# A mock reply of about 60 tokens at 20 ms each: a second or so to delete the conversation under it.
+SLOW = {"tokenDelayMs": 20, "targetChars": 300}
+
+
+def stream_while(server: LiveServer, body: dict[str, Any], during: Callable[[], None]) -> list[Any]:
+    """Stream `body`; once its first token arrived, run `during`; return all frames."""
+    with (
+        httpx.Client(base_url=server.url, timeout=20) as http,
+        http.stream("POST", "/chat/stream", json=body) as response,
+    ):
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        first = next(chunks)
+        assert first.startswith(b"event: token\n")
+        during()
+        rest = b"".join(chunks)
+    return parse_frames(first + rest)
+
+
+@pytest.mark.parametrize("forget", ["delete", "clear"])
+def test_deleted_conversation_comes_back(
+    live_server: Callable[..., LiveServer], database_url: str, forget: str
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    body = stream_body("gone", "a secret question", **SLOW)  # the user's default conversation
+    http = httpx.Client(base_url=server.url, timeout=10)
+
+    def forget_it() -> None:
+        if forget == "delete":
+            answer = http.post("/chat/conversation/delete", json={"userId": "gone", "conversationId": "default:gone"})
+        else:
+            answer = http.post("/chat/clear", json={"userId": "gone"})
+        assert answer.status_code == 200
+        assert http.get("/chat/history", params={"userId": "gone"}).json()["messages"] == []
+
+    last = check_grammar(stream_while(server, body, forget_it))
+    assert last.event == "error"
+    assert last.data["error"]["code"] == "conversation_deleted"
+    assert "deleted" in last.data["error"]["message"]
+    # The stream has ended: the conversation did not come back, nor did any of its messages.
+    assert http.get("/chat/history", params={"userId": "gone"}).json()["messages"] == []
+    assert http.get("/chat/conversations", params={"userId": "gone"}).json()["conversations"] == []
+    shown = http.get("/chat/conversation", params={"userId": "gone", "conversationId": "default:gone"}).json()
+    assert shown["messages"] == []
+    http.close()
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+def test_another_user_takes_over_a_deleted_id(
+    live_server: Callable[..., LiveServer], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    cid = "x\nERROR:     forged log line"
+    http = httpx.Client(base_url=server.url, timeout=10)
+
+    def take_over() -> None:
+        assert http.post("/chat/conversation/delete", json={"userId": "a", "conversationId": cid}).status_code == 200
+        created = http.post("/chat/conversation/create", json={"userId": "b", "conversationId": cid, "title": "B's"})
+        assert created.status_code == 200
+        frames = parse_frames(
+            http.post("/chat/stream", json=stream_body("b", "b's question", conversation_id=cid)).content
+        )
+        assert check_grammar(frames).event == "done"
+
+    with caplog.at_level(logging.INFO):
+        frames = stream_while(server, stream_body("a", "a's question", conversation_id=cid, **SLOW), take_over)
+    last = check_grammar(frames)
+    assert last.event == "error" and last.data["error"]["code"] == "conversation_deleted"
+    # Nothing of B's touched, nothing of A's in it.
+    b_view = http.get("/chat/conversation", params={"userId": "b", "conversationId": cid}).json()["messages"]
+    assert [(m["role"], m["content"][:12]) for m in b_view] == [("user", "b's question"), ("assistant", "Mock reply (")]
+    listed = http.get("/chat/conversations", params={"userId": "b"}).json()["conversations"]
+    assert [(c["title"], c["messageCount"]) for c in listed] == [("B's", 2)]
+    assert http.get("/chat/conversations", params={"userId": "a"}).json()["conversations"] == []
+    http.close()
+    # No traceback, and the client's id never raw in a log line.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not [r for r in caplog.records if "forged log line" in r.getMessage() and "\n" in r.getMessage()]
+
+
+def test_whole_conversation_loaded_per_turn(live_server: Callable[..., LiveServer], database_url: str) -> None:
+    """What a turn sends upstream is capped (system message kept, oldest dropped), however long the history."""
+    fake = FakeOpenAI(Reply(tokens=["ok"]))
+    fake.url = live_server(fake).url
+    server = live_server(create_app(database_url=database_url, max_context_chars=50_000, **fake.options()))
+    system = {"role": "system", "content": "You are terse."}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for turn in range(12):  # about 360,000 characters of history
+            messages = [{"role": "user", "content": f"turn {turn} " + "z" * 30_000}]
+            body = {
+                "userId": "big",
+                "messages": ([system] if turn == 0 else []) + messages,
+                "params": {"model": "mock", "mock": {"tokenDelayMs": 0}},
+            }
+            assert check_grammar(parse_frames(http.post("/chat/stream", json=body).content)).event == "done"
+        last = {"userId": "big", "messages": [{"role": "user", "content": "and now?"}], "params": {"model": "gpt-4.1"}}
+        assert check_grammar(parse_frames(http.post("/chat/stream", json=last).content)).event == "done"
+        stored = http.get("/chat/history", params={"userId": "big"}).json()["messages"]
+    sent = fake.received[-1].body["messages"]
+    assert sum(len(m["content"]) for m in sent) <= 50_000
+    assert sent[0] == system
+    assert sent[-1] == {"role": "user", "content": "and now?"}
+    assert sent[1]["content"].startswith("Mock reply")  # a contiguous tail after the system message
+    assert len(sent) < len(stored) == 1 + 12 * 2 + 2
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+def test_conversation_pages(live_server: Callable[..., LiveServer], database_url: str) -> None:
+    server = live_server(create_app(database_url=database_url))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for i in range(3):
+            http.post("/chat/stream", json=stream_body("pager", f"q{i}", conversation_id="p"))
+        query = {"userId": "pager", "conversationId": "p"}
+        whole = http.get("/chat/conversation", params=query).json()
+        assert list(whole) == ["userId", "conversationId", "messages"] and len(whole["messages"]) == 6
+        page = http.get("/chat/conversation", params={**query, "limit": 4}).json()
+        assert page["messages"] == whole["messages"][2:] and page["nextBefore"] == 2 and page["hasMore"] is True
+        older = http.get("/chat/conversation", params={**query, "limit": 4, "before": 2}).json()
+        assert older["messages"] == whole["messages"][:2] and older["nextBefore"] is None and older["hasMore"] is False
+        bad = http.get("/chat/conversation", params={**query, "limit": "many"})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "limit"]
