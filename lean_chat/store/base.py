@@ -71,6 +71,10 @@ class StoreUnavailable(Refusal):
     detail = "The history store is unavailable; try again shortly."
     headers = {"Retry-After": "1"}
 
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason  # for the log (an exception type name); the client sees only `detail`
+
 
 class ConversationGone(Exception):
     """The conversation was deleted (or cleared, or taken over) since its turn started: nothing was written."""
