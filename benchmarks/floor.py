@@ -8,7 +8,7 @@ from typing import Any
 from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
 
-__all__ = ["FloorApp", "reply_frames"]
+__all__ = ["FloorApp", "RelayFloor", "reply_frames"]
 
 
 def reply_frames(prompt: str, knobs: dict[str, Any]) -> tuple[list[bytes], bytes]:
@@ -55,4 +55,49 @@ class FloorApp:
                 due += self.delay
                 await asyncio.sleep(max(0.0, due - loop.time()))
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": self.done, "more_body": False})
+
+
+class RelayFloor:
+    """Relays the upstream's bytes as they come, through lean_chat's own upstream client, with no other logic.
+
+    Every request POSTs one fixed chat-completions body upstream and writes each read of the answer as it
+    is; a `done` frame ends the stream so the load generator counts it as finished.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        self.url = upstream.rstrip("/") + "/chat/completions"
+        self.body = b'{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}],"stream":true}'
+        self.headers = {"authorization": "Bearer sk-bench", "content-type": "application/json"}
+        self.done = done_frame("", "floor:relay", {"tokens": 1}, "floor")
+        self.client: Any = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Open the shared client at start-up; per request, relay."""
+        if scope["type"] == "lifespan":
+            from lean_chat.config import Settings
+            from lean_chat.providers.client import upstream_client
+
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    self.client = upstream_client(Settings())
+                    await self.client.__aenter__()
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await self.client.__aexit__(None, None, None)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        request = self.client.build_request("POST", self.url, headers=self.headers, content=self.body)
+        response = await self.client.send(request, stream=True)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            await response.aclose()
         await send({"type": "http.response.body", "body": self.done, "more_body": False})

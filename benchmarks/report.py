@@ -112,7 +112,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         out.append(
             Figure(
                 "many streams",
-                "lean_chat largest N (p99 gap <= 75 ms, all done)",
+                "lean_chat largest N (all done, first-token p99 <= 250 ms, gap p99 <= 75 ms)",
                 lean_n,
                 "streams",
                 ">= 5000",
@@ -154,6 +154,9 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 ),
             )
         )
+    relayed = results.get("many_relayed_streams")
+    if relayed:
+        out.extend(_relayed_figures(relayed))
     conversation = results.get("long_conversation")
     if conversation:
         lean = conversation["lean_chat"]
@@ -202,6 +205,78 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 f"reference median {ref['medianMs']:.2f} ms, p99 {ref['p99Ms']:.2f} ms",
             )
         )
+    return out
+
+
+def _at_largest(target: dict[str, Any]) -> dict[str, Any]:
+    """The probe at a target's largest passing N (else its first probe)."""
+    probes = target["probes"]
+    return next((p for p in probes if p["streams"] == target["largest"] and p["passed"]), probes[0])
+
+
+def _relayed_figures(relayed: dict[str, Any]) -> list[Figure]:
+    """Many relayed streams: largest N against the reference and the relay floor; CPU per chunk; RSS per stream."""
+    targets = relayed["targets"]
+    lean, ref, floor = targets["lean_chat"], targets["reference"], targets["floor-relay"]
+    at = _at_largest(lean)
+    pace = f"{relayed['chunks']} chunks at one per {relayed['intervalMs']:g} ms"
+    versus_ref = _ratio(lean["largest"], ref["largest"] or ref["firstFailure"])
+    out = [
+        Figure(
+            "many relayed streams",
+            "lean_chat largest N (all done, first-token p99 <= 250 ms, gap p99 <= 75 ms)",
+            lean["largest"],
+            "streams",
+            ">= 1500",
+            lean["largest"] >= 1500,
+            f"{pace}; at N={at['streams']}: first token p50/p99 {at['p50FirstTokenMs']:.0f}/"
+            f"{at['p99FirstTokenMs']:.0f} ms, gap p50/p99 {at['p50GapMs']:.0f}/{at['p99GapMs']:.0f} ms, "
+            f"upstream CPU {at['upstreamCpu']:.0%}, load generator {at['loadCpu']:.0%}; "
+            f"first failure at {lean['firstFailure'] or '-'}",
+        ),
+        Figure(
+            "many relayed streams",
+            "lean_chat / reference largest N",
+            versus_ref,
+            "x",
+            ">= 4",
+            versus_ref >= 4,
+            ("(reference passed no N tried: vs its smallest failure, a lower bound) " if not ref["largest"] else "")
+            + f"reference {ref['largest']} (first failure {ref['firstFailure'] or '-'}), "
+            f"relay floor {floor['largest']} (first failure {floor['firstFailure'] or '-'})",
+        ),
+    ]
+    # CPU per chunk compared at the first probe, where lean_chat and the floor ran the same N.
+    lean_cpu = lean["probes"][0]["serverCpuPerTokenUs"]
+    floor_cpu = floor["probes"][0]["serverCpuPerTokenUs"]
+    out.append(
+        Figure(
+            "many relayed streams",
+            f"lean_chat / relay floor server CPU per relayed chunk (N={lean['probes'][0]['streams']})",
+            _ratio(lean_cpu, floor_cpu),
+            "x",
+            "<= 1.5",
+            _ratio(lean_cpu, floor_cpu) <= 1.5,
+            f"lean_chat {lean_cpu:.1f} us, relay floor {floor_cpu:.1f} us, "
+            f"reference {ref['probes'][0]['serverCpuPerTokenUs']:.1f} us (N={ref['probes'][0]['streams']})",
+        )
+    )
+    memory = relayed["memory"]
+    lean_kb = memory["lean_chat"]["perStream"] / 1024.0
+    note = " (after the smaller probes: a lower bound)" if memory["lean_chat"].get("afterProbes") else ""
+    out.append(
+        Figure(
+            "many relayed streams",
+            f"lean_chat RSS per relayed stream at N={memory['lean_chat']['streams']}",
+            lean_kb,
+            "KB",
+            "",
+            None,
+            f"reference {memory['reference']['perStream'] / 1024.0:.1f} KB at N={memory['reference']['streams']}, "
+            f"relay floor {memory['floor-relay']['perStream'] / 1024.0:.1f} KB at "
+            f"N={memory['floor-relay']['streams']}{note}",
+        )
+    )
     return out
 
 
@@ -261,6 +336,9 @@ def _chart(report: dict[str, Any], path: str) -> None:
         panels.append(("many streams: largest N", values, "streams"))
         values = {name: data["perStream"] / 1024.0 for name, data in results["many_streams"]["memory"].items()}
         panels.append(("RSS per open stream", values, "KB"))
+    if "many_relayed_streams" in results:
+        values = {name: float(data["largest"]) for name, data in results["many_relayed_streams"]["targets"].items()}
+        panels.append(("many relayed streams: largest N", values, "streams"))
     if "long_conversation" in results:
         values = {name: data["growth"] for name, data in results["long_conversation"].items()}
         panels.append(("long conversation: last/first turn", values, "x"))

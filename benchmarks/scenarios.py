@@ -25,6 +25,7 @@ REFERENCE = "reference"
 FLOOR_BATCH = "floor-batch"
 FLOOR_TOKEN = "floor-token"
 FLOOR_PACED = "floor-paced"
+FLOOR_RELAY = "floor-relay"
 
 PROMPT = "Explain server-sent events in a few paragraphs."
 
@@ -52,10 +53,17 @@ class Plan:
     stall_streams: int
     stall_turns: int
     latency_requests: int
+    relayed_chunks: int
+    relayed_interval_ms: float
+    relayed_ramp: float
+    relayed_start: int
+    relayed_reference_start: int
+    relayed_max: int
+    relayed_refine: int
     scenarios: tuple[str, ...]
 
 
-ALL = ("burst", "relay", "many_streams", "long_conversation", "loop_stalls", "added_latency")
+ALL = ("burst", "relay", "many_streams", "many_relayed_streams", "long_conversation", "loop_stalls", "added_latency")
 
 PLANS = {
     "full": Plan(
@@ -78,6 +86,13 @@ PLANS = {
         stall_streams=200,
         stall_turns=1000,
         latency_requests=400,
+        relayed_chunks=100,
+        relayed_interval_ms=50.0,
+        relayed_ramp=1.0,
+        relayed_start=1000,
+        relayed_reference_start=250,
+        relayed_max=8000,
+        relayed_refine=3,
         scenarios=ALL,
     ),
     "quick": Plan(
@@ -100,6 +115,13 @@ PLANS = {
         stall_streams=200,
         stall_turns=150,
         latency_requests=100,
+        relayed_chunks=100,
+        relayed_interval_ms=50.0,
+        relayed_ramp=1.0,
+        relayed_start=1000,
+        relayed_reference_start=250,
+        relayed_max=4000,
+        relayed_refine=1,
         scenarios=ALL,
     ),
     "smoke": Plan(
@@ -122,6 +144,13 @@ PLANS = {
         stall_streams=5,
         stall_turns=6,
         latency_requests=5,
+        relayed_chunks=5,
+        relayed_interval_ms=20.0,
+        relayed_ramp=0.1,
+        relayed_start=5,
+        relayed_reference_start=5,
+        relayed_max=5,
+        relayed_refine=0,
         scenarios=("burst",),
     ),
 }
@@ -217,10 +246,12 @@ class Bench:
             profile = os.path.join(self.profile_to, f"{target}-{port}.txt")
         return Pinned(self.cores, self.cores.server, "benchmarks.serve", args, port, env or {}, profile)
 
-    def upstream(self, chunks: int, cert: str = "", key: str = "") -> Pinned:
-        """Start the fake OpenAI upstream on the load core."""
+    def upstream(self, chunks: int, cert: str = "", key: str = "", trickle_ms: float = 0.0) -> Pinned:
+        """Start the fake OpenAI upstream on the load core (its chunks all at once, or one per `trickle_ms`)."""
         port = free_port()
         args = ["--port", str(port), "--chunks", str(chunks)]
+        if trickle_ms:
+            args += ["--trickle-ms", str(trickle_ms)]
         if cert:
             args += ["--cert", cert, "--key", key]
         return Pinned(self.cores, self.cores.load, "benchmarks.upstream", args, port, {})
@@ -351,26 +382,61 @@ async def relay(bench: Bench) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# many streams and memory: N paced streams at once
+# many streams and memory: N paced streams at once (the mock's, or relayed from a trickling upstream)
+
+FIRST_TOKEN_P99_MS = 250.0
+GAP_P99_MS = 75.0
 
 
-async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: str) -> dict[str, Any]:
-    """N streams at 20 tokens/s started over the ramp; pass when all end with done and p99 gap <= 75 ms."""
-    plan = bench.plan
+@dataclass(frozen=True)
+class StreamLoad:
+    """What one probe's streams ask for: the request body per stream, the token marker, their pace and length."""
+
+    body: Callable[[str], bytes]
+    tokens: int
+    seconds: float
+    marker: bytes = b"event: token\n"
+    ramp: float = 1.0
+
+
+def _mock_load(plan: Plan) -> StreamLoad:
+    """Mock replies at 20 tokens/s."""
     mock = {"tokenDelayMs": 50, "targetChars": plan.stream_chars}
+    return StreamLoad(lambda user: chat_body(user, mock=mock), plan.stream_chars // 2, plan.stream_chars / 40.0)
+
+
+def _relayed_load(plan: Plan, target: str) -> StreamLoad:
+    """`gpt-4.1` relayed from the trickling upstream (the relay floor relays its raw chunks)."""
+    marker = b'"content":"' if target == FLOOR_RELAY else b"event: token\n"
+    seconds = plan.relayed_chunks * plan.relayed_interval_ms / 1000.0
+    return StreamLoad(
+        lambda user: chat_body(user, model="gpt-4.1"), plan.relayed_chunks, seconds, marker, plan.relayed_ramp
+    )
+
+
+async def _probe(
+    bench: Bench,
+    server: Pinned,
+    streams: int,
+    tag: str,
+    target: str,
+    load: StreamLoad,
+    upstream: Pinned | None = None,
+) -> dict[str, Any]:
+    """N streams started over the ramp; pass when all end with done, first-token p99 <= 250 ms, gap p99 <= 75 ms."""
     gaps = GapHistogram()
-    ramp = plan.stream_ramp
+    ramp = load.ramp
     peak = {"rss": 0}
     connections: list[Connection] = []
 
     async def one(index: int) -> Reply:
         await asyncio.sleep(index * ramp / streams)
         try:
-            connection = await Connection.open(server.port, gaps=gaps)
+            connection = await Connection.open(server.port, gaps=gaps, token_marker=load.marker)
         except OSError:
             return Reply()
         connections.append(connection)
-        reply = await connection.fetch(stream_request(chat_body(f"{tag}-{index}", mock=mock)))
+        reply = await connection.fetch(stream_request(load.body(f"{tag}-{index}")))
         connection.close()
         return reply
 
@@ -380,10 +446,10 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
             await asyncio.sleep(0.2)
 
     before = server.rss_bytes()
-    meter = Meter(server)
+    meter = Meter(server, upstream)
     sampler = asyncio.get_running_loop().create_task(sample())
     tasks = [asyncio.get_running_loop().create_task(one(i)) for i in range(streams)]
-    limit = ramp + plan.stream_chars / 2.0 * 0.05 * 2.0 + 10.0
+    limit = ramp + load.seconds * 2.0 + 10.0
     done, pending = await asyncio.wait(tasks, timeout=limit)
     for connection in connections:
         connection.close()
@@ -395,9 +461,13 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
     replies = [t.result() for t in tasks if t.done() and not t.cancelled()]
     good = sum(1 for r in replies if r.ok)
     tokens = sum(r.tokens for r in replies)
+    first = [r.ttft * 1000.0 for r in replies if r.tokens]
     result = {
         "streams": streams,
         "ok": good,
+        "p50FirstTokenMs": round(percentile(first, 50), 1),
+        "p99FirstTokenMs": round(percentile(first, 99), 1),
+        "withoutTokens": streams - len(first),
         "p50GapMs": gaps.percentile_ms(50),
         "p99GapMs": gaps.percentile_ms(99),
         "largestGapMs": round(gaps.largest * 1000.0, 1),
@@ -405,44 +475,60 @@ async def _probe(bench: Bench, server: Pinned, streams: int, tag: str, target: s
         "rssPeak": peak["rss"],
         "loadCpu": shares["loadCpu"],
         "serverCpu": shares.get("serverCpu", 0.0),
+        "upstreamCpu": shares.get("upstreamCpu", 0.0),
+        "tokens": tokens,
         "serverCpuPerTokenUs": shares.get("serverCpu", 0.0) * shares["seconds"] / max(1, tokens) * 1e6,
     }
-    result["passed"] = good == streams and result["p99GapMs"] <= 75.0
+    result["passed"] = (
+        good == streams
+        and result["p99FirstTokenMs"] <= FIRST_TOKEN_P99_MS
+        and result["p99GapMs"] <= GAP_P99_MS
+    )
     bench.log(
-        f"  {tag}: {streams} streams: {good} ok, p99 gap {result['p99GapMs']:.0f} ms, "
-        f"load cpu {shares['loadCpu']:.2f}, server cpu {shares.get('serverCpu', 0.0):.2f} "
-        f"({result['serverCpuPerTokenUs']:.1f} us/token)" + (" PASS" if result["passed"] else " FAIL")
+        f"  {tag}: {streams} streams: {good} ok, first token p50/p99 {result['p50FirstTokenMs']:.0f}/"
+        f"{result['p99FirstTokenMs']:.0f} ms, gap p50/p99 {result['p50GapMs']:.0f}/{result['p99GapMs']:.0f} ms, "
+        f"load cpu {shares['loadCpu']:.2f}, upstream cpu {result['upstreamCpu']:.2f}, "
+        f"server cpu {result['serverCpu']:.2f} ({result['serverCpuPerTokenUs']:.1f} us/token)"
+        + (" PASS" if result["passed"] else " FAIL")
     )
     return result
 
 
-async def _largest(bench: Bench, name: str, start: int) -> dict[str, Any]:
-    """Double N while it passes, then halve the gap between the last pass and the first failure."""
-    plan = bench.plan
+async def _largest(
+    bench: Bench,
+    name: str,
+    start: int,
+    load: StreamLoad,
+    stop_at: int,
+    refine: int,
+    options: dict[str, Any],
+    upstream: Pinned | None = None,
+) -> dict[str, Any]:
+    """Double N while it passes (halve it while nothing has), then halve the gap between last pass and first failure."""
     probes: list[dict[str, Any]] = []
     passed, failed = 0, 0
-    floor_request = chat_body("floor", mock={"tokenDelayMs": 50, "targetChars": plan.stream_chars})
-    options = {"floor_request": floor_request} if name.startswith("floor") else {}
     with bench.servers({name: options}) as servers:
         server = servers[name]
         n = start
         while True:
-            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name)
+            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name, load, upstream)
             probes.append(probe)
             await asyncio.sleep(1.0)
             if probe["passed"]:
                 passed = n
-                if n >= plan.stream_max:
+                if n >= stop_at:
                     break
-                n = min(plan.stream_max, n * 2)
+                n = min(stop_at, n * 2)
             else:
                 failed = n
-                break
-        for _ in range(plan.stream_refine):
+                if passed or n <= 50:
+                    break
+                n = n // 2  # nothing passed yet: look below the start
+        for _ in range(refine):
             if not failed or failed - passed <= max(100, failed // 10):
                 break
             n = (passed + failed) // 2 // 50 * 50 if failed > 100 else (passed + failed) // 2
-            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name)
+            probe = await _probe(bench, server, n, f"{name[:3]}{len(probes)}", name, load, upstream)
             probes.append(probe)
             await asyncio.sleep(1.0)
             if probe["passed"]:
@@ -452,30 +538,73 @@ async def _largest(bench: Bench, name: str, start: int) -> dict[str, Any]:
     return {"largest": passed, "firstFailure": failed, "probes": probes}
 
 
-async def _memory(bench: Bench, name: str, streams: int) -> dict[str, Any]:
+async def _memory(
+    bench: Bench, name: str, streams: int, load: StreamLoad, options: dict[str, Any], upstream: Pinned | None = None
+) -> dict[str, Any]:
     """Server RSS per open stream at N streams, on a fresh server warmed up with a few streams."""
-    plan = bench.plan
-    floor_request = chat_body("floor", mock={"tokenDelayMs": 50, "targetChars": plan.stream_chars})
-    options = {"floor_request": floor_request} if name.startswith("floor") else {}
     with bench.servers({name: options}) as servers:
         server = servers[name]
-        await _probe(bench, server, min(100, streams), f"{name[:3]}w", name)
-        probe = await _probe(bench, server, streams, f"{name[:3]}m", name)
+        await _probe(bench, server, min(100, streams), f"{name[:3]}w", name, load, upstream)
+        probe = await _probe(bench, server, streams, f"{name[:3]}m", name, load, upstream)
     per_stream = (probe["rssPeak"] - probe["rssBefore"]) / max(1, streams)
     return {"streams": streams, "rssBefore": probe["rssBefore"], "rssPeak": probe["rssPeak"], "perStream": per_stream}
 
 
 async def many_streams(bench: Bench) -> dict[str, Any]:
-    """The largest N of 20 tokens/s streams with p99 gap <= 75 ms and all done; then RSS per stream at that N."""
+    """The largest N of 20 tokens/s mock streams meeting the criteria; then RSS per stream at that N."""
     plan = bench.plan
+    load = _mock_load(plan)
     results: dict[str, Any] = {"targets": {}, "memory": {}, "streamChars": plan.stream_chars}
+    floor_request = chat_body("floor", mock={"tokenDelayMs": 50, "targetChars": plan.stream_chars})
     for name, start in ((LEAN, plan.stream_start), (REFERENCE, plan.reference_start), (FLOOR_PACED, plan.stream_start)):
         bench.log(f"many streams: {name}")
-        results["targets"][name] = await _largest(bench, name, start)
+        options = {"floor_request": floor_request} if name.startswith("floor") else {}
+        results["targets"][name] = await _largest(
+            bench, name, start, load, plan.stream_max, plan.stream_refine, options
+        )
     for name in (LEAN, REFERENCE, FLOOR_PACED) if plan.memory_floor else (LEAN, REFERENCE):
         streams = results["targets"][name]["largest"] or results["targets"][name]["firstFailure"]
-        results["memory"][name] = await _memory(bench, name, streams)
+        options = {"floor_request": floor_request} if name.startswith("floor") else {}
+        results["memory"][name] = await _memory(bench, name, streams, load, options)
         bench.log(f"memory: {name} at {streams} streams: {results['memory'][name]['perStream'] / 1024:.1f} KB/stream")
+    return results
+
+
+async def many_relayed_streams(bench: Bench) -> dict[str, Any]:
+    """The largest N of streams relayed from an upstream trickling 20 chunks/s, meeting the criteria; RSS per stream."""
+    plan = bench.plan
+    results: dict[str, Any] = {
+        "targets": {},
+        "memory": {},
+        "chunks": plan.relayed_chunks,
+        "intervalMs": plan.relayed_interval_ms,
+    }
+    with bench.upstream(plan.relayed_chunks, trickle_ms=plan.relayed_interval_ms) as upstream:
+        options = {"upstream": f"http://127.0.0.1:{upstream.port}/v1"}
+        starts = (
+            (LEAN, plan.relayed_start),
+            (REFERENCE, plan.relayed_reference_start),
+            (FLOOR_RELAY, plan.relayed_start),
+        )
+        for name, start in starts:
+            bench.log(f"many relayed streams: {name}")
+            load = _relayed_load(plan, name)
+            results["targets"][name] = await _largest(
+                bench, name, start, load, plan.relayed_max, plan.relayed_refine, options, upstream
+            )
+        for name, _ in starts:
+            target = results["targets"][name]
+            streams = target["largest"] or target["firstFailure"]
+            if plan.memory_floor:
+                load = _relayed_load(plan, name)
+                results["memory"][name] = await _memory(bench, name, streams, load, options, upstream)
+            else:
+                # The probe at that N, on a server that already ran the smaller probes (a lower bound).
+                probe = next(p for p in reversed(target["probes"]) if p["streams"] == streams)
+                per_stream = (probe["rssPeak"] - probe["rssBefore"]) / max(1, streams)
+                results["memory"][name] = {"streams": streams, "perStream": per_stream, "afterProbes": True}
+            per_stream_kb = results["memory"][name]["perStream"] / 1024
+            bench.log(f"memory: {name} at {streams} relayed streams: {per_stream_kb:.1f} KB/stream")
     return results
 
 
@@ -671,6 +800,7 @@ SCENARIOS = {
     "burst": burst,
     "relay": relay,
     "many_streams": many_streams,
+    "many_relayed_streams": many_relayed_streams,
     "long_conversation": long_conversation,
     "loop_stalls": loop_stalls,
     "added_latency": added_latency,

@@ -113,6 +113,10 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
         if upstream:
             os.environ["OPENAI_BASE_URL"] = upstream
         return create_reference(sqlite_path=sqlite_path, openai_api_key=key)
+    if target == "floor-relay":
+        from .floor import RelayFloor
+
+        return RelayFloor(upstream)
     if target.startswith("floor-"):
         from .floor import FloorApp
 

@@ -1,4 +1,9 @@
-"""A fake OpenAI upstream: answers every POST with a chat-completions SSE stream of N chunks, written at once."""
+"""A fake OpenAI upstream: answers every POST with a chat-completions SSE stream of N chunks.
+
+Written at once by default; with `--trickle-ms MS`, one chunk per stream every MS milliseconds, all streams
+paced by one timer (a tick every `TICK` seconds writes the chunks that are due), so that the upstream
+itself costs little next to the server it feeds.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,22 @@ import argparse
 import asyncio
 import json
 import ssl
+from collections.abc import Callable
 
-__all__ = ["UpstreamProtocol", "completion_stream", "main"]
+__all__ = ["Ticker", "TrickleProtocol", "UpstreamProtocol", "completion_events", "completion_stream", "main"]
+
+TICK = 0.005
 
 WORDS = ("stream", "token", "relay", "frame", "reply", "chunk", "model", "socket")
 
 
 def completion_stream(chunks: int) -> bytes:
     """The body OpenAI sends for a streamed chat completion of `chunks` content pieces, with usage and [DONE]."""
+    return b"".join(completion_events(chunks))
+
+
+def completion_events(chunks: int) -> list[bytes]:
+    """The events of that body, one per content piece; the last one holds the finish, usage and [DONE] events."""
     head = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4.1",'
     head += '"system_fingerprint":"fp_bench","choices":[{"index":0,"delta":'
     tail = ',"logprobs":null,"finish_reason":%s}]}'
@@ -30,7 +43,9 @@ def completion_stream(chunks: int) -> bytes:
         '"choices":[],"usage":' + json.dumps(usage, separators=(",", ":")) + "}\n\n"
     )
     lines.append("data: [DONE]\n\n")
-    return "".join(lines).encode()
+    events = [line.encode() for line in lines[:chunks]]
+    events.append("".join(lines[chunks:]).encode())
+    return events
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -47,21 +62,90 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete request in the buffer."""
+        for _ in self.requests(data):
+            assert self.transport is not None
+            self.transport.write(self.response)
+
+    def requests(self, data: bytes) -> list[None]:
+        """One entry per request completed by this read."""
+        done: list[None] = []
         self.buffer += data
         while True:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
-                return
+                return done
             length = 0
             for line in bytes(self.buffer[:end]).split(b"\r\n")[1:]:
                 name, _, value = line.partition(b":")
                 if name.strip().lower() == b"content-length":
                     length = int(value.strip())
             if len(self.buffer) < end + 4 + length:
-                return
+                return done
             del self.buffer[: end + 4 + length]
+            done.append(None)
+
+
+_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+class Ticker:
+    """One timer for every trickling stream: each tick writes the chunks due by then, and schedules the next."""
+
+    def __init__(self, events: list[bytes], interval: float) -> None:
+        self.chunks = [b"%x\r\n" % len(event) + event + b"\r\n" for event in events]
+        self.chunks[-1] += b"0\r\n\r\n"
+        self.period = max(1, round(interval / TICK))
+        self.buckets: dict[int, list[list[object]]] = {}
+        self.tick = 0
+        self.running = False
+
+    def start(self, transport: asyncio.Transport) -> None:
+        """Write the head and first chunk now; the rest one per interval."""
+        transport.write(_HEAD + self.chunks[0])
+        self.buckets.setdefault(self.tick + self.period, []).append([transport, 1])
+        if not self.running:
+            self.running = True
+            loop = asyncio.get_running_loop()
+            self.origin = loop.time() - self.tick * TICK
+            loop.call_later(TICK, self._on_tick)
+
+    def _on_tick(self) -> None:
+        """Write every chunk that is due (catching up on late ticks), then sleep until the next tick."""
+        loop = asyncio.get_running_loop()
+        now_tick = int((loop.time() - self.origin) / TICK)
+        chunks, last, period = self.chunks, len(self.chunks) - 1, self.period
+        while self.tick < now_tick:
+            self.tick += 1
+            due = self.buckets.pop(self.tick, None)
+            if not due:
+                continue
+            later = self.buckets.setdefault(self.tick + period, [])
+            for stream in due:
+                transport, index = stream
+                if transport.is_closing():  # type: ignore[attr-defined]
+                    continue
+                transport.write(chunks[index])  # type: ignore[attr-defined, index]
+                if index != last:
+                    stream[1] = index + 1  # type: ignore[operator]
+                    later.append(stream)
+        if self.buckets:
+            loop.call_at(self.origin + (self.tick + 1) * TICK, self._on_tick)
+        else:
+            self.running = False
+
+
+class TrickleProtocol(UpstreamProtocol):
+    """One keep-alive connection whose replies are paced by the shared ticker."""
+
+    def __init__(self, ticker: Ticker) -> None:
+        super().__init__(b"")
+        self.ticker = ticker
+
+    def data_received(self, data: bytes) -> None:
+        """Start a paced reply for every complete request."""
+        for _ in self.requests(data):
             assert self.transport is not None
-            self.transport.write(self.response)
+            self.ticker.start(self.transport)
 
 
 def main() -> None:
@@ -71,6 +155,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=1000)
     parser.add_argument("--cert", default="")
     parser.add_argument("--key", default="")
+    parser.add_argument("--trickle-ms", type=float, default=0.0, help="one chunk per stream every MS ms")
     args = parser.parse_args()
     body = completion_stream(args.chunks)
     head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -82,9 +167,11 @@ def main() -> None:
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: UpstreamProtocol(response), "127.0.0.1", args.port, ssl=tls, backlog=4096
-        )
+        factory: Callable[[], asyncio.Protocol] = lambda: UpstreamProtocol(response)  # noqa: E731
+        if args.trickle_ms > 0:
+            ticker = Ticker(completion_events(args.chunks), args.trickle_ms / 1000.0)
+            factory = lambda: TrickleProtocol(ticker)  # noqa: E731
+        server = await loop.create_server(factory, "127.0.0.1", args.port, ssl=tls, backlog=8192)
         async with server:
             await server.serve_forever()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
+from . import gc_freeze
 from .auth import Authenticate, AuthMiddleware
 from .chat import ChatService
 from .config import Settings
@@ -21,13 +21,14 @@ from .endpoints import Endpoints
 from .log_format import LOG_FORMATS
 from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
+from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .request_log import RequestLog
 from .store import open_store
 from .store.base import Store
-from .stream_lane import STREAM_PATH, LeanStarlette, StreamLane
+from .stream_lane import LeanStarlette, StreamLane
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 
@@ -46,27 +47,30 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         chosen = store if store is not None else open_store(settings)
         await chosen.open()
         async with upstream_client(settings) as client:
+            providers = build_providers(settings, client)
             endpoints.service = ChatService(
                 metrics.watch_store(chosen),
-                build_providers(settings, client),
+                providers,
                 settings.default_model,
+                settings.mock_fallback,
                 settings.max_context_chars,
             )
             metrics.open(client)
             logger.info(
-                "lean_chat ready: providers %s; history %s; metrics %s",
+                "lean_chat ready: providers %s; history %s; mock fallback %s; metrics %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                "on" if settings.mock_fallback else "off",
                 metrics_state(metrics.enabled),
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
             # which otherwise walk it all and stall every open stream for tens of milliseconds.
-            gc.freeze()
+            gc_freeze.hold()
             try:
                 yield
             finally:
-                gc.unfreeze()
+                gc_freeze.release()
                 metrics.close()
                 endpoints.drain.restore_signals()
                 endpoints.service = None

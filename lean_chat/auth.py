@@ -10,6 +10,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .paths import OPEN_PATHS, route_path
 from .refusals import AuthRejected, Refusal, UserMismatch, refusal_response
 
 __all__ = [
@@ -30,8 +31,6 @@ AUTH_USER_KEY = "lean_chat.user"
 Authenticate = Callable[[Request], Awaitable[str | None]]
 """An async hook: the caller's user id, or None (or raise AuthRejected) to refuse the request."""
 
-# `/metrics` checks the API keys itself (an `authenticate` hook's end users do not get it).
-_OPEN_PATHS = frozenset({"/healthz", "/metrics"})
 _MISSING = "Missing credentials: send an Authorization: Bearer header."
 
 
@@ -64,7 +63,7 @@ def check_user(scope: Scope, user_id: str) -> None:
 
 
 class AuthMiddleware:
-    """Refuses requests without valid credentials (401) before any work; leaves `/healthz` and preflights open."""
+    """Refuses requests without valid credentials (401) before any work; preflights and OPEN_PATHS pass."""
 
     def __init__(self, app: ASGIApp, api_keys: Sequence[str] = (), authenticate: Authenticate | None = None) -> None:
         self.app = app
@@ -78,7 +77,12 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the credentials of an HTTP request, then pass it on."""
-        if scope["type"] != "http" or not self.enabled or scope["path"] in _OPEN_PATHS or scope["method"] == "OPTIONS":
+        if (
+            scope["type"] != "http"
+            or not self.enabled
+            or scope["method"] == "OPTIONS"
+            or route_path(scope) in OPEN_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)

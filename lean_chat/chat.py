@@ -26,8 +26,8 @@ CONVERSATION_GONE = error_frame(*_GONE)
 # The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
 _UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
 STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
-# Token strings cost ~50 bytes each: a stream's reply so far is joined into one string every few tokens.
-_COMPACT_EVERY = 16
+# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
+_PENDING_TOKENS = 16
 
 
 class TurnFailed(Exception):
@@ -68,6 +68,18 @@ def _stored(message: ChatMessage) -> StoredMessage:
     return StoredMessage(message.role, message.content, message.meta)
 
 
+def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
+    """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
+    logger.warning(
+        "%s failed before its first token for model %r (status %s, error type %r); the mock answered instead"
+        " (mock_fallback is on)",
+        provider,
+        model,
+        getattr(exc, "status", None) or "none",
+        getattr(exc, "error_type", None) or exc.code,
+    )
+
+
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
@@ -90,9 +102,13 @@ class Turn:
         self.model = self.requested_model or service.default_model
         self.provider_name = "mock"
         self.call = StreamCall(self.model, ContextView(start.context), params)
-        self._parts: list[str] = []
+        # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
+        # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
+        self._reply = bytearray()
+        self._pending: list[str] = []
         self.saved = False
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
+        self.unsaved: tuple[str, str] | None = None  # why finish() gave an `error` frame: (message, code)
 
     @property
     def explicit(self) -> bool:
@@ -102,15 +118,22 @@ class Turn:
     @property
     def content(self) -> str:
         """The reply text so far."""
-        return "".join(self._parts)
+        return self._reply.decode("utf-8", "surrogatepass") + "".join(self._pending)
+
+    @property
+    def started(self) -> bool:
+        """True once a token was taken (and sent: the reply can no longer come from another provider)."""
+        return bool(self._reply or self._pending)
 
     def _take(self, batch: list[str]) -> None:
-        """Record a batch of tokens, keeping the list of parts short."""
+        """Record a batch of tokens."""
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
-        self._parts.extend(batch)
-        if len(self._parts) > _COMPACT_EVERY:
-            self._parts = ["".join(self._parts)]
+        pending = self._pending
+        pending.extend(batch)
+        if len(pending) > _PENDING_TOKENS:
+            self._reply += "".join(pending).encode("utf-8", "surrogatepass")
+            pending.clear()
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
@@ -118,10 +141,12 @@ class Turn:
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
-                if self.explicit:
+                if self.explicit or not self.service.mock_fallback:
                     raise TurnFailed(
                         f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
                     )
+                if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
+                    logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
             else:
                 self.provider_name = name
                 try:
@@ -132,8 +157,9 @@ class Turn:
                                 yield batch
                     return
                 except ProviderError as exc:
-                    if self._parts or self.explicit:
+                    if self.started or self.explicit or not self.service.mock_fallback:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
+                    _log_fallback(name, self.model, exc)
                 self.call.usage.input_tokens = self.call.usage.output_tokens = None
         self.provider_name = "mock"
         async with aclosing(self.service.mock.stream(self.call)) as stream:
@@ -153,19 +179,20 @@ class Turn:
         return usage
 
     async def finish(self) -> bytes:
-        """Save the complete reply and return the `done` frame; TurnFailed when the conversation is gone (or the
-        store), so that the stream's `error` frame carries its code and request id."""
+        """Save the complete reply and return the `done` frame (an `error` frame when the conversation is gone)."""
         content = self.content
         try:
             if not await self._save(StoredMessage("assistant", content, None)):
-                raise TurnFailed(*_GONE)
+                self.unsaved = _GONE
+                return CONVERSATION_GONE
         except StoreUnavailable:
-            raise TurnFailed(*_UNAVAILABLE) from None
+            self.unsaved = _UNAVAILABLE
+            return STORE_UNAVAILABLE
         return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
-        if self._parts and not self.saved:
+        if self.started and not self.saved:
             try:
                 await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
             except StoreUnavailable:
@@ -189,11 +216,14 @@ class ChatService:
         store: Store,
         providers: Mapping[str, Provider],
         default_model: str = "gpt-4.1",
+        mock_fallback: bool = True,
         max_context_chars: int = 400_000,
     ) -> None:
         self.store = store
         self.providers = providers
         self.default_model = default_model
+        # When no model is named and the default provider fails before its first token, the mock answers.
+        self.mock_fallback = mock_fallback
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 

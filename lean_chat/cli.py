@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import logging
 import logging.config
 import math
 import os
@@ -38,6 +37,25 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-demo", action="store_true", help="do not serve the demo page at /")
+    serve.add_argument("--root-path", default="", help="the prefix a proxy in front strips (e.g. /ai)")
+    serve.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=None,
+        help="connections and tasks at once before new requests get 503 (default: LEAN_CHAT_LIMIT_CONCURRENCY or 1000)",
+    )
+    serve.add_argument(
+        "--timeout-keep-alive",
+        type=int,
+        default=None,
+        help="seconds an idle keep-alive connection stays open (default: LEAN_CHAT_TIMEOUT_KEEP_ALIVE_SECONDS or 5)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=None,
+        help="seconds a request body may take to arrive, then 408 (default: LEAN_CHAT_BODY_TIMEOUT_SECONDS or 30)",
+    )
     serve.add_argument(
         "--no-metrics", action="store_true", help="do not serve GET /metrics (on by default when the extra is there)"
     )
@@ -59,9 +77,9 @@ def _metrics_setting(disabled: bool) -> None:
 
 
 @contextmanager
-def _metric_files(workers: int) -> Iterator[None]:
+def _metric_files(workers: int, metrics: bool) -> Iterator[None]:
     """With several workers and metrics on: a fresh folder for their figures (removed at exit), unless one is set."""
-    if workers <= 1 or not Settings.from_env().metrics or os.environ.get(MULTIPROCESS_ENV):
+    if workers <= 1 or not metrics or os.environ.get(MULTIPROCESS_ENV):
         yield
         return
     folder = tempfile.mkdtemp(prefix="lean-chat-metrics-")
@@ -82,13 +100,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["LEAN_CHAT_DATABASE_URL"] = args.database_url
     if not args.no_demo:
         os.environ.setdefault("LEAN_CHAT_SERVE_DEMO_PAGE", "1")
+    if args.body_timeout is not None:
+        os.environ["LEAN_CHAT_BODY_TIMEOUT_SECONDS"] = str(args.body_timeout)
     if args.log_format is not None:
         os.environ["LEAN_CHAT_LOG_FORMAT"] = args.log_format
     _metrics_setting(args.no_metrics)
     settings = Settings.from_env()
     log_config = uvicorn_log_config(settings.log_format, args.log_level)
     logging.config.dictConfig(log_config)
-    with _metric_files(args.workers):
+    limit = settings.limit_concurrency if args.limit_concurrency is None else args.limit_concurrency
+    keep_alive = settings.timeout_keep_alive_seconds if args.timeout_keep_alive is None else args.timeout_keep_alive
+    with _metric_files(args.workers, settings.metrics):
         uvicorn.run(
             "lean_chat.app:create_app_from_env",
             factory=True,
@@ -104,5 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # A second more than the app's own grace, so running streams end with their error frame before uvicorn
             # cancels them (the setting may be fractional).
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + 1,
+            root_path=args.root_path,
+            # Slow clients: a bounded number of connections, idle ones closed; slow headers need a proxy in front.
+            limit_concurrency=limit if limit > 0 else None,
+            timeout_keep_alive=keep_alive,
         )
     return 0

@@ -64,6 +64,8 @@ class Settings:
     default_model: str = "gpt-4.1"
     heartbeat_seconds: float = 15.0
     max_body_bytes: int = 1024 * 1024
+    # A request body still arriving after this long is refused with 408 and the connection closed (0: no limit).
+    body_timeout_seconds: float = 30.0
     # A write the client has not taken after this long ends the stream (0 waits forever).
     send_timeout_seconds: float = 30.0
     max_conversations_limit: int = 500
@@ -78,12 +80,25 @@ class Settings:
     api_keys: list[str] = field(default_factory=list, repr=False)
     # On SIGTERM, running streams may finish for this long; then they end with an `error` frame, saved partial.
     shutdown_grace_seconds: float = 10.0
+    # `lean-chat serve` (uvicorn): connections and tasks at once before new requests get 503 (one per open
+    # stream, as the upstream pool's `max_connections`), and how long an idle keep-alive connection stays open.
+    limit_concurrency: int = 1000
+    timeout_keep_alive_seconds: int = 5
     # Upstream HTTP.
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 120.0
     request_timeout_seconds: float = 600.0
-    max_connections: int = 1000
+    # The upstream pool: at most this many connections; a stream that finds it full waits at most
+    # pool_timeout_seconds, then ends with an `error` frame; idle ones are kept alive this long.
+    max_connections: int = 4096
+    pool_timeout_seconds: float = 10.0
+    keepalive_expiry_seconds: float = 30.0
+    # "lean": lean_chat's HTTP/1.1 transport (asyncio + httptools); "httpx": httpx's own. HTTP/2 or a proxy
+    # in the environment always uses httpx's own.
+    upstream_transport: str = "lean"
     http2: bool = False
+    # An upstream line (or one event's data) longer than this ends the stream with an `error` frame.
+    max_upstream_line_bytes: int = 1024 * 1024
     openai_include_usage: bool = True
     anthropic_max_tokens: int = 1024
     openai_max_retries: int = 2
@@ -96,6 +111,9 @@ class Settings:
     gemini_retry_base_delay_ms: int = 500
     gemini_retry_max_delay_ms: int = 8000
     retry_after_cap_seconds: float = 30.0
+    # No model named and the default provider fails before its first token (or has no key): the mock answers,
+    # with a warning logged. Off: the stream ends with an `error` frame instead.
+    mock_fallback: bool = True
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     # `GET /metrics` in the Prometheus text format (needs the `metrics` extra; `lean-chat serve` turns it on).

@@ -16,7 +16,7 @@ from .limits import StreamSlots, check_chat_request
 from .metrics import Metrics
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
-from .request_body import decode_request
+from .request_body import BodyReader
 from .request_log import STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
@@ -24,6 +24,9 @@ from .store.base import ConversationForbidden, Store
 from .streaming import ErrorStream, TurnStream
 
 __all__ = ["Endpoints"]
+
+# More messages than any conversation holds: larger paging values mean the same, and fit every store's integers.
+_PAGE_MAX = 2**31 - 1
 
 
 class Endpoints:
@@ -35,6 +38,7 @@ class Endpoints:
         self.slots = StreamSlots(settings.max_streams_per_user)
         self.drain = Drain(settings.shutdown_grace_seconds)
         self.metrics = Metrics()
+        self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
 
     @property
     def chat(self) -> ChatService:
@@ -51,7 +55,7 @@ class Endpoints:
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
         settings = self.settings
-        request: ChatRequest = await decode_request(scope, receive, ChatRequest, settings.max_body_bytes)
+        request: ChatRequest = await self.bodies.decode(scope, receive, ChatRequest)
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
@@ -76,9 +80,7 @@ class Endpoints:
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
-        body: UserOnlyRequest = await decode_request(
-            request.scope, request.receive, UserOnlyRequest, self.settings.max_body_bytes
-        )
+        body: UserOnlyRequest = await self.bodies.decode(request.scope, request.receive, UserOnlyRequest)
         await self.store.clear(body.userId)
         return JSON({"ok": True, "userId": body.userId})
 
@@ -98,9 +100,10 @@ class Endpoints:
         errors: list[dict[str, Any]] = []
         user_id = query_value(request, "userId", errors)
         conversation_id = query_value(request, "conversationId", errors)
-        paged = "limit" in request.query_params or "before" in request.query_params
-        limit = max(1, query_int(request, "limit", 0, errors)) if "limit" in request.query_params else None
-        before = max(0, query_int(request, "before", 0, errors)) if "before" in request.query_params else None
+        query = request.query_params
+        paged = "limit" in query or "before" in query
+        limit = min(max(1, query_int(request, "limit", 0, errors)), _PAGE_MAX) if "limit" in query else None
+        before = min(max(0, query_int(request, "before", 0, errors)), _PAGE_MAX) if "before" in query else None
         if errors:
             raise ValidationFailed(errors)
         page = await self.store.read(user_id, conversation_id.strip(), limit, before)
@@ -111,8 +114,8 @@ class Endpoints:
 
     async def create(self, request: Request) -> Response:
         """`POST /chat/conversation/create`: claim a conversation id for the user."""
-        body: CreateConversationRequest = await decode_request(
-            request.scope, request.receive, CreateConversationRequest, self.settings.max_body_bytes
+        body: CreateConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, CreateConversationRequest
         )
         conversation_id = (body.conversationId or "").strip() or uuid.uuid4().hex
         title = (body.title or "").strip() or None
@@ -124,8 +127,8 @@ class Endpoints:
 
     async def delete(self, request: Request) -> Response:
         """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
-        body: DeleteConversationRequest = await decode_request(
-            request.scope, request.receive, DeleteConversationRequest, self.settings.max_body_bytes
+        body: DeleteConversationRequest = await self.bodies.decode(
+            request.scope, request.receive, DeleteConversationRequest
         )
         await self.store.delete(body.userId, body.conversationId.strip())
         return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})

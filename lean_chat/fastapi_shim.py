@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .app import build_app
+from .auth import Authenticate
 from .config import Settings
 from .openapi import openapi_document
 
@@ -72,9 +73,13 @@ def create_app(
     gemini_api_key: str | None = None,
     sqlite_path: str | None = None,
     cors_allow_origins: list[str] | None = None,
+    authenticate: Authenticate | None = None,
     **options: Any,
 ) -> FastAPI:
-    """A FastAPI app served by lean_chat, called like `fastapi_ai_chat.create_app` (other `Settings` too)."""
+    """A FastAPI app served by lean_chat, called like `fastapi_ai_chat.create_app` (other `Settings` too).
+
+    `authenticate` is the same hook as `lean_chat.create_app`'s (auth.py).
+    """
     environment = Settings.from_env()
     values: dict[str, Any] = {name: getattr(environment, name) for name in _READ_FROM_ENVIRONMENT}
     values.update(
@@ -85,17 +90,17 @@ def create_app(
         cors_allow_origins=cors_allow_origins,
     )
     values.update(options)
-    return wrap_in_fastapi(Settings(**values))
+    return wrap_in_fastapi(Settings(**values), authenticate)
 
 
-def create_app_from_env(**options: Any) -> FastAPI:
+def create_app_from_env(*, authenticate: Authenticate | None = None, **options: Any) -> FastAPI:
     """A FastAPI app served by lean_chat, configured from the environment (as `fastapi_ai_chat`'s)."""
-    return wrap_in_fastapi(Settings.from_env(**options))
+    return wrap_in_fastapi(Settings.from_env(**options), authenticate)
 
 
-def wrap_in_fastapi(settings: Settings) -> FastAPI:
+def wrap_in_fastapi(settings: Settings, authenticate: Authenticate | None = None) -> FastAPI:
     """A FastAPI app whose lean_chat routes go straight to the core ASGI app, and whose docs describe them."""
-    core = build_app(settings)
+    core = build_app(settings, authenticate=authenticate)
     forward = _Forward(core)
 
     @asynccontextmanager

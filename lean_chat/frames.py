@@ -1,8 +1,13 @@
-"""Server-Sent Events: exact frame bytes for the chat events."""
+"""Our Server-Sent Events: the exact bytes of the chat frames (`token`, `done`, `error`) and the heartbeat.
+
+Two rules beyond the SSE grammar keep every client reading them alike: the heartbeat is a comment line that
+never ends an event (`: ping\n`, no blank line), and U+2028, U+2029 and U+0085 inside `data:` are written as
+`\\uXXXX` escapes, since some clients split lines on them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -24,7 +29,11 @@ _DONE_PREFIX = b'event: done\ndata: {"type":"done","message":{"role":"assistant"
 _BETWEEN_TOKENS = _FRAME_END + _TOKEN_PREFIX
 _ERROR_PREFIX = b'event: error\ndata: {"type":"error","error":'
 
-PING_FRAME = b": ping\n\n"
+# One newline only: a blank line would end an (empty) event, which some clients hand to the app as a message.
+PING_FRAME = b": ping\n"
+
+# UTF-8 of the characters that some SSE clients take for line ends (U+2028, U+2029, U+0085), and their escapes.
+_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"), (b"\xc2\x85", b"\\u0085"))
 
 SSE_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -33,21 +42,40 @@ SSE_HEADERS: list[tuple[bytes, bytes]] = [
 ]
 
 
+def _has_separator(text: str) -> bool:
+    """True when `text` holds U+2028, U+2029 or U+0085 (free for ASCII: CPython knows a string's widest character)."""
+    return not text.isascii() and ("\u2028" in text or "\u2029" in text or "\x85" in text)
+
+
+def _escape_separators(data: bytes) -> bytes:
+    """Encoded JSON with U+2028, U+2029 and U+0085 written as `\\uXXXX` escapes."""
+    for raw, escaped in _SEPARATORS:
+        data = data.replace(raw, escaped)
+    return data
+
+
 def token_frame(token: str) -> bytes:
     """One `token` frame."""
-    return _TOKEN_PREFIX + _encode(token) + _FRAME_END
+    data = _encode(token)
+    return _TOKEN_PREFIX + (_escape_separators(data) if _has_separator(token) else data) + _FRAME_END
 
 
-def token_frames(tokens: Iterable[str]) -> bytes:
+def token_frames(tokens: Sequence[str]) -> bytes:
     """Many `token` frames, joined for one write."""
     # One join of the encoded tokens with the bytes between two of them: no per-token concatenation.
     body = _BETWEEN_TOKENS.join(map(_encode, tokens))
-    return _TOKEN_PREFIX + body + _FRAME_END if body else b""
+    if not body:
+        return b""
+    # Checked once per batch: ASCII bytes by `isascii` (word at a time), other text as a string, whose search for a
+    # character is cheaper than a scan of the bytes for three sequences.
+    if not body.isascii() and _has_separator("".join(tokens)):
+        body = _escape_separators(body)
+    return _TOKEN_PREFIX + body + _FRAME_END
 
 
 def done_frame(content: str, provider: str, usage: dict[str, int], conversation_id: str) -> bytes:
     """The `done` frame that ends a successful stream."""
-    return b"".join(
+    frame = b"".join(
         (
             _DONE_PREFIX,
             _encode(content),
@@ -60,13 +88,19 @@ def done_frame(content: str, provider: str, usage: dict[str, int], conversation_
             _FRAME_END,
         )
     )
+    if _has_separator(content) or _has_separator(provider) or _has_separator(conversation_id):
+        frame = _escape_separators(frame)
+    return frame
 
 
 def error_frame(message: str, code: str | None = None, request_id: str | None = None) -> bytes:
-    """The `error` frame that ends a failed stream (with the request's id, when known)."""
+    """The `error` frame that ends a failed stream (with the request's id, when the client sent one)."""
     error: dict[str, Any] = {"message": message}
     if code is not None:
         error["code"] = code
     if request_id is not None:
-        error["requestId"] = request_id
-    return _ERROR_PREFIX + _encode(error) + _FRAME_END
+        error["requestId"] = request_id  # [A-Za-z0-9._:-] only: no line separator to escape
+    data = _encode(error)
+    if _has_separator(message) or (code is not None and _has_separator(code)):
+        data = _escape_separators(data)
+    return _ERROR_PREFIX + data + _FRAME_END

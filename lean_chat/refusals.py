@@ -78,7 +78,8 @@ class AuthRejected(Refusal):
 
     status_code = 401
     detail = "Invalid credentials."
-    headers = {"WWW-Authenticate": "Bearer"}
+    # Refused before the body is read: closing the connection spares reading whatever body follows.
+    headers = {"WWW-Authenticate": "Bearer", "Connection": "close"}
 
 
 class UserMismatch(Refusal):
@@ -93,7 +94,7 @@ class BodyTimeout(Refusal):
 
     status_code = 408
     detail = "The request body took too long to arrive."
-    headers = {"Connection": "close"}
+    headers = {"Connection": "close"}  # the rest of the body is not read
 
 
 class ConversationTaken(Refusal):
@@ -107,6 +108,7 @@ class BodyTooLarge(Refusal):
     """The request body is over the configured limit (413)."""
 
     status_code = 413
+    headers = {"Connection": "close"}  # the rest of the body is not read
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"Request body is too large (limit {limit} bytes).")

@@ -12,19 +12,11 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .endpoints import Endpoints
+from .paths import STREAM_PATH, route_path
 from .refusals import Refusal, refusal_response
 from .request_log import RequestLog
 
-__all__ = ["STREAM_PATH", "LeanStarlette", "StreamFirst", "StreamLane", "route_path"]
-
-STREAM_PATH = "/chat/stream"
-
-
-def route_path(scope: Scope) -> str:
-    """The request path below the app's mount point (`root_path`)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
+__all__ = ["LeanStarlette", "StreamFirst", "StreamLane"]
 
 
 class StreamLane:

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamSummary", "provider_asked", "summarize"]
 
+# TurnStream's end reasons, as the metrics name them.
+_OUTCOMES = {
+    "done": "done",
+    "error": "error",
+    "client_gone": "client_gone",
+    "stalled": "stalled_client",
+    "stopped": "stopped",
+}
+
 
 @dataclass(slots=True)
 class StreamSummary:
@@ -49,16 +58,9 @@ def summarize(stream: TurnStream, started: float) -> StreamSummary:
     """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
     turn = stream.turn
     now = time.perf_counter()
-    if stream.disconnected:
-        outcome, code = "client_gone", None
-    elif stream.stalled:
-        outcome, code = "stalled_client", None
-    elif stream.stopped is not None:
-        outcome, code = "stopped", None
-    elif stream.error_code is not None:
-        outcome, code = "error", stream.error_code
-    else:
-        outcome, code = "done", None
+    end = stream.end
+    outcome = _OUTCOMES.get(end.value, "error") if end is not None else "error"
+    code = (stream.error_code or "internal_error") if outcome == "error" else None
     routed = provider_asked(turn)
     usage = turn.call.usage
     output = usage.output_tokens

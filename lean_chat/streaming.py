@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from contextlib import aclosing
 from typing import Any
@@ -11,12 +12,14 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
+from .log_escape import escaped_traceback
 from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
-__all__ = ["ErrorStream", "TurnStream"]
+__all__ = ["End", "ErrorStream", "TurnStream"]
 
 logger = logging.getLogger("lean_chat")
+_DONE_EVENT = b"event: done\n"
 
 
 async def _next_message(receive: Receive) -> Message:
@@ -38,8 +41,23 @@ class ErrorStream:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+class End(enum.Enum):
+    """Why a stream ended: the first cause wins, and later ones change nothing."""
+
+    DONE = "done"  # the reply is complete: saved, and ended by its `done` frame
+    ERROR = "error"  # the turn failed: partial reply saved, ended by an `error` frame
+    CLIENT_GONE = "client_gone"  # the client went away: partial reply saved, nothing more written
+    STALLED = "stalled"  # the client took no write for the send timeout: partial reply saved, nothing more written
+    STOPPED = "stopped"  # the server stopped it (shutdown): partial reply saved, ended by the `error` frame given
+
+
 class TurnStream:
-    """The SSE response of one turn; the watchers run as one receive task and one timer, not per token."""
+    """The SSE response of one turn; the watchers run as one receive task and one timer, not per token.
+
+    The watchers (client gone, stalled, stopped) end a running turn by setting `end` and cancelling the task once;
+    when `end` is already set they change nothing, except that a write stuck after the end is cut (once). Any other
+    cancellation comes from outside and is passed on, with the partial reply saved.
+    """
 
     def __init__(
         self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float, drain: Drain | None = None
@@ -48,94 +66,182 @@ class TurnStream:
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.drain = drain
-        self.disconnected = False
-        self.stalled = False
-        self.stopped: bytes | None = None
+        self.end: End | None = None
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
-        self.request_id: str | None = None
-        self._finishing = False
+        self.request_id: str | None = None  # the client's own id, for `error` frames
+        self._headers = SSE_HEADERS
+        self._stop_frame = b""
+        # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
+        self._cut = False
+        self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
+        self._main_writing = False
         self._last_write = 0.0
         self._sending_since: float | None = None
         self._writes_in_flight = 0
         self._ping: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[Message] | None = None
         self._send: Send | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the turn, framing its batches, until done, error or the client goes away."""
+        """Run the turn, framing its batches, until it ends (see `End`)."""
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
         self.request_id = frame_request_id(scope)
-        watcher = loop.create_task(_next_message(receive))
+        self._headers = SSE_HEADERS + id_header(scope)
+        self._watcher = watcher = loop.create_task(_next_message(receive))
         watcher.add_done_callback(self._on_receive)
         self._last_write = loop.time()
         self._arm(loop)
         if self.drain is not None:
             self.drain.add(self)
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
-            final = await self._produce()
-            if self._ping is not None and not self._ping.done():
-                await self._ping
-            self._finishing = True
-            await self._write({"type": "http.response.body", "body": final, "more_body": False})
-        except asyncio.CancelledError:
-            if not (self.disconnected or self.stalled or self.stopped is not None):
-                await asyncio.shield(self.turn.save_partial())
-                raise
-            uncancel = getattr(self._task, "uncancel", None)
-            if uncancel is not None:
-                uncancel()
-            await self.turn.save_partial()
-            if self.stopped is not None and not (self.disconnected or self.stalled):
-                await self._write({"type": "http.response.body", "body": self.stopped, "more_body": False})
+            await self._run()
         finally:
             if self.drain is not None:
                 self.drain.discard(self)
             watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._ping is not None:
-                self._ping.cancel()
+            self._quiet()
 
-    async def _produce(self) -> bytes:
-        """Send every token batch and return the final frame (`done`, or `error` with the partial reply saved)."""
+    async def _run(self) -> None:
+        """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
+        final: bytes | None = None
+        try:
+            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers})
+            final = await self._produce()
+        except asyncio.CancelledError:
+            if self.end is None or not self._take_back_cancel():
+                await asyncio.shield(self.turn.save_partial())
+                raise
+        if final is None:  # a watcher's cause ended the turn
+            await asyncio.shield(self.turn.save_partial())
+            if self.end is not End.STOPPED:
+                return
+            final = self._stop_frame
+        await self._write_last(final)
+
+    async def _produce(self) -> bytes | None:
+        """Send every batch; return the last frame (`done`, or `error` with the partial reply saved).
+
+        None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
+        """
         try:
             async with aclosing(self.turn.batches()) as batches:
                 async for batch in batches:
                     await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
-            self._finishing = True  # the reply is complete: a shutdown now still ends with its `done`
-            return await self.turn.finish()
+            if not self._settle(End.DONE):
+                return None
+            final = await asyncio.shield(self.turn.finish())
+            if not final.startswith(_DONE_EVENT):  # the reply could not be saved: the turn says why
+                self.end = End.ERROR
+                if self.turn.unsaved is not None:
+                    message, self.error_code = self.turn.unsaved
+                    final = error_frame(message, self.error_code, self.request_id)
+            return final
         except TurnFailed as exc:
+            if not self._settle(End.ERROR):
+                return None
             self.error_code = exc.code
-            await self.turn.save_partial()
+            await asyncio.shield(self.turn.save_partial())
             return error_frame(exc.message, exc.code, self.request_id)
-        except Exception:
-            logger.exception("stream failed")
+        except Exception as exc:
+            turn = self.turn
+            logger.error(
+                "stream failed (user %r, conversation %r):\n%s",
+                turn.user_id,
+                turn.conversation_id,
+                escaped_traceback(exc),
+            )
+            if self.end is End.DONE:  # the complete reply could not be saved
+                self.end = End.ERROR
+            elif not self._settle(End.ERROR):
+                return None
             self.error_code = "internal_error"
-            await self.turn.save_partial()
+            await asyncio.shield(self.turn.save_partial())
             return error_frame("Internal error while streaming the reply.", "internal_error", self.request_id)
+
+    def _settle(self, end: End) -> bool:
+        """Record how the turn ended, unless a watcher's cause came first (then False)."""
+        if self.end is not None:
+            self._take_back_cancel()
+            return False
+        self.end = end
+        return True
+
+    async def _write_last(self, frame: bytes) -> None:
+        """Write the stream's last frame, after a ping in flight; not to a client that left or stopped reading."""
+        if self._ping is not None:
+            await asyncio.wait((self._ping,))
+        if self._cut or self._client_left():
+            return
+        try:
+            await self._write({"type": "http.response.body", "body": frame, "more_body": False})
+        except asyncio.CancelledError:
+            if not (self._cut and self._take_back_cancel()):
+                raise
 
     def stop(self, message: str, code: str) -> None:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
-        if self.stopped is None and self._task is not None and not self._finishing:
-            self.stopped = error_frame(message, code, self.request_id)
+        if self.end is None and self._task is not None:
+            self._stop_frame = error_frame(message, code, self.request_id)
+            self._end_by(End.STOPPED)
+
+    def _end_by(self, cause: End) -> None:
+        """A watcher's cause ends the running turn: the first one wins and cancels the task, once."""
+        if self.end is not None or self._task is None:
+            return
+        self.end = cause
+        if cause is not End.STOPPED:  # nothing more is written: no pings, no send timeout
+            self._quiet()
+        self._cancel()
+
+    def _cancel(self) -> None:
+        """Cancel the task (ours: taken back where it is caught)."""
+        if self._task is not None and not self._cancel_sent:
+            self._cancel_sent = True
             self._task.cancel()
+
+    def _take_back_cancel(self) -> bool:
+        """Take back our cancellation of the task; False when it was not ours, or another (from outside) is pending."""
+        if not self._cancel_sent:
+            return False
+        self._cancel_sent = False
+        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+; before it, cancellations are not counted
+        return uncancel is None or uncancel() == 0
+
+    def _client_left(self) -> bool:
+        """True once the server has told us the client went away."""
+        watcher = self._watcher
+        if watcher is None or not watcher.done() or watcher.cancelled() or watcher.exception() is not None:
+            return False
+        return watcher.result().get("type") == "http.disconnect"
+
+    def _quiet(self) -> None:
+        """Stop the timer and any ping in flight."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._ping is not None:
+            self._ping.cancel()
 
     async def _write(self, message: Message) -> None:
         """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout)."""
         assert self._send is not None
         loop = asyncio.get_running_loop()
         # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
+        main = asyncio.current_task() is self._task
+        self._main_writing = self._main_writing or main
         self._writes_in_flight += 1
         if self._sending_since is None:
             self._sending_since = loop.time()
         try:
             await self._send(message)
         finally:
+            if main:
+                self._main_writing = False
             self._writes_in_flight -= 1
             if not self._writes_in_flight:
                 self._sending_since = None
@@ -146,9 +252,11 @@ class TurnStream:
         if task.cancelled() or task.exception() is not None:
             return
         if task.result().get("type") == "http.disconnect":
-            self.disconnected = True
-            if self._task is not None:
-                self._task.cancel()
+            if self.end is None:
+                self._end_by(End.CLIENT_GONE)
+            else:  # after another end, nothing more goes to a client that left: not even the write in flight
+                self._cut_stuck_write()
+                self._quiet()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Schedule the next check for silence or a stuck send."""
@@ -169,14 +277,26 @@ class TurnStream:
         now = loop.time()
         if self._sending_since is not None:
             if self.send_timeout > 0 and now - self._sending_since >= self.send_timeout:
-                self.stalled = True
-                if self._task is not None:
-                    self._task.cancel()
+                self._timer = None
+                if self.end is None:
+                    self._end_by(End.STALLED)
+                else:
+                    self._cut_stuck_write()
                 return
         elif self.heartbeat > 0 and now - self._last_write >= self.heartbeat and self._ping is None:
             self._last_write = now
             self._ping = loop.create_task(self._send_ping())
         self._arm(loop)
+
+    def _cut_stuck_write(self) -> None:
+        """After the end, a write the client does not take (or left) is cancelled, once: nothing else would end it."""
+        if self._cut:
+            return
+        self._cut = True
+        if self._ping is not None:
+            self._ping.cancel()
+        if self._main_writing:
+            self._cancel()
 
     async def _send_ping(self) -> None:
         """Write one comment frame."""

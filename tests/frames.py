@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class Frame:
-    """One SSE frame: its event name (None for a comment) and decoded JSON data."""
+    """One SSE frame: its event name (None for comments alone), decoded JSON data, and comment lines (heartbeats)."""
 
     event: str | None
     data: Any
     raw: str
+    comments: list[str] = field(default_factory=list)
 
 
 def parse_frames(body: str | bytes) -> list[Frame]:
@@ -25,13 +26,16 @@ def parse_frames(body: str | bytes) -> list[Frame]:
             continue
         event: str | None = None
         data_lines: list[str] = []
+        comments: list[str] = []
         for line in block.split("\n"):
-            if line.startswith("event:"):
+            if line.startswith(":"):
+                comments.append(line[1:].strip())
+            elif line.startswith("event:"):
                 event = line[len("event:") :].strip()
             elif line.startswith("data:"):
                 data_lines.append(line[len("data:") :].lstrip(" "))
         data = json.loads("\n".join(data_lines)) if data_lines else None
-        frames.append(Frame(event, data, block))
+        frames.append(Frame(event, data, block, comments))
     return frames
 
 

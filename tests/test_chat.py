@@ -131,3 +131,16 @@ async def test_reported_usage_wins_over_the_estimate(
         done = check_grammar(parse_frames((await turn(http, stream_body("use", "hi", model="gpt-4.1"))).content))
     assert done.data["message"]["content"] == "".join(tokens)
     assert done.data["usage"] == {"tokens": reported, "inputTokens": 5, "outputTokens": reported}
+
+
+async def test_long_reply_of_mixed_text_is_kept_whole(live_server: Callable[..., LiveServer], sqlite_path: str) -> None:
+    # The reply so far was once re-joined every 16 tokens; it is now one growing UTF-8 buffer: nothing may be lost.
+    tokens = ["Grüße", " ", "🎉", "\u2028", "東京", "\n", '"q"', "\\", "\r\n", "\x85", "plain", "\U0010ffff"] * 2000
+    fake = FakeOpenAI(Reply(tokens=tokens))
+    upstream = live_server(fake)
+    async with in_process(sqlite_path=sqlite_path, **fake.options(upstream.url)) as http:
+        frames = parse_frames((await turn(http, stream_body("long", "go", model="gpt-4.1"))).content)
+        history = (await http.get("/chat/history", params={"userId": "long"})).json()["messages"]
+    done = check_grammar(frames)
+    assert done.data["message"]["content"] == "".join(tokens)
+    assert history[-1] == {"role": "assistant", "content": "".join(tokens), "meta": None}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,15 +84,13 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Served]:
-    """`python -m lean_chat serve --port P --sqlite-path F` with two provider keys set (pointing nowhere)."""
+@contextlib.contextmanager
+def serving(folder: Path, *args: str, env: dict[str, str]) -> Iterator[Served]:
+    """`python -m lean_chat serve --port P ARGS...` run in `folder`, answering; killed afterwards if still running."""
     port = free_port()
-    command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", "history.sqlite3"]
-    env = environment(**SECRETS, OPENAI_BASE_URL=refused_url(), GEMINI_BASE_URL=refused_url())
-    env["LEAN_CHAT_SHUTDOWN_GRACE_SECONDS"] = "0.5"
+    command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), *args]
     process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        command, cwd=folder, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
     served = Served(process, f"http://127.0.0.1:{port}")
     try:
@@ -99,6 +98,15 @@ def serve(tmp_path: Path) -> Iterator[Served]:
         yield served
     finally:
         served.close()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Served]:
+    """`python -m lean_chat serve --port P --sqlite-path F` with two provider keys set (pointing nowhere)."""
+    env = environment(**SECRETS, OPENAI_BASE_URL=refused_url(), GEMINI_BASE_URL=refused_url())
+    env["LEAN_CHAT_SHUTDOWN_GRACE_SECONDS"] = "0.5"
+    with serving(tmp_path, "--sqlite-path", "history.sqlite3", env=env) as served:
+        yield served
 
 
 def test_serve_streams_logs_and_stops_on_ctrl_c(serve: Served, tmp_path: Path) -> None:
@@ -113,6 +121,7 @@ def test_serve_streams_logs_and_stops_on_ctrl_c(serve: Served, tmp_path: Path) -
     ready = [line for line in serve.lines if "lean_chat ready" in line]
     assert len(ready) == 1, serve.log
     assert "openai" in ready[0] and "gemini" in ready[0] and "anthropic" not in ready[0]
+    assert ready[0].endswith("mock fallback on"), ready[0]
     assert str(tmp_path / "history.sqlite3") in ready[0]
     for secret in SECRETS.values():
         assert secret not in serve.log
@@ -149,20 +158,11 @@ def test_ctrl_c_during_a_stream_ends_it_and_exits_cleanly(serve: Served, tmp_pat
 
 
 def test_memory_mode_from_the_command_line(tmp_path: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", ""]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
-    try:
-        served.wait_ready()
+    with serving(tmp_path, "--sqlite-path", "", env=environment()) as served:
         with httpx.Client(base_url=served.url, timeout=10) as http:
             response = http.post("/chat/stream", json=stream_body("mem", "hi"))
             assert check_grammar(parse_frames(response.content)).event == "done"
         assert served.interrupt() == 0
-    finally:
-        served.close()
     ready = next(line for line in served.lines if "lean_chat ready" in line)
     assert "mock only" in ready and "in memory" in ready
     assert list(tmp_path.iterdir()) == []

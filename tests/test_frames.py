@@ -22,6 +22,16 @@ TOKEN_CASES = [
     ("control", "\x00\x1f", b'{"type":"token","token":"\\u0000\\u001f"}'),
     ("empty", "", b'{"type":"token","token":""}'),
     ("blank line inside", "one\n\ntwo", b'{"type":"token","token":"one\\n\\ntwo"}'),
+    ("line separator", "a\u2028b", b'{"type":"token","token":"a\\u2028b"}'),
+    ("paragraph separator", "a\u2029b", b'{"type":"token","token":"a\\u2029b"}'),
+    ("next line", "a\x85b", b'{"type":"token","token":"a\\u0085b"}'),
+    ("all separators", "\u2028\u2029\x85\u2028", b'{"type":"token","token":"\\u2028\\u2029\\u0085\\u2028"}'),
+    # Neighbours of the separators in UTF-8 (same lead bytes) stay as they are.
+    (
+        "separator neighbours",
+        "\u2027\u202a\u2014\x84\xa0",
+        '{"type":"token","token":"\u2027\u202a\u2014\x84\xa0"}'.encode(),
+    ),
 ]
 
 
@@ -31,6 +41,8 @@ def test_token_frame_bytes(token: str, data: bytes) -> None:
     assert frame == b"event: token\ndata: " + data + b"\n\n"
     # One frame: the only blank line is the terminator, and the data line is JSON that gives the token back.
     assert frame.count(b"\n\n") == 1 and frame.endswith(b"\n\n")
+    # No character that any client may take for a line end is written raw.
+    assert frame.decode().splitlines() == frame.decode().split("\n")[:-1]
     assert json.loads(frame.split(b"data: ", 1)[1]) == {"type": "token", "token": token}
 
 
@@ -70,8 +82,36 @@ def test_error_frame_with_code() -> None:
     )
 
 
-def test_ping_is_a_comment_frame() -> None:
-    assert PING_FRAME == b": ping\n\n"
+def test_line_separators_in_tokens_are_escaped_in_a_batch() -> None:
+    tokens = ["x\u2028", " ", "\u2029y", "\x85", "—"]
+    body = token_frames(tokens)
+    assert body == b"".join(token_frame(t) for t in tokens)
+    assert b"\xe2\x80\xa8" not in body and b"\xe2\x80\xa9" not in body and b"\xc2\x85" not in body
+    assert body.count(b"\\u2028") == body.count(b"\\u2029") == body.count(b"\\u0085") == 1
+    assert body.decode().splitlines() == body.decode().split("\n")[:-1]
+
+
+def test_line_separators_in_done_and_error_frames_are_escaped() -> None:
+    done = done_frame("a\u2028b\u2029c\x85d", "mock:m\u2028", {"tokens": 2}, "conv\u2029\x85")
+    assert done == (
+        b'event: done\ndata: {"type":"done","message":{"role":"assistant","content":"a\\u2028b\\u2029c\\u0085d"},'
+        b'"provider":"mock:m\\u2028","usage":{"tokens":2},"conversationId":"conv\\u2029\\u0085"}\n\n'
+    )
+    data = json.loads(done.split(b"data: ", 1)[1])
+    assert data["message"]["content"] == "a\u2028b\u2029c\x85d" and data["conversationId"] == "conv\u2029\x85"
+    error = error_frame("bad\u2028news\x85", "c\u2029")
+    assert error == (
+        b'event: error\ndata: {"type":"error","error":{"message":"bad\\u2028news\\u0085","code":"c\\u2029"}}\n\n'
+    )
+
+
+def test_heartbeats_reach_apps_as_empty_messages() -> None:
+    # A comment line followed by ONE newline: no blank line, so no parser ever ends an event on a heartbeat.
+    assert PING_FRAME == b": ping\n"
+    stream = token_frame("a") + PING_FRAME + PING_FRAME + token_frame("b")
+    blocks = [b for b in stream.split(b"\n\n") if b]
+    assert len(blocks) == 2  # the two token events, each whole; the pings are comment lines inside the second
+    assert blocks[1].startswith(b": ping\n: ping\nevent: token\n")
 
 
 def test_stream_headers() -> None:

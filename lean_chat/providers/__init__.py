@@ -53,6 +53,7 @@ def build_providers(settings: Settings, client: httpx.AsyncClient) -> dict[str, 
                 base_url=base_url,
                 policy=RetryPolicy(retries, base_delay_ms, max_delay_ms, s.retry_after_cap_seconds),
                 request_timeout=s.request_timeout_seconds,
+                max_line_bytes=s.max_upstream_line_bytes,
                 **options,
             )
     return providers

@@ -11,7 +11,7 @@ from .base import StreamCall
 from .http_provider import DONE, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import RetryPolicy, UpstreamError
-from .sse_parser import SSEEvent
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
 from .upstream import ErrorInfo, error_detail
 
 __all__ = ["ANTHROPIC_VERSION", "MODEL_ALIASES", "AnthropicProvider"]
@@ -71,8 +71,16 @@ class AnthropicProvider(HTTPProvider):
         policy: RetryPolicy,
         max_tokens: int = 1024,
         request_timeout: float = 600.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
-        super().__init__(client, api_key=api_key, base_url=base_url, policy=policy, request_timeout=request_timeout)
+        super().__init__(
+            client,
+            api_key=api_key,
+            base_url=base_url,
+            policy=policy,
+            request_timeout=request_timeout,
+            max_line_bytes=max_line_bytes,
+        )
         self.url = self.base_url + "/messages"
         self.max_tokens = max_tokens
 

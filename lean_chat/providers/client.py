@@ -1,15 +1,19 @@
-"""The one pooled httpx client the providers share for the app's life."""
+"""The one pooled httpx client the providers share for the app's life, and the transport under it."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import ssl
 import sys
+import urllib.request
 
 import httpx
 
 from ..config import Settings
+from .transport import LeanTransport
 
-__all__ = ["upstream_client"]
+__all__ = ["tls_context", "upstream_client", "uses_lean_transport"]
 
 
 def _skip_absent_sniffio() -> None:
@@ -23,13 +27,48 @@ def _skip_absent_sniffio() -> None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
+def tls_context() -> ssl.SSLContext:
+    """Certificates of the system (OpenSSL's defaults, which honour SSL_CERT_FILE and SSL_CERT_DIR), plus certifi's.
+
+    certifi's bundle (what httpx trusts by default) is added when neither variable is set, so a host whose
+    system store is empty still reaches the public providers.
+    """
+    context = ssl.create_default_context()
+    if not (os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")):
+        try:
+            import certifi
+
+            context.load_verify_locations(cafile=certifi.where())
+        except (ImportError, OSError):
+            pass
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def uses_lean_transport(settings: Settings) -> bool:
+    """The lean transport unless settings ask for httpx's own, HTTP/2 is on, or the environment names a proxy."""
+    return settings.upstream_transport != "httpx" and not settings.http2 and not urllib.request.getproxies()
+
+
 def upstream_client(settings: Settings) -> httpx.AsyncClient:
-    """A keep-alive client with the configured timeouts and pool size (enter it with `async with`)."""
-    _skip_absent_sniffio()
+    """A keep-alive client with the configured timeouts and pool (enter it with `async with`)."""
     timeout = httpx.Timeout(
         settings.request_timeout_seconds,
         connect=settings.connect_timeout_seconds,
         read=settings.read_timeout_seconds,
+        pool=settings.pool_timeout_seconds,
     )
-    limits = httpx.Limits(max_connections=settings.max_connections, max_keepalive_connections=100)
+    if uses_lean_transport(settings):
+        transport = LeanTransport(
+            ssl_context=tls_context(),
+            max_connections=settings.max_connections,
+            keepalive_expiry=settings.keepalive_expiry_seconds,
+        )
+        return httpx.AsyncClient(timeout=timeout, transport=transport)
+    _skip_absent_sniffio()
+    limits = httpx.Limits(
+        max_connections=settings.max_connections,
+        max_keepalive_connections=settings.max_connections,
+        keepalive_expiry=settings.keepalive_expiry_seconds,
+    )
     return httpx.AsyncClient(timeout=timeout, limits=limits, http2=settings.http2)

@@ -11,7 +11,7 @@ import httpx
 
 from .base import StreamCall
 from .retry import RetryPolicy, UpstreamError, with_retries
-from .sse_parser import SSEEvent
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
 from .upstream import UpstreamStream
 
 __all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
@@ -42,6 +42,7 @@ class HTTPProvider(ABC):
         base_url: str,
         policy: RetryPolicy,
         request_timeout: float = 600.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.client = client
         self.api_key = api_key.strip()
@@ -49,6 +50,7 @@ class HTTPProvider(ABC):
         self.base_url = base_url.rstrip("/")
         self.policy = policy
         self.request_timeout = request_timeout
+        self.max_line_bytes = max_line_bytes
         self.headers = self.request_headers()
 
     @abstractmethod
@@ -82,7 +84,9 @@ class HTTPProvider(ABC):
             raise UpstreamError("the configured base URL is not valid") from None
         handle = self.handler(call)
         finished = done = False
-        async with UpstreamStream(self.client, request, self.secrets, self.request_timeout) as upstream:
+        async with UpstreamStream(
+            self.client, request, self.secrets, self.request_timeout, self.max_line_bytes
+        ) as upstream:
             async with aclosing(upstream.reads()) as reads:
                 async for events in reads:
                     batch: list[str] = []
@@ -107,4 +111,6 @@ class HTTPProvider(ABC):
             if done:
                 await upstream.drain()
         if not finished:
-            raise UpstreamError(self.truncated, retryable=True, error_type="truncated")
+            truncated = UpstreamError(self.truncated, retryable=True)
+            truncated.failure_kind = "truncated"
+            raise truncated

@@ -11,7 +11,7 @@ from .base import StreamCall
 from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider
 from .messages import split_system
 from .retry import RetryPolicy, UpstreamError
-from .sse_parser import SSEEvent
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
 from .upstream import ErrorInfo, error_detail
 
 __all__ = ["OpenAIProvider"]
@@ -60,8 +60,16 @@ class OpenAIProvider(HTTPProvider):
         policy: RetryPolicy,
         include_usage: bool = True,
         request_timeout: float = 600.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
-        super().__init__(client, api_key=api_key, base_url=base_url, policy=policy, request_timeout=request_timeout)
+        super().__init__(
+            client,
+            api_key=api_key,
+            base_url=base_url,
+            policy=policy,
+            request_timeout=request_timeout,
+            max_line_bytes=max_line_bytes,
+        )
         self.url = self.base_url + "/chat/completions"
         self.include_usage = include_usage
 

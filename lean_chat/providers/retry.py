@@ -22,7 +22,10 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
 
 class UpstreamError(ProviderError):
-    """A provider failure, with how long the upstream asked us to wait before trying again (if it said)."""
+    """A provider failure, with how long the upstream asked us to wait before trying again (if it said).
+
+    `status` and `error_type` are the upstream's HTTP status and error type, when it answered with one.
+    """
 
     def __init__(
         self,
@@ -31,12 +34,15 @@ class UpstreamError(ProviderError):
         code: str = "provider_error",
         retryable: bool = False,
         retry_after: float | None = None,
-        error_type: str = "provider_error",
+        status: int | None = None,
+        error_type: str | None = None,
     ) -> None:
         super().__init__(detail, code=code, retryable=retryable)
         self.retry_after = retry_after
-        # For metrics: the HTTP status, the transport error's class name, or a word of ours; never upstream text.
+        self.status = status
         self.error_type = error_type
+        # For the metrics: the HTTP status, httpx's error class, or a word of ours (never the upstream's text).
+        self.failure_kind = str(status) if status is not None else "provider_error"
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -87,7 +93,7 @@ async def with_retries(
 ) -> AsyncGenerator[list[str], None]:
     """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded.
 
-    Each attempt, and the error type of each failed one, is noted on `call` (for the metrics).
+    Each attempt, and the kind of each failed one, is noted on `call` (for the metrics).
     """
     tries = 0
     while True:
@@ -102,10 +108,11 @@ async def with_retries(
             return
         except ProviderError as exc:
             if call is not None:
-                call.failures.append(getattr(exc, "error_type", exc.code))
+                call.failures.append(getattr(exc, "failure_kind", exc.code))
             if started or not exc.retryable or tries >= policy.max_retries:
                 raise
             wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
             tries += 1
-            logger.warning("%s: %s; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
+            # %r: the detail quotes the upstream's own words, which may echo the request (a model name, say).
+            logger.warning("%s: %r; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
         await asyncio.sleep(wait)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["SSEEvent", "SSEParser"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "LineTooLong", "SSEEvent", "SSEParser"]
+
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+
+class LineTooLong(ValueError):
+    """The upstream sent a line (or an event's data) longer than the parser's bound."""
 
 
 class SSEEvent:
@@ -29,41 +35,101 @@ class SSEParser:
     Lines end in `\\n` or `\\r\\n`. Fields are `event:` and `data:` (one optional space after the colon);
     several `data:` lines join with `\\n`; `:` comments, `id:`, `retry:` and unknown fields are ignored.
     A blank line dispatches the event, if it has data.
+
+    Linear in the bytes fed: an unfinished line is kept as a list of pieces and joined once, when its end
+    arrives. A line, or an event's data, longer than `max_line_bytes` raises `LineTooLong`.
     """
 
-    __slots__ = ("_data", "_event", "_rest")
+    __slots__ = ("_data", "_data_size", "_error", "_event", "_max", "_pending", "_pending_size")
 
-    def __init__(self) -> None:
-        self._rest = b""
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self._max = max_line_bytes
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._event = ""
         self._data: list[bytes] = []
+        self._data_size = 0
+        self._error: LineTooLong | None = None
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """The events completed by this chunk, in order."""
-        if self._rest:
-            chunk = self._rest + chunk
+        """The events completed by this chunk, in order (those before an over-long line; the next call raises)."""
+        if self._error is not None:
+            raise self._error
+        if (
+            chunk[:6] == b"data: "
+            and chunk[-2:] == b"\n\n"
+            and not self._pending
+            and not self._data
+            and not self._event
+            and len(chunk) <= self._max
+            and b"\r" not in chunk
+        ):
+            # The common read: whole events of one `data:` line each (OpenAI's chunks), with nothing pending.
+            blocks = chunk[6:-2].split(b"\n\ndata: ")
+            if len(blocks) == 1:
+                if b"\n" not in blocks[0]:
+                    return [SSEEvent("message", blocks[0])]
+            elif not any(b"\n" in block for block in blocks):
+                return [SSEEvent("message", block) for block in blocks]
+        if b"\n" not in chunk:
+            if chunk:
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                if self._pending_size > self._max:
+                    raise LineTooLong(f"a line longer than {self._max} bytes")
+            return []
+        if self._pending:
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending = []
+            self._pending_size = 0
         if b"\r" in chunk:
             # A CR whose LF is in the next read stays at the end of the rest, and pairs up next time.
             chunk = chunk.replace(b"\r\n", b"\n")
         lines = chunk.split(b"\n")
-        self._rest = lines.pop()
+        rest = lines.pop()
+        if rest:
+            self._pending.append(rest)
+            self._pending_size = len(rest)
+        big = len(chunk) > self._max
         events: list[SSEEvent] = []
         data = self._data
         for line in lines:
+            if big and len(line) > self._max:
+                return self._fail(events, "a line")
             if not line:
                 if data:
                     events.append(SSEEvent(self._event or "message", b"\n".join(data)))
                     data = self._data = []
+                    self._data_size = 0
                 self._event = ""
             elif line[:6] == b"data: ":
                 data.append(line[6:])
+                self._data_size += len(line)
+                if self._data_size > self._max:
+                    return self._fail(events, "an event's data")
             else:
                 self._field(line)
+                if self._data_size > self._max:
+                    return self._fail(events, "an event's data")
+        if self._pending_size > self._max:
+            return self._fail(events, "a line")
+        return events
+
+    def _fail(self, events: list[SSEEvent], what: str) -> list[SSEEvent]:
+        """Raise now when nothing came before the over-long part; else give those events and raise next time."""
+        self._error = LineTooLong(f"{what} longer than {self._max} bytes")
+        if not events:
+            raise self._error
         return events
 
     def flush(self) -> list[SSEEvent]:
         """At the end of the stream: the last event, if the stream ended without its blank line."""
-        rest, self._rest = self._rest, b""
+        if self._error is not None:
+            raise self._error
+        rest = b"".join(self._pending)
+        self._pending = []
+        self._pending_size = 0
         if rest.endswith(b"\r"):
             rest = rest[:-1]
         if rest:
@@ -72,6 +138,7 @@ class SSEParser:
             return []
         event = SSEEvent(self._event or "message", b"\n".join(self._data))
         self._data = []
+        self._data_size = 0
         self._event = ""
         return [event]
 
@@ -84,5 +151,6 @@ class SSEParser:
             value = value[1:]
         if name == b"data":
             self._data.append(value)
+            self._data_size += len(value)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")

@@ -10,7 +10,8 @@ import httpx
 import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
-from .sse_parser import SSEEvent, SSEParser
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
+from .transport import raw_body
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -80,14 +81,15 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
         error_detail(info, secrets, f"HTTP {status}"),
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers),
-        error_type=str(status) if 100 <= status <= 599 else "http_status",
+        status=status,
+        error_type=str(info.type or info.status or info.code or "") or None,
     )
 
 
 def _transport_error(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
-    """A safe message for a network failure (httpx's own text can carry the URL), typed by httpx's class name."""
+    """A safe message for a network failure (httpx's own text can carry the URL), of httpx's class's kind."""
     error = _transport_message(exc, timeouts, answered=answered)
-    error.error_type = type(exc).__name__
+    error.failure_kind = type(exc).__name__
     return error
 
 
@@ -126,11 +128,13 @@ class UpstreamStream:
         request: httpx.Request,
         secrets: Sequence[str],
         request_timeout: float,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     ) -> None:
         self.client = client
         self.request = request
         self.secrets = secrets
         self.request_timeout = request_timeout
+        self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
         self._chunks: AsyncIterator[bytes] | None = None
@@ -149,7 +153,7 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._chunks = response.aiter_bytes()
+        self._chunks = raw_body(response) or response.aiter_bytes()
         return self
 
     async def __aexit__(
@@ -176,7 +180,7 @@ class UpstreamStream:
     async def reads(self) -> AsyncGenerator[list[SSEEvent], None]:
         """The events of each network read that completed at least one (the last one may be unterminated)."""
         assert self._chunks is not None
-        parser = SSEParser()
+        parser = SSEParser(self.max_line_bytes)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.request_timeout
         try:
@@ -185,12 +189,14 @@ class UpstreamStream:
                 if events:
                     yield events
                 if loop.time() > deadline:
-                    raise UpstreamError(
-                        f"the upstream reply took longer than {self.request_timeout:g} s", error_type="reply_timeout"
-                    )
+                    raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+            events = parser.flush()
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=True) from None
-        events = parser.flush()
+        except LineTooLong:
+            raise UpstreamError(
+                f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
+            ) from None
         if events:
             yield events
 

@@ -1,6 +1,7 @@
 // lean_chat's stream client. It reads the stream the way ai-chat-kit's React hook (useAIChat) does:
 // fetch POST, response.body reader, TextDecoder, a text buffer split into frames on a blank line,
-// `event:` and `data:` lines, JSON.parse of the data. Comment frames (": ping") are skipped.
+// `event:` and `data:` lines, JSON.parse of the data. Comment lines (the heartbeat ": ping") are counted and
+// skipped, alone or before a frame's fields.
 //
 // The demo page imports it from the server (`static/client.mjs`, next to the page); compat/client.mjs
 // imports this same file to run it under Node. Plain JavaScript: browsers and Node 18+, no packages.
@@ -9,13 +10,17 @@ function parseFrame(frame) {
   let event = "message";
   const data = [];
   let comment = null;
+  let comments = 0;
   for (const line of frame.split("\n")) {
-    if (line.startsWith(":")) comment = line.slice(1).trim();
+    if (line.startsWith(":")) {
+      comment = line.slice(1).trim();
+      comments += 1;
+    }
     else if (line.startsWith("event:")) event = line.slice(6).trim();
     else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
   }
-  if (data.length === 0) return { event: null, data: null, comment };
-  return { event, data: JSON.parse(data.join("\n")), comment };
+  if (data.length === 0) return { event: null, data: null, comment, comments };
+  return { event, data: JSON.parse(data.join("\n")), comment, comments };
 }
 
 async function streamChat(url, body, handlers = {}) {
@@ -37,10 +42,8 @@ async function streamChat(url, body, handlers = {}) {
   let buffer = "";
   const handle = (frame) => {
     const parsed = parseFrame(frame);
-    if (parsed.event === null) {
-      if (parsed.comment !== null) stats.comments += 1;
-      return;
-    }
+    stats.comments += parsed.comments;
+    if (parsed.event === null) return;
     if (parsed.event === "token") {
       stats.tokens.push(parsed.data.token);
       if (handlers.onToken) handlers.onToken(parsed.data.token);

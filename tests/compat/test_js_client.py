@@ -140,7 +140,7 @@ def test_the_client_parses_frames_like_the_python_reader() -> None:
     result = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"event": "token", "data": {"type": "token", "token": "a\nb"}, "comment": None},
-        {"event": None, "data": None, "comment": "ping"},
-        {"event": "done", "data": {"x": 1}, "comment": None},
+        {"event": "token", "data": {"type": "token", "token": "a\nb"}, "comment": None, "comments": 0},
+        {"event": None, "data": None, "comment": "ping", "comments": 1},
+        {"event": "done", "data": {"x": 1}, "comment": None, "comments": 0},
     ]

@@ -24,7 +24,7 @@ async def test_client_takes_the_configured_timeouts() -> None:
 async def test_absent_sniffio_fails_to_import_without_a_path_search(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "sniffio", raising=False)
     installed = importlib.util.find_spec("sniffio") is not None
-    async with upstream_client(Settings()):
+    async with upstream_client(Settings(upstream_transport="httpx")):
         pass
     if installed:
         import sniffio  # type: ignore[import-not-found,unused-ignore]

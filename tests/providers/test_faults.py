@@ -142,6 +142,16 @@ async def test_a_reply_longer_than_the_request_timeout_is_cut(upstream: FakeUpst
     assert "took longer than 0.4 s" in last.data["error"]["message"]
 
 
+async def test_an_upstream_line_over_the_bound_ends_with_error(upstream: FakeUpstream) -> None:
+    upstream.reset(Reply(tokens=["Hello", "x" * 5000, "!"], chunk_size=512))
+    async with lean(upstream, max_upstream_line_bytes=2000) as http:
+        frames, last = await ask(http, MODELS[upstream.name])
+    assert tokens(frames) == ["Hello"]
+    assert last.event == "error"
+    assert "line longer than 2000 bytes" in last.data["error"]["message"]
+    assert upstream.attempts == 1  # the same reply again would be just as long
+
+
 async def test_close_mid_stream_keeps_the_tokens_and_ends_with_error(upstream: FakeUpstream) -> None:
     upstream.reset(Reply(tokens=TOKENS, drop_after=2))
     async with lean(upstream) as http:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lean_chat.providers.sse_parser import SSEEvent, SSEParser
+from lean_chat.providers.sse_parser import LineTooLong, SSEEvent, SSEParser
 
 STREAM = (
     b": a comment first\n"
@@ -100,3 +100,62 @@ def test_an_unterminated_last_event_is_kept_at_the_end() -> None:
 
 def test_non_utf8_data_passes_through_as_bytes() -> None:
     assert parse_in_pieces([b"data: \xff\xfe\n\n"]) == [SSEEvent("message", b"\xff\xfe")]
+
+
+class _CountedRead(bytes):
+    """A network read that counts how often it is concatenated onto the parser's rest with `+`."""
+
+    concatenations = 0
+
+    def __radd__(self, other: bytes) -> bytes:
+        _CountedRead.concatenations += 1
+        return bytes(other) + bytes(self)
+
+
+def test_a_long_line_in_many_reads_is_not_recopied_with_each_read() -> None:
+    line = b"data: " + b"x" * 200_000 + b"\n\n"
+    reads = [_CountedRead(line[i : i + 1000]) for i in range(0, len(line), 1000)]
+    _CountedRead.concatenations = 0
+    assert parse_in_pieces(reads) == [SSEEvent("message", b"x" * 200_000)]
+    # Concatenating the rest with every read copies the line again each time: quadratic in its length.
+    assert _CountedRead.concatenations == 0
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 64, 4096], ids=lambda n: f"reads-of-{n}")
+def test_a_line_cut_anywhere_parses_the_same_with_a_bound(read_size: int) -> None:
+    body = b"event: e\r\ndata: " + b"y" * 900 + b"\r\n\r\ndata: z\n\n"
+    pieces = [body[i : i + read_size] for i in range(0, len(body), read_size)]
+    parser = SSEParser(max_line_bytes=1000)
+    events = [event for piece in pieces for event in parser.feed(piece)] + parser.flush()
+    assert events == [SSEEvent("e", b"y" * 900), SSEEvent("message", b"z")]
+
+
+@pytest.mark.parametrize("read_size", [1, 100, 5000, 100_000], ids=lambda n: f"reads-of-{n}")
+def test_a_line_over_the_bound_raises(read_size: int) -> None:
+    body = b"data: " + b"x" * 3000 + b"\n\n"
+    parser = SSEParser(max_line_bytes=1000)
+    with pytest.raises(LineTooLong):
+        for i in range(0, len(body), read_size):
+            parser.feed(body[i : i + read_size])
+
+
+def test_an_unterminated_line_over_the_bound_raises_before_its_end() -> None:
+    parser = SSEParser(max_line_bytes=1000)
+    parser.feed(b"data: " + b"x" * 900)
+    with pytest.raises(LineTooLong):
+        parser.feed(b"x" * 200)
+
+
+def test_many_data_lines_over_the_bound_raise() -> None:
+    parser = SSEParser(max_line_bytes=1000)
+    with pytest.raises(LineTooLong):
+        parser.feed(b"data: " + b"x" * 400 + b"\n" + b"data: " + b"x" * 400 + b"\n" + b"data:" + b"x" * 400 + b"\n")
+
+
+def test_events_before_an_over_long_line_come_out_and_the_next_call_raises() -> None:
+    parser = SSEParser(max_line_bytes=1000)
+    assert parser.feed(b"data: first\n\ndata: " + b"x" * 2000 + b"\n\n") == [SSEEvent("message", b"first")]
+    with pytest.raises(LineTooLong):
+        parser.feed(b"data: more\n\n")
+    with pytest.raises(LineTooLong):
+        parser.flush()

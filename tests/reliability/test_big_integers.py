@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from tests.apps import in_process
+from tests.apps import in_process, stream_body
+from tests.store.postgres import temporary_database
 
 pytestmark = pytest.mark.anyio
 
@@ -22,6 +23,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An in-process app with history in memory."""
     async with in_process(sqlite_path="") as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL database of this module's own (the test fails when the server is unreachable)."""
+    with temporary_database("lc_big_integers") as url:
+        yield url
 
 
 def _json_detail(response: httpx.Response) -> list[dict[str, object]]:
@@ -74,3 +82,14 @@ async def test_integers_up_to_the_limit_still_read(http: httpx.AsyncClient) -> N
     async with http.stream("POST", "/chat/stream", content=body, headers={"content-type": "application/json"}) as r:
         assert r.status_code == 200
         assert b"event: done" in b"".join([chunk async for chunk in r.aiter_bytes()])
+
+
+@pytest.mark.parametrize("query", ["limit=" + "9" * 20, "before=" + "9" * 20, "limit=2&before=" + "9" * 4300])
+async def test_a_page_bound_past_the_database_integers_gave_500_on_postgresql(postgres: str, query: str) -> None:
+    body = stream_body("pg", "hello", conversation_id="c")
+    async with in_process(database_url=postgres) as http:
+        await http.post("/chat/stream", json=body)
+        response = await http.get(f"/chat/conversation?userId=pg&conversationId=c&{query}")
+    assert response.status_code == 200, response.text[:300]
+    roles = [m["role"] for m in response.json()["messages"]]
+    assert roles[-2:] == ["user", "assistant"], roles

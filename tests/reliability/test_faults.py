@@ -217,7 +217,7 @@ async def run_fault(http: httpx.AsyncClient, fake: FakeUpstream, fault: Fault, n
     if fault.attempts is not None:
         assert fake.attempts == fault.attempts, fake.attempts
     if fault.name.startswith("trickle"):
-        assert any(f.event is None for f in frames), "no heartbeat while the upstream trickled"
+        assert any("ping" in f.comments for f in frames), "no heartbeat while the upstream trickled"
 
     stored = await http.get("/chat/conversation", params={"userId": "fault-user", "conversationId": conversation})
     messages = stored.json()["messages"]

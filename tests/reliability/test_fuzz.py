@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lean_chat.app import build_app
 from lean_chat.config import Settings
+from lean_chat.fastapi_shim import wrap_in_fastapi
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.sqlite import SQLiteStore
 from tests.frames import check_grammar, parse_frames
@@ -295,8 +297,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 class Target:
     """One lean_chat app (SQLite) on its own event loop, with a victim user whose data must not change."""
 
-    def __init__(self, path: str, api_keys: list[str] | None = None) -> None:
+    def __init__(self, path: str, api_keys: list[str] | None = None, shim_at: str = "") -> None:
         self.keys = api_keys or []
+        self.prefix = shim_at
         self.loop = asyncio.new_event_loop()
         self.store = SQLiteStore(path)
         config = Settings(
@@ -307,7 +310,13 @@ class Target:
             heartbeat_seconds=0,
             api_keys=self.keys,
         )
-        self.app = build_app(config, store=self.store)
+        self.app: Any = build_app(config, store=self.store)
+        if shim_at:
+            # The FastAPI shim mounted in a parent app: its own store on the same file, the victim's seen by ours.
+            shim = wrap_in_fastapi(config)
+            self.app = FastAPI(lifespan=shim.router.lifespan_context)
+            self.app.mount(shim_at, shim)
+            self.loop.run_until_complete(self.store.open())
         self.lifespan = self.app.router.lifespan_context(self.app)
         self.tried = 0
         self.statuses: dict[int, int] = {}
@@ -333,7 +342,8 @@ class Target:
     def check(self, request: dict[str, Any]) -> None:
         """Send one request and assert the answer is sane."""
         self.tried += 1
-        response = self.loop.run_until_complete(call(self.app, **request, timeout=15))
+        sent = {**request, "path": self.prefix + request["path"]}
+        response = self.loop.run_until_complete(call(self.app, **sent, timeout=15))
         assert response.status is not None, "no response"
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
         if request.get("truncated") and not response.complete:
@@ -356,6 +366,8 @@ class Target:
             assert self.loop.run_until_complete(self.victim_view()) == self.before
         finally:
             self.loop.run_until_complete(self.lifespan.__aexit__(None, None, None))
+            if self.prefix:
+                self.loop.run_until_complete(self.store.close())
             self.loop.close()
 
 
@@ -462,6 +474,18 @@ def test_generated_requests_with_authentication_on(auth_target: Target) -> None:
     assert auth_target.statuses == {401: 1, 200: 1}
     run_requests(auth_target, SHORT // 2)
     assert auth_target.tried >= SHORT // 2 + 2
+
+
+def test_generated_requests_under_the_shim_at_a_prefix_with_authentication_on(tmp_path: Any) -> None:
+    shim = Target(str(tmp_path / "fuzz-shim.sqlite3"), [AUTH_KEY], shim_at="/ai")
+    try:
+        shim.check({"method": "GET", "path": "/healthz", "headers": []})
+        shim.check({"method": "GET", "path": "/chat/history", "query": b"userId=control", "headers": []})
+        assert shim.statuses == {200: 1, 401: 1}
+        run_requests(shim, SHORT // 2)
+        assert shim.tried >= SHORT // 2 + 2
+    finally:
+        shim.close()
 
 
 @pytest.mark.slow

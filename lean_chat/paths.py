@@ -1,0 +1,21 @@
+"""The app's paths as it sees them: below its mount point (`root_path`), and which need no credentials."""
+
+from __future__ import annotations
+
+from starlette.types import Scope
+
+__all__ = ["OPEN_PATHS", "STREAM_PATH", "route_path"]
+
+STREAM_PATH = "/chat/stream"
+
+# Open even when authentication is on, on the plain app and under the FastAPI shim alike: the health check,
+# and the API description (the published wire contract; `/docs` and `/redoc` are served by the shim only).
+# `/metrics` passes too, and checks the API keys itself (an `authenticate` hook's end users do not get it).
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def route_path(scope: Scope) -> str:
+    """The request path below the app's mount point (`root_path`): `/ai/healthz` under `/ai` is `/healthz`."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
