@@ -57,11 +57,11 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             )
             metrics.open(client)
             logger.info(
-                "lean_chat ready: providers %s; history %s; mock fallback %s; metrics %s",
+                "lean_chat ready: providers %s; history %s; metrics %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
-                "on" if settings.mock_fallback else "off",
                 metrics_state(metrics.enabled),
+                "on" if settings.mock_fallback else "off",
             )
             endpoints.drain.watch_signals()
             # Everything made at start-up lives as long as the app: kept out of the collector's full passes,
