@@ -104,9 +104,10 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
     if target == "lean_chat":
         from lean_chat import create_app
 
+        metrics = os.environ.get("LEAN_CHAT_METRICS", "") == "1"  # benchmarks.metrics_cost turns it on
         if upstream:
-            return create_app(sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream)
-        return create_app(sqlite_path=sqlite_path)
+            return create_app(sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream, metrics=metrics)
+        return create_app(sqlite_path=sqlite_path, metrics=metrics)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
 
