@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from lean_chat import create_app
 from lean_chat.app import build_app
 from lean_chat.config import Settings
 from lean_chat.store.memory import MemoryStore
@@ -223,3 +225,30 @@ async def test_model_labels_are_learned_from_real_replies_up_to_a_count(
     assert value(samples, started, provider="openai", model="gpt-4o") == 1
     assert value(samples, started, provider="openai", model="other") == 3
     assert value(samples, started, provider="openai", model="gpt-x") == 0
+
+
+def test_a_client_that_leaves_is_counted_as_gone(live_server: Callable[..., LiveServer]) -> None:
+    server = live_server(create_app(metrics=True, sqlite_path=""))
+    slow = stream_body("gone", "hi", tokenDelayMs=20, targetChars=4000)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        with http.stream("POST", "/chat/stream", json=slow) as response:
+            for chunk in response.iter_bytes():
+                if b"event: token" in chunk:
+                    break  # leave mid-reply
+        ended = "lean_chat_streams_ended_total"
+        labels = {"provider": "mock", "model": "gpt-4.1", "outcome": "client_gone", "code": ""}
+        deadline = time.monotonic() + 10
+        while value(parse_samples(http.get("/metrics").text), ended, **labels) != 1:
+            assert time.monotonic() < deadline, "the stream was not counted as gone"
+            time.sleep(0.05)
+        samples = parse_samples(http.get("/metrics").text)
+    assert value(samples, "lean_chat_streams_open", provider="mock") == 0
+    assert (
+        value(
+            samples,
+            "gen_ai_client_operation_duration_seconds_count",
+            gen_ai_provider_name="mock",
+            gen_ai_request_model="gpt-4.1",
+        )
+        == 1
+    )
