@@ -13,7 +13,7 @@ import hmac
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
@@ -163,6 +163,8 @@ class PrometheusMetrics(Metrics):
             "lean_chat_requests_refused", "Requests refused before any work, by status.", ["status"], registry=r
         )
         self._refused_children = {status: self.refused.labels(str(status)) for status in sorted(REFUSED)}
+        # Each family's children by label values (bounded, as the values are): a dict lookup instead of `labels()`.
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
 
     def open(self, client: httpx.AsyncClient) -> None:
         """Count this worker in; sample the upstream pool (on scrape, and every few seconds with several workers)."""
@@ -188,8 +190,8 @@ class PrometheusMetrics(Metrics):
     def streaming(self, stream: TurnStream) -> Iterator[None]:
         """Count the stream as started, and open while it runs."""
         provider = provider_label(provider_asked(stream.turn))
-        self.streams_started.labels(provider, self.models.label(stream.turn.model)).inc()
-        gauge = self.streams_open.labels(provider)
+        self._child(self.streams_started, provider, self.models.label(stream.turn.model)).inc()
+        gauge = self._child(self.streams_open, provider)
         gauge.inc()
         try:
             yield
@@ -200,22 +202,22 @@ class PrometheusMetrics(Metrics):
         """Count and observe one ended stream: a few samples per stream, whatever its length."""
         provider = provider_label(summary.provider)
         model = self.models.label(summary.model)
-        self.streams_ended.labels(provider, model, summary.outcome, code_label(summary.code)).inc()
-        self.duration.labels(provider, model).observe(summary.duration_seconds)
+        self._child(self.streams_ended, provider, model, summary.outcome, code_label(summary.code)).inc()
+        self._child(self.duration, provider, model).observe(summary.duration_seconds)
         if summary.first_token_seconds is not None:
-            self.first_chunk.labels(provider, model).observe(summary.first_token_seconds)
+            self._child(self.first_chunk, provider, model).observe(summary.first_token_seconds)
         if summary.output_tokens:
-            self.tokens.labels(provider, model, "output").observe(summary.output_tokens)
+            self._child(self.tokens, provider, model, "output").observe(summary.output_tokens)
         if summary.input_tokens is not None:
-            self.tokens.labels(provider, model, "input").observe(summary.input_tokens)
+            self._child(self.tokens, provider, model, "input").observe(summary.input_tokens)
         if summary.attempts:
-            self.attempts.labels(provider).inc(summary.attempts)
+            self._child(self.attempts, provider).inc(summary.attempts)
             if summary.attempts > 1:
-                self.retries.labels(provider).inc(summary.attempts - 1)
+                self._child(self.retries, provider).inc(summary.attempts - 1)
         for failure in summary.failures:
-            self.failures.labels(provider, error_type_label(failure)).inc()
+            self._child(self.failures, provider, error_type_label(failure)).inc()
         if summary.fell_back:
-            self.fallbacks.labels(provider).inc()
+            self._child(self.fallbacks, provider).inc()
         if summary.served_by not in ("mock", "") and summary.first_token_seconds is not None:
             self.models.learn(summary.model)
 
@@ -238,6 +240,14 @@ class PrometheusMetrics(Metrics):
         else:
             body = await asyncio.to_thread(self.files.exposition)
         return Response(body, headers={"content-type": CONTENT_TYPE})
+
+    def _child(self, family: Counter | Gauge | Histogram, *values: str) -> Any:
+        """The family's child for these label values, made once."""
+        key = (family, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*values)
+        return child
 
     def _sample_pool(self) -> None:
         """Write the upstream pool's state into its gauges (nothing known: zeros)."""
