@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from .postgres import POSTGRES_SCENARIOS
 from .report import machine, markdown, write_report
 from .scenarios import PLANS, SCENARIOS, Bench
 
@@ -24,6 +25,7 @@ def _log(line: str) -> None:
 
 
 _START = time.perf_counter()
+SCENARIOS.update(POSTGRES_SCENARIOS)  # opt-in, not in the default plans: --only postgres
 
 
 async def _run(bench: Bench, names: list[str]) -> dict[str, Any]:

@@ -205,7 +205,9 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 f"reference median {ref['medianMs']:.2f} ms, p99 {ref['p99Ms']:.2f} ms",
             )
         )
-    return out
+    from .postgres import postgres_figures
+
+    return out + postgres_figures(results)
 
 
 def _at_largest(target: dict[str, Any]) -> dict[str, Any]:

@@ -58,6 +58,10 @@ class Settings:
     database_pool_min_size: int = 2
     database_pool_max_size: int = 10
     database_statement_cache_size: int = 100
+    # PostgreSQL's synchronous_commit for lean_chat's sessions. "off" (the default) matches SQLite's WAL mode with
+    # synchronous=NORMAL: a crash of lean_chat loses no committed write, a crash of the database server (or a
+    # power cut) may lose the last few, never consistency; "on" flushes every commit (an fsync per write).
+    database_synchronous_commit: str = "off"
     # How long a store operation may wait for a connection or an answer before the request fails (503/error).
     database_timeout_seconds: float = 5.0
     cors_allow_origins: list[str] | None = None

@@ -61,4 +61,5 @@ def _postgres(url: str, settings: Settings) -> Store:
         max_size=settings.database_pool_max_size,
         statement_cache_size=settings.database_statement_cache_size,
         timeout=settings.database_timeout_seconds,
+        synchronous_commit=settings.database_synchronous_commit,
     )

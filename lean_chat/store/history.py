@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from .base import StoredMessage
 
-__all__ = ["NEW_CHAT", "cap_context", "is_prefix", "merge_history", "title_for"]
+__all__ = ["NEW_CHAT", "ContextWindow", "cap_context", "is_prefix", "merge_history", "title_for"]
 
 NEW_CHAT = "New chat"
 
@@ -58,3 +58,66 @@ def cap_context(messages: Sequence[StoredMessage], max_chars: int) -> list[Store
             budget -= len(message.content)
         start -= 1
     return [m for m in messages[:start] if m.role == "system"] + list(messages[start:])
+
+
+class ContextWindow:
+    """`cap_context` kept up to date while messages are appended: amortised constant work per message.
+
+    The window is the older system messages plus a live tail; appending grows the tail and then drops its
+    oldest messages while the non-system characters exceed what the system messages leave of the cap (a
+    dropped system message moves to the kept ones). The tail only ever moves forward, so the result always
+    equals `cap_context` of everything appended.
+    """
+
+    __slots__ = ("_head", "_tail", "cap", "count", "life", "system_chars", "systems", "tail_chars")
+
+    def __init__(self, cap: int, life: int = 0, count: int = 0) -> None:
+        self.cap = cap
+        self.life = life
+        self.count = count  # how many stored messages the window stands for
+        self.systems: list[StoredMessage] = []
+        self._tail: list[StoredMessage] = []
+        self._head = 0
+        self.system_chars = 0
+        self.tail_chars = 0
+
+    @property
+    def chars(self) -> int:
+        """Characters of content in the window."""
+        return self.system_chars + self.tail_chars
+
+    def extend(self, messages: Iterable[StoredMessage]) -> None:
+        """Append messages at the end, then drop the oldest that no longer fit."""
+        for message in messages:
+            self._tail.append(message)
+            if message.role == "system":
+                self.system_chars += len(message.content)
+            else:
+                self.tail_chars += len(message.content)
+        if self.cap <= 0:
+            return
+        budget = self.cap - self.system_chars
+        tail, head = self._tail, self._head
+        while self.tail_chars > budget and len(tail) - head > 1:
+            dropped = tail[head]
+            head += 1
+            if dropped.role == "system":
+                self.systems.append(dropped)
+            else:
+                self.tail_chars -= len(dropped.content)
+        if head > 64 and head * 2 > len(tail):
+            del tail[:head]
+            head = 0
+        self._head = head
+
+    def messages(self) -> list[StoredMessage]:
+        """The context, oldest first (a new list)."""
+        return self.systems + self._tail[self._head :]
+
+    def copy(self) -> ContextWindow:
+        """An independent window with the same messages."""
+        twin = ContextWindow(self.cap, self.life, self.count)
+        twin.systems = list(self.systems)
+        twin._tail = self._tail[self._head :]
+        twin.system_chars, twin.tail_chars = self.system_chars, self.tail_chars
+        return twin

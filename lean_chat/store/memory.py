@@ -16,7 +16,7 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
-from .history import NEW_CHAT, cap_context, is_prefix, title_for
+from .history import NEW_CHAT, ContextWindow, is_prefix, title_for
 
 __all__ = ["MemoryStore"]
 
@@ -27,7 +27,9 @@ class _Conversation:
     life: int
     title: str = NEW_CHAT
     title_explicit: bool = False
+    has_user: bool = False
     messages: list[StoredMessage] = field(default_factory=list)
+    window: ContextWindow | None = None  # the capped context of `messages`, kept up to date
 
 
 class MemoryStore:
@@ -72,14 +74,23 @@ class MemoryStore:
         """Merge, save the new messages, and return the capped context."""
         conversation = self._claim(user_id, conversation_id)
         stored = conversation.messages
+        window = conversation.window
         if is_prefix(stored, incoming):
-            context, new = list(incoming), list(incoming[len(stored) :])
+            new = list(incoming[len(stored) :])
+            window = ContextWindow(max_context_chars)
+            window.extend(incoming)
         else:
-            context, new = stored + list(incoming), list(incoming)
-        if not conversation.title_explicit and not any(m.role == "user" for m in stored):
+            new = list(incoming)
+            if window is None or window.cap != max_context_chars:
+                window = ContextWindow(max_context_chars)
+                window.extend(stored)
+            window.extend(new)
+        if not conversation.title_explicit and not conversation.has_user:
             conversation.title = title_for(new)
+        conversation.has_user = conversation.has_user or any(m.role == "user" for m in new)
         stored.extend(new)
-        return TurnStart(cap_context(context, max_context_chars), conversation.title, conversation.life)
+        conversation.window = window
+        return TurnStart(window.messages(), conversation.title, conversation.life)
 
     async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
         """Append the reply when the conversation is still the user's, in that life."""
@@ -87,6 +98,8 @@ class MemoryStore:
         if found is None or found.owner != user_id or found.life != life:
             raise ConversationGone(conversation_id)
         found.messages.append(reply)
+        if found.window is not None:
+            found.window.extend([reply])
 
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Claim the id for the user; an explicit title is kept."""

@@ -24,15 +24,15 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
-from .history import NEW_CHAT, cap_context, title_for
+from .history import NEW_CHAT, ContextWindow, title_for
 from .postgres_schema import LOCK_KEY, MIGRATIONS, VERSION_TABLE
 from .worker import to_the_end
 
 __all__ = ["PostgresStore"]
 
-# Long conversations keep their capped context cached per process, checked against the database's life and
+# Conversations keep their capped context cached per process (LRU), checked against the database's life and
 # count on every turn (so turns served by other instances are picked up); the cache's bounds.
-_CACHE_FROM = 32
+_CACHE_FROM = 1
 _CACHE_CONVERSATIONS = 256
 _CACHE_CHARS = 32 * 1024 * 1024
 
@@ -88,16 +88,6 @@ WHERE user_id = $1 ORDER BY updated_at DESC LIMIT $2
 """
 
 
-class _Window(msgspec.Struct):
-    """The capped context of a conversation's stored messages, as of `count` messages, in one life."""
-
-    life: int
-    count: int
-    cap: int
-    messages: list[StoredMessage]
-    chars: int
-
-
 class PostgresStore:
     """Conversations in PostgreSQL through a pool of asyncpg connections; ownership checked in each statement."""
 
@@ -111,14 +101,18 @@ class PostgresStore:
         max_size: int = 10,
         statement_cache_size: int = 100,
         timeout: float = 5.0,
+        synchronous_commit: str = "off",
     ) -> None:
         self.url = url
         self.min_size = max(0, min_size)
         self.max_size = max(1, max_size, self.min_size)
         self.statement_cache_size = statement_cache_size
         self.timeout = timeout
+        self.synchronous_commit = synchronous_commit
         self._pool: asyncpg.Pool | None = None
-        self._cache: OrderedDict[str, _Window] = OrderedDict()
+        # Cached windows are never changed in place (turns of one conversation may overlap): each turn makes a
+        # new one from a copy.
+        self._cache: OrderedDict[str, ContextWindow] = OrderedDict()
         self._cached_chars = 0
 
     def describe(self) -> str:
@@ -136,6 +130,8 @@ class PostgresStore:
             statement_cache_size=self.statement_cache_size,
             command_timeout=self.timeout,
             timeout=self.timeout,
+            server_settings={"synchronous_commit": self.synchronous_commit},
+            reset=_keep_session,
         )
         async with self._pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
@@ -201,16 +197,16 @@ class PostgresStore:
         kind, life, title = str(head["kind"]), int(head["life"]), str(head["title"])
         if kind == "forbidden":
             raise ConversationForbidden(conversation_id)
-        stored = [_message(row) for row in rows[1:]]
         if kind == "prefix":
-            context, count = cap_context(incoming, max_context_chars), len(incoming)
+            window = ContextWindow(max_context_chars, life)
         else:
-            if kind == "delta" and known is not None:
-                stored = known.messages + stored
-            context = cap_context(stored + list(incoming), max_context_chars)
-            count = int(head["pos"]) + len(incoming)
-        self._remember(conversation_id, _Window(life, count, max_context_chars, context, _chars(context)))
-        return TurnStart(list(context), title or NEW_CHAT, life)
+            window = known.copy() if kind == "delta" and known is not None else ContextWindow(max_context_chars, life)
+            window.extend([_message(row) for row in rows[1:]])
+        window.extend(incoming)
+        window.count = (0 if kind == "prefix" else int(head["pos"])) + len(incoming)
+        window.life = life
+        self._remember(conversation_id, window)
+        return TurnStart(window.messages(), title or NEW_CHAT, life)
 
     @to_the_end
     async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
@@ -271,7 +267,7 @@ class PostgresStore:
         messages = [_message(row) for row in rows]
         return ConversationPage(messages, int(rows[0]["pos"]) if rows else 0)
 
-    def _remember(self, conversation_id: str, window: _Window) -> None:
+    def _remember(self, conversation_id: str, window: ContextWindow) -> None:
         """Keep a long conversation's window (most recently used last), within the cache's bounds."""
         current = self._cache.get(conversation_id)
         if current is not None and current.life == window.life and current.count > window.count:
@@ -292,6 +288,15 @@ class PostgresStore:
             self._cached_chars -= cached.chars
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool (saves asyncpg's reset query, a round trip).
+
+    Every operation is one autocommit statement (the migration's transaction ends before release); no
+    session setting, cursor, LISTEN or session-level lock is ever left behind. asyncpg still rolls back a
+    transaction left open by a cancelled query before this hook runs.
+    """
+
+
 async def migrate(connection: asyncpg.Connection) -> int:
     """Run the migrations this database lacks (the caller holds the advisory lock); return the version."""
     await connection.execute(VERSION_TABLE)
@@ -307,8 +312,3 @@ def _message(row: Any) -> StoredMessage:
     """A message row as a message."""
     meta = row["meta"]
     return StoredMessage(str(row["role"]), str(row["content"]), _decode_meta(meta) if meta else None)
-
-
-def _chars(messages: Sequence[StoredMessage]) -> int:
-    """Characters of content in a list of messages."""
-    return sum(len(m.content) for m in messages)

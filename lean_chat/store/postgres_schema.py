@@ -63,55 +63,83 @@ DECLARE
     taken integer := 0;
     rec record;
 BEGIN
-    LOOP  -- again only when a delete removed the row between the two statements
-        INSERT INTO lc_conversations AS c (conversation_id, user_id, life, title, created_at, updated_at)
-        VALUES (p_cid, p_user, nextval('lc_lives'), 'New chat', p_now, p_now)
-        ON CONFLICT (conversation_id) DO NOTHING;
-        SELECT * INTO conv FROM lc_conversations c WHERE c.conversation_id = p_cid FOR UPDATE;
-        EXIT WHEN FOUND;
-    END LOOP;
-    IF conv.user_id IS DISTINCT FROM p_user THEN
-        RETURN QUERY SELECT 'forbidden'::text, 0::bigint, ''::text, 0, ''::text, ''::text, NULL::text;
-        RETURN;
-    END IF;
-    old_count := conv.message_count;
-    IF old_count > 0 AND old_count <= n THEN
-        is_prefix := true;
-        FOR rec IN SELECT m.pos, m.role, m.content FROM lc_messages m
-                   WHERE m.conversation_id = p_cid ORDER BY m.pos LOOP
-            IF rec.role IS DISTINCT FROM p_roles[rec.pos + 1]
-               OR rec.content IS DISTINCT FROM p_contents[rec.pos + 1] THEN
-                is_prefix := false;
-                EXIT;
-            END IF;
-        END LOOP;
-    END IF;
-    IF is_prefix THEN
-        first_new := old_count + 1;
-    END IF;
-    IF n >= first_new THEN
-        INSERT INTO lc_messages (conversation_id, pos, role, content, chars, meta)
-        SELECT p_cid, old_count + i - first_new, p_roles[i], p_contents[i], char_length(p_contents[i]), p_metas[i]
-        FROM generate_series(first_new, n) AS i;
+    -- The usual turn: the user's conversation, longer than the request (so not a prefix of it): one UPDATE
+    -- locks the row, checks the owner and advances the count.
+    IF n > 0 THEN
         UPDATE lc_conversations c SET
-            message_count = old_count + n - first_new + 1,
+            message_count = c.message_count + n,
             updated_at = p_now,
-            title = CASE WHEN conv.title_explicit OR conv.has_user THEN c.title ELSE p_title END,
-            has_user = conv.has_user OR 'user' = ANY (p_roles[first_new:n])
-        WHERE c.conversation_id = p_cid
-        RETURNING c.title INTO conv.title;
+            title = CASE WHEN c.title_explicit OR c.has_user THEN c.title ELSE p_title END,
+            has_user = c.has_user OR 'user' = ANY (p_roles)
+        WHERE c.conversation_id = p_cid AND c.user_id = p_user AND c.message_count > n
+        RETURNING c.* INTO conv;
+    END IF;
+    IF n > 0 AND FOUND THEN
+        old_count := conv.message_count - n;
+        INSERT INTO lc_messages (conversation_id, pos, role, content, chars, meta)
+        SELECT p_cid, old_count + i - 1, p_roles[i], p_contents[i], char_length(p_contents[i]), p_metas[i]
+        FROM generate_series(1, n) AS i;
+    ELSE
+        LOOP  -- a second pass only when a delete removed the row between the two statements
+            INSERT INTO lc_conversations AS c (conversation_id, user_id, life, title, created_at, updated_at)
+            VALUES (p_cid, p_user, nextval('lc_lives'), 'New chat', p_now, p_now)
+            ON CONFLICT (conversation_id) DO NOTHING
+            RETURNING c.* INTO conv;
+            EXIT WHEN FOUND;
+            SELECT * INTO conv FROM lc_conversations c WHERE c.conversation_id = p_cid FOR UPDATE;
+            EXIT WHEN FOUND;
+        END LOOP;
+        IF conv.user_id IS DISTINCT FROM p_user THEN
+            kind := 'forbidden'; life := 0; title := ''; pos := 0; role := ''; content := ''; meta := NULL;
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        old_count := conv.message_count;
+        IF old_count > 0 AND old_count <= n THEN
+            is_prefix := true;
+            FOR rec IN SELECT m.pos, m.role, m.content FROM lc_messages m
+                       WHERE m.conversation_id = p_cid ORDER BY m.pos LOOP
+                IF rec.role IS DISTINCT FROM p_roles[rec.pos + 1]
+                   OR rec.content IS DISTINCT FROM p_contents[rec.pos + 1] THEN
+                    is_prefix := false;
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+        IF is_prefix THEN
+            first_new := old_count + 1;
+        END IF;
+        IF n >= first_new THEN
+            INSERT INTO lc_messages (conversation_id, pos, role, content, chars, meta)
+            SELECT p_cid, old_count + i - first_new, p_roles[i], p_contents[i], char_length(p_contents[i]),
+                   p_metas[i]
+            FROM generate_series(first_new, n) AS i;
+            UPDATE lc_conversations c SET
+                message_count = old_count + n - first_new + 1,
+                updated_at = p_now,
+                title = CASE WHEN conv.title_explicit OR conv.has_user THEN c.title ELSE p_title END,
+                has_user = conv.has_user OR 'user' = ANY (p_roles[first_new:n])
+            WHERE c.conversation_id = p_cid
+            RETURNING c.title INTO conv.title;
+        END IF;
     END IF;
     IF is_prefix THEN
-        RETURN QUERY SELECT 'prefix'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
+        kind := 'prefix'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+        RETURN NEXT;
         RETURN;
     END IF;
     IF conv.life = p_known_life AND p_known_count <= old_count THEN
-        RETURN QUERY SELECT 'delta'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
-        RETURN QUERY SELECT 'row'::text, 0::bigint, ''::text, m.pos, m.role, m.content, m.meta FROM lc_messages m
-            WHERE m.conversation_id = p_cid AND m.pos >= p_known_count AND m.pos < old_count ORDER BY m.pos;
+        kind := 'delta'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+        RETURN NEXT;
+        IF p_known_count < old_count THEN  -- rows another turn (or instance) stored since the caller's window
+            RETURN QUERY SELECT 'row'::text, 0::bigint, ''::text, m.pos, m.role, m.content, m.meta
+                FROM lc_messages m
+                WHERE m.conversation_id = p_cid AND m.pos >= p_known_count AND m.pos < old_count ORDER BY m.pos;
+        END IF;
         RETURN;
     END IF;
-    RETURN QUERY SELECT 'window'::text, conv.life, conv.title, old_count, ''::text, ''::text, NULL::text;
+    kind := 'window'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
+    RETURN NEXT;
     IF old_count = 0 THEN
         RETURN;
     END IF;
@@ -140,4 +168,6 @@ $fn$;
 """
 
 # Version n is reached by running MIGRATIONS[n - 1]; a new version appends a step, never edits one.
-MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN,)
+# Version 2 replaces lc_start_turn with its faster body (one UPDATE on the usual path, one INSERT ... RETURNING
+# for a new conversation); CREATE OR REPLACE keeps later versions of the function equally cheap to ship.
+MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN, _START_TURN)

@@ -22,7 +22,7 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
-from .history import NEW_CHAT, cap_context, same, title_for
+from .history import NEW_CHAT, ContextWindow, same, title_for
 from .worker import Worker, to_the_end
 
 __all__ = ["SQLiteStore"]
@@ -68,16 +68,6 @@ _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
 
 
-class _Window(msgspec.Struct):
-    """The capped context of a conversation's stored messages, as of `count` messages, in one life."""
-
-    life: int
-    count: int
-    cap: int
-    messages: list[StoredMessage]
-    chars: int
-
-
 class SQLiteStore:
     """Conversations in one SQLite file; each operation runs whole on the store's worker thread."""
 
@@ -88,7 +78,7 @@ class SQLiteStore:
         self._worker = Worker("lean-chat-sqlite")
         self._db: sqlite3.Connection | None = None
         # conversation id -> its window, least recently used first; touched only on the worker thread.
-        self._cache: OrderedDict[str, _Window] = OrderedDict()
+        self._cache: OrderedDict[str, ContextWindow] = OrderedDict()
         self._cached_chars = 0
 
     def describe(self) -> str:
@@ -193,10 +183,12 @@ class SQLiteStore:
         prefix = 0 < count <= len(incoming) and _stored_is_prefix(db, conversation_id, incoming)
         if prefix:
             new = incoming[count:]
-            context = cap_context(incoming, cap)
+            window = ContextWindow(cap, life)
         else:
             new = incoming
-            context = cap_context(self._window(db, conversation_id, life, count, cap) + incoming, cap)
+            window = self._window(db, conversation_id, life, count, cap)
+        window.extend(incoming)
+        window.count = count + len(new)
         if new:
             known = incoming[:count] if prefix else None
             if not explicit and title == NEW_CHAT and not _has_user(db, conversation_id, known):
@@ -206,23 +198,25 @@ class SQLiteStore:
                 "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
                 (count + len(new), now, title, conversation_id),
             )
-        self._remember(conversation_id, _Window(life, count + len(new), cap, context, _chars(context)))
-        return TurnStart(list(context), title, life)
+        self._remember(conversation_id, window)
+        return TurnStart(window.messages(), title, life)
 
-    def _window(
-        self, db: sqlite3.Connection, conversation_id: str, life: int, count: int, cap: int
-    ) -> list[StoredMessage]:
+    def _window(self, db: sqlite3.Connection, conversation_id: str, life: int, count: int, cap: int) -> ContextWindow:
         """The capped context of the stored messages: from the cache plus rows added since, or from the file."""
         cached = self._cache.pop(conversation_id, None)
         if cached is not None:
             self._cached_chars -= cached.chars
         if cached is not None and cached.life == life and cached.cap == cap and cached.count <= count:
-            if cached.count == count:
-                return cached.messages
-            return cap_context(cached.messages + _messages(db, conversation_id, cached.count, count), cap)
-        return _tail(db, conversation_id, cap) if count else []
+            if cached.count < count:
+                cached.extend(_messages(db, conversation_id, cached.count, count))
+                cached.count = count
+            return cached
+        window = ContextWindow(cap, life, count)
+        if count:
+            window.extend(_tail(db, conversation_id, cap))
+        return window
 
-    def _remember(self, conversation_id: str, window: _Window) -> None:
+    def _remember(self, conversation_id: str, window: ContextWindow) -> None:
         """Keep a long conversation's window (most recently used last), within the cache's bounds."""
         if window.count < _CACHE_FROM or window.chars > _CACHE_CHARS // 4:
             return
@@ -288,11 +282,6 @@ def _in_transaction(db: sqlite3.Connection, work: Callable[..., _T], *args: Any)
 def _new_life() -> int:
     """A fresh life token (random: unique per conversation id in practice, across processes too)."""
     return secrets.randbits(62) + 1
-
-
-def _chars(messages: Sequence[StoredMessage]) -> int:
-    """Characters of content in a list of messages."""
-    return sum(len(m.content) for m in messages)
 
 
 def _message(role: str, content: str, meta: str | None) -> StoredMessage:

@@ -306,6 +306,13 @@ class Flight(threading.Thread):
         self.first_token.set()
 
 
+async def burst(url: str, payloads: list[dict[str, Any]]) -> list[int]:
+    """The statuses of streams all sent at once."""
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        answers = await asyncio.gather(*(http.post("/chat/stream", json=p) for p in payloads))
+    return [a.status_code for a in answers]
+
+
 def outage(tmp_path: Path, cycles: int) -> list[float]:
     """Cut PostgreSQL away from a serving instance `cycles` times; return the seconds each recovery took."""
     recoveries: list[float] = []
@@ -336,6 +343,10 @@ def outage(tmp_path: Path, cycles: int) -> list[float]:
                 assert refused.status_code == 503, refused.text
                 assert refused.headers["retry-after"] and "unavailable" in refused.json()["detail"]
                 assert http.get("/chat/conversations", params={"userId": "o"}).status_code == 503
+                statuses = asyncio.run(
+                    burst(server.url, [body(f"o{n}", f"during{cycle}-{n}", "x", rng) for n in range(30)])
+                )
+                assert statuses == [503] * 30
                 assert time.monotonic() - began < 5, "answers while PostgreSQL is gone must be quick"
                 # The stream that was running ends with a clear error: its reply could not be saved.
                 in_flight.join(10)

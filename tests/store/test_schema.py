@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 
 from lean_chat.config import Settings
@@ -17,6 +19,8 @@ from lean_chat.store.memory import MemoryStore
 from lean_chat.store.postgres import PostgresStore
 from lean_chat.store.postgres_schema import MIGRATIONS
 from lean_chat.store.sqlite import SQLiteStore
+from tests.apps import stream_body
+from tests.frames import check_grammar, parse_frames
 from tests.store.postgres import temporary_database
 
 pytestmark = pytest.mark.anyio
@@ -92,3 +96,38 @@ def test_a_postgres_url_without_asyncpg_names_the_extra(monkeypatch: pytest.Monk
     monkeypatch.delitem(sys.modules, "lean_chat.store.postgres")
     with pytest.raises(ImportError, match=r"lean-chat\[postgres\]"):
         open_store(Settings(database_url="postgresql://127.0.0.1/test"))
+
+
+def test_serve_with_database_url_keeps_history_in_postgres(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+    from tests.test_cli import Served, environment
+
+    with temporary_database() as url:
+        port = free_port()
+        command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--no-demo"]
+        command += ["--database-url", url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@")]
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=environment(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+        )
+        served = Served(process, f"http://127.0.0.1:{port}")
+        try:
+            served.wait_ready()
+            with httpx.Client(base_url=served.url, timeout=10) as http:
+                answer = http.post("/chat/stream", json=stream_body("cli", "kept in postgres"))
+                assert check_grammar(parse_frames(answer.content)).event == "done"
+            assert served.interrupt() == 0
+        finally:
+            served.close()
+        ready = [line for line in served.lines if "lean_chat ready" in line]
+        assert len(ready) == 1 and f"in PostgreSQL at 127.0.0.1:5432/{url.rsplit('/', 1)[1]}" in ready[0]
+        assert "hunter2" not in served.log
+        assert not (tmp_path / "chat_history.sqlite3").exists()
+
+        async def count() -> int:
+            connection = await asyncpg.connect(url)
+            try:
+                return int(await connection.fetchval("SELECT count(*) FROM lc_messages"))
+            finally:
+                await connection.close()
+
+        assert asyncio.run(count()) == 2
