@@ -106,9 +106,10 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
 
         # benchmarks/postgres.py runs lean_chat on PostgreSQL through this variable.
         store = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
+        metrics = os.environ.get("LEAN_CHAT_METRICS", "") == "1"  # benchmarks.metrics_cost turns it on
         if upstream:
-            return create_app(**store, openai_api_key=key, openai_base_url=upstream)
-        return create_app(**store)
+            return create_app(**store, openai_api_key=key, openai_base_url=upstream, metrics=metrics)
+        return create_app(**store, metrics=metrics)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
 

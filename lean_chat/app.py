@@ -18,11 +18,14 @@ from .chat import ChatService
 from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
+from .log_format import LOG_FORMATS
+from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
 from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
+from .request_log import RequestLog
 from .store import open_store
 from .store.base import Store
 from .stream_lane import LeanStarlette, StreamLane
@@ -34,7 +37,10 @@ logger = logging.getLogger("lean_chat")
 
 def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
     """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     endpoints = Endpoints(settings)
+    metrics = endpoints.metrics = load_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -43,12 +49,18 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         async with upstream_client(settings) as client:
             providers = build_providers(settings, client)
             endpoints.service = ChatService(
-                chosen, providers, settings.default_model, settings.mock_fallback, settings.max_context_chars
+                metrics.watch_store(chosen),
+                providers,
+                settings.default_model,
+                settings.mock_fallback,
+                settings.max_context_chars,
             )
+            metrics.open(client)
             logger.info(
-                "lean_chat ready: providers %s; history %s; mock fallback %s",
+                "lean_chat ready: providers %s; history %s; metrics %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                metrics_state(metrics.enabled),
                 "on" if settings.mock_fallback else "off",
             )
             endpoints.drain.watch_signals()
@@ -59,6 +71,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 yield
             finally:
                 gc_freeze.release()
+                metrics.close()
                 endpoints.drain.restore_signals()
                 endpoints.service = None
                 await chosen.close()
@@ -76,6 +89,8 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
+    if metrics.enabled:
+        routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     if settings.serve_demo_page:
         routes.append(Route("/", demo_page, methods=["GET"]))
         routes.append(Route(CLIENT_PATH, demo_client, methods=["GET"]))
@@ -93,6 +108,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
     return LeanStarlette(
         stream_lane=stream_lane,
+        request_log=RequestLog(metrics, settings.log_format == "json"),
         routes=routes,
         middleware=middleware,
         exception_handlers=refusal_handlers(),

@@ -120,6 +120,13 @@ class Settings:
     mock_fallback: bool = True
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
+    # `GET /metrics` in the Prometheus text format (needs the `metrics` extra; `lean-chat serve` turns it on).
+    metrics: bool = False
+    # Model names kept as metric labels: these, the default, then those a real provider served, up to the count.
+    metrics_models: list[str] = field(default_factory=list)
+    metrics_max_models: int = 50
+    # "text", or "json": one JSON object per log line, and one line per finished request or stream.
+    log_format: str = "text"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_sqlite_path(self) -> str:

@@ -13,9 +13,11 @@ from .chat import ChatService
 from .config import Settings
 from .json_response import JSON
 from .limits import StreamSlots, check_chat_request
+from .metrics import Metrics
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
+from .request_log import STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
@@ -35,6 +37,7 @@ class Endpoints:
         self.service: ChatService | None = None
         self.slots = StreamSlots(settings.max_streams_per_user)
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.metrics = Metrics()
         self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
 
     @property
@@ -65,7 +68,9 @@ class Endpoints:
                 )
                 return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
-            await stream(scope, receive, send)
+            scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
+            with self.metrics.streaming(stream):
+                await stream(scope, receive, send)
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""

@@ -72,7 +72,7 @@ class HTTPProvider(ABC):
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, retried before the first token."""
         body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+        return with_retries(self.name, self.policy, lambda: self._attempt(call, body), call)
 
     async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
         """One request: the tokens of each network read; a failure event or a truncated stream raises."""
@@ -111,4 +111,6 @@ class HTTPProvider(ABC):
             if done:
                 await upstream.drain()
         if not finished:
-            raise UpstreamError(self.truncated, retryable=True)
+            truncated = UpstreamError(self.truncated, retryable=True)
+            truncated.failure_kind = "truncated"
+            raise truncated

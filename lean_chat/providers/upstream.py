@@ -87,7 +87,14 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
 
 
 def _transport_error(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
-    """A safe message for a network failure (httpx's own text can carry the URL)."""
+    """A safe message for a network failure (httpx's own text can carry the URL), of httpx's class's kind."""
+    error = _transport_message(exc, timeouts, answered=answered)
+    error.failure_kind = type(exc).__name__
+    return error
+
+
+def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
+    """The error for a network failure, by kind."""
     if isinstance(exc, httpx.ConnectTimeout):
         return UpstreamError(f"could not connect to the upstream server within {timeouts.connect} s", retryable=True)
     if isinstance(exc, httpx.ConnectError):
