@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
 from lean_chat.log_format import JSONFormatter
-from tests.apps import stream_body
-from tests.conftest import LiveServer, free_port
-from tests.fakes import API_KEY, FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
-from tests.test_cli import Served, environment
+from tests.support.apps import stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.server_process import ServerProcess
+from tests.support.upstreams import API_KEY, FakeOpenAI, Reply
 
 HOSTILE_MODEL = 'gpt-"x"\n{"level":"ERROR","message":"forged"}\u2028'
 
@@ -37,24 +35,8 @@ def test_serve_writes_json_lines(tmp_path: Path, live_server: Callable[..., Live
     fake = FakeOpenAI()
     fake.url = live_server(fake).url
     fake.queue(Reply(status=429, headers={"retry-after": "0"}), Reply(tokens=["Hi", " there"], input_tokens=7))
-    port = free_port()
-    env = environment(**fake.env(), LEAN_CHAT_OPENAI_RETRY_BASE_DELAY_MS="1", LEAN_CHAT_API_KEYS="sk-api-key-77")
-    command = [
-        sys.executable,
-        "-m",
-        "lean_chat",
-        "serve",
-        "--port",
-        str(port),
-        "--sqlite-path",
-        "",
-        "--log-format",
-        "json",
-    ]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
+    env = {**fake.env(), "LEAN_CHAT_OPENAI_RETRY_BASE_DELAY_MS": "1", "LEAN_CHAT_API_KEYS": "sk-api-key-77"}
+    served = ServerProcess("", None, env, None, args=("--log-format", "json"), cwd=tmp_path)
     try:
         served.wait_ready()
         headers = {"authorization": "Bearer sk-api-key-77", "x-request-id": "trace-1"}
@@ -67,7 +49,7 @@ def test_serve_writes_json_lines(tmp_path: Path, live_server: Callable[..., Live
             assert http.get("/chat/history", params={"userId": "u"}, headers={"x-request-id": "bad id"}).is_success
         assert served.interrupt() == 0
     finally:
-        served.close()
+        served.stop()
     lines = [json.loads(line) for line in served.lines]  # every line is JSON
     for secret in (API_KEY, "sk-api-key-77"):
         assert secret not in served.log

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from lean_chat.request_id import REQUEST_ID_HEADER, choose_request_id
-from tests.apps import http_scope, in_process, stream_body
-from tests.frames import check_grammar, parse_frames
+from tests.support.apps import http_scope, in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
 

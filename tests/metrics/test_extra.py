@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
-from tests.test_cli import Served, environment
+from tests.support.live_server import free_port
+from tests.support.server_process import ServerProcess
 
 # prometheus-client made unimportable, as on an install without the extra.
 HIDE = "import sys; sys.modules['prometheus_client'] = None; "
@@ -29,22 +29,12 @@ def test_metrics_on_without_the_extra_is_an_import_error_naming_it() -> None:
 def test_serve_without_the_extra_runs_and_says_metrics_are_off(tmp_path: Path) -> None:
     port = free_port()
     code = HIDE + f"from lean_chat.cli import main; main(['serve', '--port', '{port}', '--sqlite-path', ''])"
-    env = environment()
-    env.pop("LEAN_CHAT_METRICS", None)
-    process = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    served = Served(process, f"http://127.0.0.1:{port}")
+    served = ServerProcess(None, port=port, command=[sys.executable, "-c", code], cwd=tmp_path)
     try:
         served.wait_ready()
         assert httpx.get(f"{served.url}/metrics", timeout=5).status_code == 404
         assert served.interrupt() == 0
     finally:
-        served.close()
+        served.stop()
     ready = next(line for line in served.lines if "lean_chat ready" in line)
     assert "metrics off (pip install 'lean-chat[metrics]' for /metrics)" in ready

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lean_chat.metrics.files import MetricFiles, process_alive
-from tests.metrics.scrape import parse_samples, value
+from tests.support.scrape import parse_samples, value
 
 # One short-lived "worker": counts, observes and holds a live gauge, then exits.
 WORKER = """

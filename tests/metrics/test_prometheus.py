@@ -13,11 +13,11 @@ from lean_chat import create_app
 from lean_chat.app import build_app
 from lean_chat.config import Settings
 from lean_chat.store.memory import MemoryStore
-from tests.apps import in_process, stream_body
-from tests.conftest import LiveServer
-from tests.fakes import FakeOpenAI, Reply
-from tests.frames import check_grammar, parse_frames
-from tests.metrics.scrape import Samples, parse_samples, value
+from tests.support.apps import in_process, stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.scrape import Samples, parse_samples, value
+from tests.support.upstreams import FakeOpenAI, Reply
 
 pytestmark = pytest.mark.anyio
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import httpx
 from prometheus_client.mmap_dict import MmapedDict
 
-from tests.apps import stream_body
-from tests.conftest import free_port
-from tests.frames import check_grammar, parse_frames
-from tests.metrics.scrape import Samples, parse_samples, value
-from tests.test_cli import Served, environment
+from tests.support.apps import stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import free_port
+from tests.support.scrape import Samples, parse_samples, value
+from tests.support.server_process import ServerProcess
 
 STARTED = "lean_chat_streams_started_total"
 
@@ -59,20 +59,17 @@ def streams_per_worker(folder: Path) -> dict[int, float]:
 
 def test_two_workers_figures_add_up_and_survive_restarts(tmp_path: Path) -> None:
     port = free_port()
-    env = environment(TMPDIR=str(tmp_path))  # the metrics folder the command makes goes under tmp_path
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("LEAN_CHAT_METRICS", None)
     command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(port), "--sqlite-path", "", "--workers", "2"]
-    process = subprocess.Popen(
-        command,
+    served = ServerProcess(
+        None,
+        None,
+        {"TMPDIR": str(tmp_path)},  # the metrics folder the command makes goes under tmp_path
+        port=port,
+        command=command,
         cwd=tmp_path,
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,  # its own process group: the workers can be stopped with it whatever happens
+        new_session=True,  # its own process group: the workers can be stopped with it whatever happens
     )
-    served = Served(process, f"http://127.0.0.1:{port}")
+    process = served.process
     sent = 0
 
     def scrape() -> Samples:
@@ -132,5 +129,5 @@ def test_two_workers_figures_add_up_and_survive_restarts(tmp_path: Path) -> None
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        served.close()
+        served.stop()
     assert not list(tmp_path.glob("lean-chat-metrics-*")), "the metrics folder is removed at exit"
