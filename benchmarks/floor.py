@@ -81,7 +81,7 @@ class RelayFloor:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.client = upstream_client(Settings())
+                    self.client = upstream_client(Settings.from_env())
                     await self.client.__aenter__()
                     await send({"type": "lifespan.startup.complete"})
                 else:

@@ -105,7 +105,11 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
         from lean_chat import create_app
 
         if upstream:
-            return create_app(sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream)
+            # LEAN_CHAT_UPSTREAM_TRANSPORT=httpx measures httpx's own transport instead of lean_chat's.
+            transport = os.environ.get("LEAN_CHAT_UPSTREAM_TRANSPORT", "lean")
+            return create_app(
+                sqlite_path=sqlite_path, openai_api_key=key, openai_base_url=upstream, upstream_transport=transport
+            )
         return create_app(sqlite_path=sqlite_path)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
