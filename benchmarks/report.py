@@ -157,6 +157,28 @@ def figures(results: dict[str, Any]) -> list[Figure]:
     relayed = results.get("many_relayed_streams")
     if relayed:
         out.extend(_relayed_figures(relayed))
+    clients = results.get("relay_clients")
+    if clients:
+        measured = {name: c for name, c in clients["clients"].items() if not c.get("missing")}
+        lean = measured.get("lean")
+        httpx_own = measured.get("httpx")
+        if lean and httpx_own:
+            others = ", ".join(
+                f"{name} {c['cpuPerChunkUs']:.1f} us, first byte p50 {c['firstByteP50Ms']:.0f} ms"
+                for name, c in measured.items()
+                if name != "lean"
+            )
+            out.append(
+                Figure(
+                    "relay clients",
+                    f"httpx's transport / lean transport CPU per upstream chunk ({clients['streams']} streams)",
+                    _ratio(httpx_own["cpuPerChunkUs"], lean["cpuPerChunkUs"]),
+                    "x",
+                    "",
+                    None,
+                    f"lean {lean['cpuPerChunkUs']:.1f} us, first byte p50 {lean['firstByteP50Ms']:.0f} ms; {others}",
+                )
+            )
     conversation = results.get("long_conversation")
     if conversation:
         lean = conversation["lean_chat"]
@@ -263,7 +285,7 @@ def _relayed_figures(relayed: dict[str, Any]) -> list[Figure]:
     )
     memory = relayed["memory"]
     lean_kb = memory["lean_chat"]["perStream"] / 1024.0
-    note = " (after the smaller probes: a lower bound)" if memory["lean_chat"].get("afterProbes") else ""
+    note = " (first probe, fresh server)" if memory["lean_chat"].get("firstProbe") else ""
     out.append(
         Figure(
             "many relayed streams",
