@@ -202,6 +202,12 @@ class _Connection(asyncio.Protocol):
 _TIMED_OUT: Any = object()
 
 
+def _time_out(waiter: asyncio.Future[Any]) -> None:
+    """Resolve a waiter as timed out, unless something came first."""
+    if not waiter.done():
+        waiter.set_result(_TIMED_OUT)
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body: each iteration takes everything buffered; closing gives the connection back (or closes it)."""
 
@@ -328,19 +334,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._idle_count:
                 self._evict_one()
                 continue
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                waiter.cancel()
                 raise httpx.PoolTimeout("no upstream connection became free in time")
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            timer = None if remaining is None else loop.call_later(remaining, _time_out, waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
-            except asyncio.TimeoutError:
-                raise httpx.PoolTimeout("no upstream connection became free in time") from None
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled before taking the turn: pass it on
+                raise
             finally:
-                if not waiter.done():
-                    waiter.cancel()
+                if timer is not None:
+                    timer.cancel()
+            if waiter.result() is _TIMED_OUT:
+                raise httpx.PoolTimeout("no upstream connection became free in time")
 
     def _evict_one(self) -> None:
         """Close the longest-idle connection of any origin, to make room."""

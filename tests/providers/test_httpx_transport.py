@@ -57,7 +57,9 @@ async def test_a_full_pool_ends_with_a_clear_error(openai_fake: FakeUpstream) ->
 
         async with anyio.create_task_group() as group:
             group.start_soon(one, "first")
-            await anyio.sleep(0.1)
+            with anyio.fail_after(5):
+                while openai_fake.attempts < 1:  # the first stream holds the only connection
+                    await anyio.sleep(0.01)
             group.start_soon(one, "second")
     assert finals["first"] == "done"
     assert "pool timeout" in finals["second"]

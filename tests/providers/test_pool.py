@@ -30,7 +30,9 @@ async def test_a_stream_that_finds_the_pool_full_ends_with_a_clear_error(openai_
         started = time.monotonic()
         async with anyio.create_task_group() as group:
             group.start_soon(one, "first")
-            await anyio.sleep(0.1)  # the first stream holds the only connection
+            with anyio.fail_after(5):
+                while openai_fake.attempts < 1:  # the first stream holds the only connection
+                    await anyio.sleep(0.01)
             group.start_soon(one, "second")
         assert time.monotonic() - started < 5
     assert finals["first"] == "done"
