@@ -413,12 +413,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the idle connections; those in use close when their responses do."""
         self._closed = True
+        closed = self._idle_count
         for stack in self._idle.values():
             for connection in stack:
                 connection.close()
                 self._open -= 1
         self._idle.clear()
         self._idle_count = 0
+        if closed:
+            await asyncio.sleep(0)  # the event loop releases closed sockets on its next turn: let it
 
 
 def _request_bytes(request: httpx.Request, body: bytes) -> bytes:
