@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httptools
 import httpx
 
-__all__ = ["BODY_EXTENSION", "LeanTransport", "raw_body"]
+__all__ = ["BODY_EXTENSION", "LeanTransport", "lean_transport_of", "raw_body", "use_lean_transport"]
 
 # The response extension holding the body stream itself, so a reader can skip httpx's per-read layers.
 BODY_EXTENSION = "lean_chat.body"
@@ -235,6 +236,23 @@ class _Body(httpx.AsyncByteStream):
             self.released = True
             if not self.pool.release(self.connection):
                 await asyncio.sleep(0)  # the event loop closes an aborted socket on its next turn: let it
+
+
+_CLIENTS: weakref.WeakKeyDictionary[httpx.AsyncClient, LeanTransport] = weakref.WeakKeyDictionary()
+
+
+def use_lean_transport(client: httpx.AsyncClient, transport: LeanTransport) -> None:
+    """Note that this client sends everything through this transport (no mounts, no proxies)."""
+    _CLIENTS[client] = transport
+
+
+def lean_transport_of(client: httpx.AsyncClient) -> LeanTransport | None:
+    """The lean transport a client sends everything through, if it was noted (see `use_lean_transport`).
+
+    A request with no auth, cookies or redirects to handle can go to it directly, skipping the client's
+    per-request layers (the response then has no `elapsed` and no cookie extraction).
+    """
+    return _CLIENTS.get(client)
 
 
 def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
