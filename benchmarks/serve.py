@@ -108,7 +108,11 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
         store = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
         metrics = os.environ.get("LEAN_CHAT_METRICS", "") == "1"  # benchmarks.metrics_cost turns it on
         if upstream:
-            return create_app(**store, openai_api_key=key, openai_base_url=upstream, metrics=metrics)
+            # LEAN_CHAT_UPSTREAM_TRANSPORT=httpx measures httpx's own transport instead of lean_chat's.
+            transport = os.environ.get("LEAN_CHAT_UPSTREAM_TRANSPORT", "lean")
+            return create_app(
+                **store, openai_api_key=key, openai_base_url=upstream, upstream_transport=transport, metrics=metrics
+            )
         return create_app(**store, metrics=metrics)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference

@@ -1,10 +1,12 @@
-"""The upstream connection pool's state, read from httpx's default transport (httpcore), when it has one."""
+"""The upstream connection pool's state, read from lean_chat's own transport or httpx's default one (httpcore)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+
+from ..providers.transport import lean_transport_of
 
 __all__ = ["pool_state"]
 
@@ -14,6 +16,10 @@ def pool_state(client: httpx.AsyncClient) -> tuple[int, int, int] | None:
 
     Walks the pool's lists once: called on a scrape and every few seconds, never per request.
     """
+    lean = lean_transport_of(client)
+    if lean is not None:
+        idle = lean.idle_connections
+        return lean.open_connections - idle, idle, lean.waiting_requests
     pool: Any = getattr(getattr(client, "_transport", None), "_pool", None)
     connections = getattr(pool, "connections", None)
     requests = getattr(pool, "_requests", None)

@@ -252,3 +252,24 @@ def test_a_client_that_leaves_is_counted_as_gone(live_server: Callable[..., Live
         )
         == 1
     )
+
+
+async def test_pool_gauges_read_the_lean_transport(live_server: Callable[..., LiveServer]) -> None:
+    # The pool gauges once read only httpx's own pool: under lean_chat's transport they stayed at zero.
+    fake = FakeOpenAI()
+    upstream = live_server(fake)
+    server = live_server(create_app(**metrics_settings(fake, upstream.url)))
+    fake.queue(Reply(tokens=["a"] * 40, token_delay=0.05))
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        body = stream_body("pool", "hi", model="gpt-4.1")
+        async with http.stream("POST", "/chat/stream", json=body, headers=AUTH) as response:
+            chunks = response.aiter_bytes()
+            await chunks.__anext__()
+            during = await scrape(http)
+            assert value(during, "lean_chat_upstream_pool_connections", state="in_use") == 1
+            assert value(during, "lean_chat_upstream_pool_waiting") == 0
+            async for _ in chunks:
+                pass
+        after = await scrape(http)
+    assert value(after, "lean_chat_upstream_pool_connections", state="in_use") == 0
+    assert value(after, "lean_chat_upstream_pool_connections", state="idle") == 1
