@@ -7,6 +7,7 @@ from typing import Any
 
 from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
+from lean_chat.providers.transport import lean_transport_of, raw_body
 
 __all__ = ["FloorApp", "RelayFloor", "reply_frames"]
 
@@ -81,7 +82,7 @@ class RelayFloor:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    self.client = upstream_client(Settings())
+                    self.client = upstream_client(Settings.from_env())
                     await self.client.__aenter__()
                     await send({"type": "lifespan.startup.complete"})
                 else:
@@ -93,10 +94,15 @@ class RelayFloor:
         while (await receive()).get("more_body", False):
             pass
         request = self.client.build_request("POST", self.url, headers=self.headers, content=self.body)
-        response = await self.client.send(request, stream=True)
+        # The same shortcuts lean_chat's providers take: straight to the lean transport, reads straight from it.
+        direct = lean_transport_of(self.client)
+        if direct is not None:
+            response = await direct.handle_async_request(request)
+        else:
+            response = await self.client.send(request, stream=True)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            async for chunk in response.aiter_raw():
+            async for chunk in raw_body(response) or response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         finally:
             await response.aclose()

@@ -117,7 +117,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                 "streams",
                 ">= 5000",
                 lean_n >= 5000,
-                f"reference {ref_n}, bare floor {floor_n}",
+                f"reference {ref_n}, bare floor {floor_n}; " + _failure_note(many["targets"]["lean_chat"]),
             )
         )
         out.append(Figure("many streams", "lean_chat / reference", _ratio(lean_n, ref_n), "x", "", None, ""))
@@ -157,6 +157,28 @@ def figures(results: dict[str, Any]) -> list[Figure]:
     relayed = results.get("many_relayed_streams")
     if relayed:
         out.extend(_relayed_figures(relayed))
+    clients = results.get("relay_clients")
+    if clients:
+        measured = {name: c for name, c in clients["clients"].items() if not c.get("missing")}
+        lean = measured.get("lean")
+        httpx_own = measured.get("httpx")
+        if lean and httpx_own:
+            others = ", ".join(
+                f"{name} {c['cpuPerChunkUs']:.1f} us, first byte p50 {c['firstByteP50Ms']:.0f} ms"
+                for name, c in measured.items()
+                if name != "lean"
+            )
+            out.append(
+                Figure(
+                    "relay clients",
+                    f"httpx's transport / lean transport CPU per upstream chunk ({clients['streams']} streams)",
+                    _ratio(httpx_own["cpuPerChunkUs"], lean["cpuPerChunkUs"]),
+                    "x",
+                    "",
+                    None,
+                    f"lean {lean['cpuPerChunkUs']:.1f} us, first byte p50 {lean['firstByteP50Ms']:.0f} ms; {others}",
+                )
+            )
     conversation = results.get("long_conversation")
     if conversation:
         lean = conversation["lean_chat"]
@@ -216,6 +238,17 @@ def _at_largest(target: dict[str, Any]) -> dict[str, Any]:
     return next((p for p in probes if p["streams"] == target["largest"] and p["passed"]), probes[0])
 
 
+def _failure_note(target: dict[str, Any]) -> str:
+    """The first failing probe's figures: which criterion it missed."""
+    failed = next((p for p in target["probes"] if not p["passed"]), None)
+    if failed is None:
+        return "no probe failed"
+    return (
+        f"at N={failed['streams']}: {failed['ok']} done, first token p99 {failed.get('p99FirstTokenMs', 0):.0f} ms, "
+        f"gap p99 {failed['p99GapMs']:.0f} ms"
+    )
+
+
 def _relayed_figures(relayed: dict[str, Any]) -> list[Figure]:
     """Many relayed streams: largest N against the reference and the relay floor; CPU per chunk; RSS per stream."""
     targets = relayed["targets"]
@@ -234,7 +267,7 @@ def _relayed_figures(relayed: dict[str, Any]) -> list[Figure]:
             f"{pace}; at N={at['streams']}: first token p50/p99 {at['p50FirstTokenMs']:.0f}/"
             f"{at['p99FirstTokenMs']:.0f} ms, gap p50/p99 {at['p50GapMs']:.0f}/{at['p99GapMs']:.0f} ms, "
             f"upstream CPU {at['upstreamCpu']:.0%}, load generator {at['loadCpu']:.0%}; "
-            f"first failure at {lean['firstFailure'] or '-'}",
+            "first failure: " + _failure_note(lean),
         ),
         Figure(
             "many relayed streams",
@@ -265,7 +298,7 @@ def _relayed_figures(relayed: dict[str, Any]) -> list[Figure]:
     )
     memory = relayed["memory"]
     lean_kb = memory["lean_chat"]["perStream"] / 1024.0
-    note = " (after the smaller probes: a lower bound)" if memory["lean_chat"].get("afterProbes") else ""
+    note = " (first probe, fresh server)" if memory["lean_chat"].get("firstProbe") else ""
     out.append(
         Figure(
             "many relayed streams",

@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -63,7 +64,16 @@ class Plan:
     scenarios: tuple[str, ...]
 
 
-ALL = ("burst", "relay", "many_streams", "many_relayed_streams", "long_conversation", "loop_stalls", "added_latency")
+ALL = (
+    "burst",
+    "relay",
+    "many_streams",
+    "many_relayed_streams",
+    "relay_clients",
+    "long_conversation",
+    "loop_stalls",
+    "added_latency",
+)
 
 PLANS = {
     "full": Plan(
@@ -599,12 +609,38 @@ async def many_relayed_streams(bench: Bench) -> dict[str, Any]:
                 load = _relayed_load(plan, name)
                 results["memory"][name] = await _memory(bench, name, streams, load, options, upstream)
             else:
-                # The probe at that N, on a server that already ran the smaller probes (a lower bound).
-                probe = next(p for p in reversed(target["probes"]) if p["streams"] == streams)
+                # The first probe, on a fresh server (later probes reuse what the allocator kept).
+                probe = target["probes"][0]
+                streams = probe["streams"]
                 per_stream = (probe["rssPeak"] - probe["rssBefore"]) / max(1, streams)
-                results["memory"][name] = {"streams": streams, "perStream": per_stream, "afterProbes": True}
+                results["memory"][name] = {"streams": streams, "perStream": per_stream, "firstProbe": True}
             per_stream_kb = results["memory"][name]["perStream"] / 1024
             bench.log(f"memory: {name} at {streams} relayed streams: {per_stream_kb:.1f} KB/stream")
+    return results
+
+
+async def relay_clients(bench: Bench) -> dict[str, Any]:
+    """The HTTP client alone on the server core: N trickled streams, first byte and CPU per upstream chunk."""
+    plan = bench.plan
+    results: dict[str, Any] = {"streams": plan.relayed_start, "chunks": plan.relayed_chunks, "clients": {}}
+    with bench.upstream(plan.relayed_chunks, trickle_ms=plan.relayed_interval_ms) as upstream:
+        for name in ("lean", "httpx", "aiohttp-transport", "aiohttp"):
+            argv = [sys.executable, "-m", "benchmarks.clients", "--port", str(upstream.port)]
+            argv += ["--streams", str(plan.relayed_start), "--client", name]
+            argv += ["--events", str(plan.relayed_chunks + 1), "--ramp", str(plan.relayed_ramp)]
+            process = await asyncio.create_subprocess_exec(
+                *bench.cores.command(bench.cores.server, argv), stdout=asyncio.subprocess.PIPE
+            )
+            meter = Meter(None, upstream)
+            out, _ = await process.communicate()
+            figures = json.loads(out.decode().strip().splitlines()[-1])
+            figures["upstreamCpu"] = meter.read().get("upstreamCpu", 0.0)
+            results["clients"][name] = figures
+            if not figures.get("missing"):
+                bench.log(
+                    f"relay clients {name}: first byte p50 {figures['firstByteP50Ms']:.0f} ms, "
+                    f"{figures['cpuPerChunkUs']:.1f} us CPU per upstream chunk, {figures['failures']} failures"
+                )
     return results
 
 
@@ -801,6 +837,7 @@ SCENARIOS = {
     "relay": relay,
     "many_streams": many_streams,
     "many_relayed_streams": many_relayed_streams,
+    "relay_clients": relay_clients,
     "long_conversation": long_conversation,
     "loop_stalls": loop_stalls,
     "added_latency": added_latency,

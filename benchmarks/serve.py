@@ -106,12 +106,16 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
 
         # benchmarks/postgres.py runs lean_chat on PostgreSQL through this variable.
         store = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
+        metrics = os.environ.get("LEAN_CHAT_METRICS", "") == "1"  # benchmarks.metrics_cost turns it on
         # benchmarks/resume_cost.py: the stream hub on Redis when asked for (default: in memory).
         redis_url = os.environ.get("BENCH_REDIS_URL", "")
         hub = {"redis_url": redis_url, "redis_prefix": os.environ.get("BENCH_REDIS_PREFIX", "")} if redis_url else {}
         if upstream:
-            return create_app(**store, **hub, openai_api_key=key, openai_base_url=upstream)
-        return create_app(**store, **hub)
+            # LEAN_CHAT_UPSTREAM_TRANSPORT=httpx measures httpx's own transport instead of lean_chat's.
+            transport = os.environ.get("LEAN_CHAT_UPSTREAM_TRANSPORT", "lean")
+            options = {"openai_api_key": key, "openai_base_url": upstream, "upstream_transport": transport}
+            return create_app(**store, **hub, **options, metrics=metrics)
+        return create_app(**store, **hub, metrics=metrics)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
 

@@ -19,11 +19,14 @@ from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
 from .hub import StreamInfo, open_hub
+from .log_format import LOG_FORMATS
+from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
 from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
+from .request_log import RequestLog
 from .shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 from .store import open_store
 from .store.base import Store
@@ -36,7 +39,10 @@ logger = logging.getLogger("lean_chat")
 
 def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
     """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     endpoints = Endpoints(settings)
+    metrics = endpoints.metrics = load_metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,9 +50,15 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         await chosen.open()
         async with upstream_client(settings) as client:
             providers = build_providers(settings, client)
-            service = endpoints.service = ChatService(
-                chosen, providers, settings.default_model, settings.mock_fallback, settings.max_context_chars
+            endpoints.service = ChatService(
+                metrics.watch_store(chosen),
+                providers,
+                settings.default_model,
+                settings.mock_fallback,
+                settings.max_context_chars,
             )
+            metrics.open(client)
+            service = endpoints.service
             hub = open_hub(settings)
 
             async def save_orphan(info: StreamInfo, content: str) -> None:
@@ -55,9 +67,10 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             await hub.open(save_orphan)
             endpoints.hub = hub
             logger.info(
-                "lean_chat ready: providers %s; history %s; mock fallback %s",
+                "lean_chat ready: providers %s; history %s; metrics %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                metrics_state(metrics.enabled),
                 "on" if settings.mock_fallback else "off",
             )
             endpoints.drain.watch_signals()
@@ -68,6 +81,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 yield
             finally:
                 gc_freeze.release()
+                metrics.close()
                 endpoints.drain.restore_signals()
                 for producer in list(endpoints.producers):  # resumable replies still producing: cut short, saved
                     producer.stop(SHUTDOWN_MESSAGE, SHUTDOWN_CODE)
@@ -93,6 +107,8 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         Route("/healthz", endpoints.healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
     ]
+    if metrics.enabled:
+        routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     if settings.serve_demo_page:
         routes.append(Route("/", demo_page, methods=["GET"]))
         routes.append(Route(CLIENT_PATH, demo_client, methods=["GET"]))
@@ -110,6 +126,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
     return LeanStarlette(
         stream_lane=stream_lane,
+        request_log=RequestLog(metrics, settings.log_format == "json"),
         routes=routes,
         middleware=middleware,
         exception_handlers=refusal_handlers(),

@@ -115,4 +115,4 @@ class AuthMiddleware:
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, refusal: Refusal) -> None:
     """Answer with the refusal, without reading the request body."""
-    await refusal_response(refusal)(scope, receive, send)
+    await refusal_response(refusal, scope)(scope, receive, send)

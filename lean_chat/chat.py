@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
@@ -21,11 +22,11 @@ logger = logging.getLogger("lean_chat")
 PARTIAL_META: dict[str, Any] = {"partial": True}
 STOPPED_META: dict[str, Any] = {"partial": True, "stopped": True}
 # The `error` frame of a stream whose conversation was deleted (or cleared, or taken over) while it streamed.
-CONVERSATION_GONE = error_frame(
-    "The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted"
-)
+_GONE = ("The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted")
+CONVERSATION_GONE = error_frame(*_GONE)
 # The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
-STORE_UNAVAILABLE = error_frame("The history store became unavailable; the reply was not saved.", "store_unavailable")
+_UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
+STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
 # Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
 _PENDING_TOKENS = 16
 
@@ -107,6 +108,8 @@ class Turn:
         self._reply = bytearray()
         self._pending: list[str] = []
         self.saved = False
+        self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
+        self.unsaved: tuple[str, str] | None = None  # why finish() gave an `error` frame: (message, code)
 
     @property
     def explicit(self) -> bool:
@@ -125,6 +128,8 @@ class Turn:
 
     def _take(self, batch: list[str]) -> None:
         """Record a batch of tokens."""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
         pending = self._pending
         pending.extend(batch)
         if len(pending) > _PENDING_TOKENS:
@@ -179,8 +184,10 @@ class Turn:
         content = self.content
         try:
             if not await self._save(StoredMessage("assistant", content, None)):
+                self.unsaved = _GONE
                 return CONVERSATION_GONE
         except StoreUnavailable:
+            self.unsaved = _UNAVAILABLE
             return STORE_UNAVAILABLE
         return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 

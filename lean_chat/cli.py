@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import logging
+import logging.config
 import math
 import os
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import uvicorn
 
 from .config import Settings
+from .log_format import LOG_FORMATS, uvicorn_log_config
+from .metrics import MULTIPROCESS_ENV
 
 __all__ = ["main"]
 
@@ -51,7 +56,39 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="seconds a request body may take to arrive, then 408 (default: LEAN_CHAT_BODY_TIMEOUT_SECONDS or 30)",
     )
+    serve.add_argument(
+        "--no-metrics", action="store_true", help="do not serve GET /metrics (on by default when the extra is there)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=None,
+        help="json: one JSON object per log line and per finished request (default: LEAN_CHAT_LOG_FORMAT or text)",
+    )
     return parser
+
+
+def _metrics_setting(disabled: bool) -> None:
+    """Metrics on unless asked off or set in the environment; off (said in the start-up line) without the extra."""
+    if disabled:
+        os.environ["LEAN_CHAT_METRICS"] = "0"
+    elif "LEAN_CHAT_METRICS" not in os.environ:
+        os.environ["LEAN_CHAT_METRICS"] = "1" if importlib.util.find_spec("prometheus_client") else "0"
+
+
+@contextmanager
+def _metric_files(workers: int, metrics: bool) -> Iterator[None]:
+    """With several workers and metrics on: a fresh folder for their figures (removed at exit), unless one is set."""
+    if workers <= 1 or not metrics or os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="lean-chat-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_ENV]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,25 +102,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ.setdefault("LEAN_CHAT_SERVE_DEMO_PAGE", "1")
     if args.body_timeout is not None:
         os.environ["LEAN_CHAT_BODY_TIMEOUT_SECONDS"] = str(args.body_timeout)
+    if args.log_format is not None:
+        os.environ["LEAN_CHAT_LOG_FORMAT"] = args.log_format
+    _metrics_setting(args.no_metrics)
     settings = Settings.from_env()
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s:     %(message)s")
+    log_config = uvicorn_log_config(settings.log_format, args.log_level)
+    logging.config.dictConfig(log_config)
     limit = settings.limit_concurrency if args.limit_concurrency is None else args.limit_concurrency
     keep_alive = settings.timeout_keep_alive_seconds if args.timeout_keep_alive is None else args.timeout_keep_alive
-    uvicorn.run(
-        "lean_chat.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
-        # A second more than the app's own grace, so running streams end with their error frame before uvicorn
-        # cancels them (the setting may be fractional).
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + 1,
-        root_path=args.root_path,
-        # Slow clients: a bounded number of connections, idle ones closed; slow headers need a proxy in front.
-        limit_concurrency=limit if limit > 0 else None,
-        timeout_keep_alive=keep_alive,
-    )
+    with _metric_files(args.workers, settings.metrics):
+        uvicorn.run(
+            "lean_chat.app:create_app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            log_config=log_config,
+            # The JSON log has its own line per request (with the request id), in place of uvicorn's.
+            access_log=settings.log_format != "json",
+            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            http="httptools" if importlib.util.find_spec("httptools") else "h11",
+            # A second more than the app's own grace, so running streams end with their error frame before uvicorn
+            # cancels them (the setting may be fractional).
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + 1,
+            root_path=args.root_path,
+            # Slow clients: a bounded number of connections, idle ones closed; slow headers need a proxy in front.
+            limit_concurrency=limit if limit > 0 else None,
+            timeout_keep_alive=keep_alive,
+        )
     return 0

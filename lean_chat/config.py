@@ -131,6 +131,13 @@ class Settings:
     resume_lease_seconds: float = 3.0
     # Kept batches per stream (one per network read of the upstream); the oldest are dropped past it.
     resume_max_batches: int = 10_000
+    # `GET /metrics` in the Prometheus text format (needs the `metrics` extra; `lean-chat serve` turns it on).
+    metrics: bool = False
+    # Model names kept as metric labels: these, the default, then those a real provider served, up to the count.
+    metrics_models: list[str] = field(default_factory=list)
+    metrics_max_models: int = 50
+    # "text", or "json": one JSON object per log line, and one line per finished request or stream.
+    log_format: str = "text"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def resolved_sqlite_path(self) -> str:

@@ -17,9 +17,11 @@ from .follow import FollowStream, stream_headers
 from .hub import Hub, StreamInfo
 from .json_response import JSON
 from .limits import check_chat_request
+from .metrics import Metrics
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
+from .request_log import STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
@@ -41,6 +43,7 @@ class Endpoints:
         self.hub: Hub | None = None  # live streams: resume, Stop, the per-user count (set by the lifespan)
         self.producers: set[DetachedTurn] = set()
         self.drain = Drain(settings.shutdown_grace_seconds)
+        self.metrics = Metrics()
         self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
         self.control = StreamControl(settings, self.running_hub, self._decode)
 
@@ -97,7 +100,9 @@ class Endpoints:
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
             stream.headers = stream_headers(info.stream_id)
             await hub.bind(info, stream)
-            await stream(scope, receive, send)
+            scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
+            with self.metrics.streaming(stream):
+                await stream(scope, receive, send)
         finally:
             if producer is None:  # a producer releases its own stream when it ends
                 await asyncio.shield(hub.release(info))

@@ -10,6 +10,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS
 from .hub import Hub
+from .request_id import id_header
 
 __all__ = ["FollowStream", "stream_headers"]
 
@@ -57,7 +58,7 @@ class FollowStream:
         if self.producer is not None:
             self.producer.attach()
         try:
-            headers = stream_headers(self.stream_id)
+            headers = stream_headers(self.stream_id) + id_header(scope)
             await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:

@@ -96,11 +96,13 @@ def done_frame(content: str, provider: str, usage: dict[str, int], conversation_
     return frame
 
 
-def error_frame(message: str, code: str | None = None) -> bytes:
-    """The `error` frame that ends a failed stream."""
+def error_frame(message: str, code: str | None = None, request_id: str | None = None) -> bytes:
+    """The `error` frame that ends a failed stream (with the request's id, when the client sent one)."""
     error: dict[str, Any] = {"message": message}
     if code is not None:
         error["code"] = code
+    if request_id is not None:
+        error["requestId"] = request_id  # [A-Za-z0-9._:-] only: no line separator to escape
     data = _encode(error)
     if _has_separator(message) or (code is not None and _has_separator(code)):
         data = _escape_separators(data)

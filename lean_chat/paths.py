@@ -10,7 +10,8 @@ STREAM_PATH = "/chat/stream"
 
 # Open even when authentication is on, on the plain app and under the FastAPI shim alike: the health check,
 # and the API description (the published wire contract; `/docs` and `/redoc` are served by the shim only).
-OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# `/metrics` passes too, and checks the API keys itself (an `authenticate` hook's end users do not get it).
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def route_path(scope: Scope) -> str:

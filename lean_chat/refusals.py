@@ -26,8 +26,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from .json_response import JSON
+from .request_id import answer_headers
 
 __all__ = [
     "RETRY_AFTER_SECONDS",
@@ -139,9 +141,16 @@ class ShuttingDown(Refusal):
     headers = {"Retry-After": "5"}
 
 
-def refusal_response(exc: Refusal | HTTPException) -> JSON:
-    """The JSON answer to a refusal (or to Starlette's HTTPException, shaped the same way)."""
-    return JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+def refusal_response(exc: Refusal | HTTPException, scope: Scope | None = None) -> JSON:
+    """The JSON answer to a refusal (or to Starlette's HTTPException, shaped the same way).
+
+    Given the scope (an answer written on the stream lane, outside Starlette), it notes the status for the
+    request log and carries the request id header itself.
+    """
+    response = JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    if scope is not None:
+        response.raw_headers.extend(answer_headers(scope, exc.status_code))
+    return response
 
 
 async def _handle(request: Request, exc: Exception) -> Response:

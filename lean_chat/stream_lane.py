@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .endpoints import Endpoints
 from .paths import STREAM_PATH, route_path
 from .refusals import Refusal, refusal_response
+from .request_log import RequestLog
 
 __all__ = ["LeanStarlette", "StreamFirst", "StreamLane"]
 
@@ -29,34 +30,38 @@ class StreamLane:
         try:
             await self.endpoints.stream(scope, receive, send)
         except Refusal as exc:
-            await refusal_response(exc)(scope, receive, send)
+            await refusal_response(exc, scope)(scope, receive, send)
 
 
 class StreamFirst:
     """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
 
-    def __init__(self, lane: ASGIApp, rest: ASGIApp) -> None:
+    def __init__(self, lane: ASGIApp, rest: ASGIApp, log: RequestLog) -> None:
         self.lane = lane
         self.rest = rest
+        self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Dispatch on the method and path."""
-        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) == STREAM_PATH:
-            await self.lane(scope, receive, send)
-        else:
+        """Dispatch on the method and path (each HTTP request through the request log: its id, its line)."""
+        if scope["type"] != "http":
             await self.rest(scope, receive, send)
+        elif scope["method"] == "POST" and route_path(scope) == STREAM_PATH:
+            await self.log.lane(self.lane, scope, receive, send)
+        else:
+            await self.log.rest(self.rest, scope, receive, send)
 
 
 class LeanStarlette(Starlette):
     """Starlette, with the stream route taken past the router and the error middleware."""
 
-    def __init__(self, *, stream_lane: ASGIApp, **options: Any) -> None:
+    def __init__(self, *, stream_lane: ASGIApp, request_log: RequestLog, **options: Any) -> None:
         super().__init__(**options)
         self.stream_lane = stream_lane
+        self.request_log = request_log
 
     def build_middleware_stack(self) -> ASGIApp:
         """The usual stack, behind a dispatcher that sends streams down the lane (in the same middleware)."""
         lane = self.stream_lane
         for kind, args, kwargs in reversed(self.user_middleware):
             lane = kind(lane, *args, **kwargs)
-        return StreamFirst(lane, super().build_middleware_stack())
+        return StreamFirst(lane, super().build_middleware_stack(), self.request_log)

@@ -13,6 +13,7 @@ from starlette.types import Message, Receive, Scope, Send
 from .chat import Turn, TurnFailed
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 from .log_escape import escaped_traceback
+from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream"]
@@ -30,12 +31,14 @@ class ErrorStream:
     """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
 
     def __init__(self, message: str, code: str) -> None:
-        self.body = error_frame(message, code)
+        self.message = message
+        self.code = code
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        body = error_frame(self.message, self.code, frame_request_id(scope))
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class End(enum.Enum):
@@ -66,6 +69,9 @@ class TurnStream:
         self.drain = drain
         self.end: End | None = None
         self.headers = SSE_HEADERS  # the stream's own id is added by the endpoint
+        self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
+        self.request_id: str | None = None  # the client's own id, for `error` frames
+        self._headers = SSE_HEADERS
         self._stop_frame = b""
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
@@ -85,6 +91,8 @@ class TurnStream:
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
+        self.request_id = frame_request_id(scope)
+        self._headers = self.headers + id_header(scope)
         self._watcher = watcher = loop.create_task(_next_message(receive))
         watcher.add_done_callback(self._on_receive)
         self._last_write = loop.time()
@@ -104,7 +112,7 @@ class TurnStream:
         """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
         final: bytes | None = None
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers})
             final = await self._produce()
         except asyncio.CancelledError:
             if self.end is None or not self._take_back_cancel():
@@ -133,12 +141,16 @@ class TurnStream:
             final = await asyncio.shield(self.turn.finish())
             if not final.startswith(_DONE_EVENT):  # the reply could not be saved: the turn says why
                 self.end = End.ERROR
+                if self.turn.unsaved is not None:
+                    message, self.error_code = self.turn.unsaved
+                    final = error_frame(message, self.error_code, self.request_id)
             return final
         except TurnFailed as exc:
             if not self._settle(End.ERROR):
                 return None
+            self.error_code = exc.code
             await asyncio.shield(self.turn.save_partial())
-            return error_frame(exc.message, exc.code)
+            return error_frame(exc.message, exc.code, self.request_id)
         except Exception as exc:
             turn = self.turn
             logger.error(
@@ -151,8 +163,9 @@ class TurnStream:
                 self.end = End.ERROR
             elif not self._settle(End.ERROR):
                 return None
+            self.error_code = "internal_error"
             await asyncio.shield(self.turn.save_partial())
-            return error_frame("Internal error while streaming the reply.", "internal_error")
+            return error_frame("Internal error while streaming the reply.", "internal_error", self.request_id)
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
@@ -177,7 +190,7 @@ class TurnStream:
     def stop(self, message: str, code: str) -> None:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
         if self.end is None and self._task is not None:
-            self._stop_frame = error_frame(message, code)
+            self._stop_frame = error_frame(message, code, self.request_id)
             self._end_by(End.STOPPED)
 
     def stop_by_user(self) -> None:

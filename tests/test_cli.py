@@ -40,7 +40,7 @@ def test_serve_streams_logs_and_stops_on_ctrl_c(serve: ServerProcess, tmp_path: 
     ready = [line for line in serve.lines if "lean_chat ready" in line]
     assert len(ready) == 1, serve.log
     assert "openai" in ready[0] and "gemini" in ready[0] and "anthropic" not in ready[0]
-    assert ready[0].endswith("mock fallback on"), ready[0]
+    assert ready[0].endswith("; metrics at /metrics; mock fallback on"), ready[0]
     assert str(tmp_path / "history.sqlite3") in ready[0]
     for secret in SECRETS.values():
         assert secret not in serve.log

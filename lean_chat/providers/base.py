@@ -33,6 +33,9 @@ class StreamCall:
     messages: Sequence[Message]
     params: dict[str, Any] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
+    # Upstream requests made, and the error type of each one that failed (read by the metrics when the stream ends).
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
 
 
 class ProviderError(Exception):

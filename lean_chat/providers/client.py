@@ -11,7 +11,7 @@ import urllib.request
 import httpx
 
 from ..config import Settings
-from .transport import LeanTransport
+from .transport import LeanTransport, use_lean_transport
 
 __all__ = ["tls_context", "upstream_client", "uses_lean_transport"]
 
@@ -64,7 +64,9 @@ def upstream_client(settings: Settings) -> httpx.AsyncClient:
             max_connections=settings.max_connections,
             keepalive_expiry=settings.keepalive_expiry_seconds,
         )
-        return httpx.AsyncClient(timeout=timeout, transport=transport)
+        client = httpx.AsyncClient(timeout=timeout, transport=transport)
+        use_lean_transport(client, transport)
+        return client
     _skip_absent_sniffio()
     limits = httpx.Limits(
         max_connections=settings.max_connections,

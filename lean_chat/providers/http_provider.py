@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
@@ -20,6 +20,9 @@ __all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
 MORE: Final = 0  # nothing decisive: read on
 FINISHED: Final = 1  # the reply is complete; read on to the end of the body
 DONE: Final = 2  # the reply and the stream are complete: stop reading, drain the rest
+
+# Endpoints whose parsed URL is kept (Gemini's differ per model).
+_MAX_CACHED_URLS = 64
 
 # One attempt's handler: appends an event's tokens to the batch and says what the event meant.
 EventHandler = Callable[[SSEEvent, list[str]], int]
@@ -52,6 +55,24 @@ class HTTPProvider(ABC):
         self.request_timeout = request_timeout
         self.max_line_bytes = max_line_bytes
         self.headers = self.request_headers()
+        self._urls: dict[str, httpx.URL] = {}
+        self._headers: httpx.Headers | None = None
+        self._extensions: dict[str, Any] = {}
+
+    def _request(self, call: StreamCall, body: bytes) -> httpx.Request:
+        """The POST, as `client.build_request` would make it, with its URL and headers parsed once, not per request."""
+        endpoint = self.endpoint(call)
+        url = self._urls.get(endpoint)
+        if url is None:
+            url = httpx.URL(endpoint)
+            if self.params:
+                url = url.copy_merge_params(self.params)
+            if len(self._urls) < _MAX_CACHED_URLS:
+                self._urls[endpoint] = url
+        if self._headers is None:
+            self._headers = httpx.Headers({**self.client.headers, **self.headers})
+            self._extensions = {"timeout": self.client.timeout.as_dict()}
+        return httpx.Request("POST", url, headers=self._headers, content=body, extensions=self._extensions)
 
     @abstractmethod
     def request_headers(self) -> dict[str, str]:
@@ -72,14 +93,12 @@ class HTTPProvider(ABC):
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, retried before the first token."""
         body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body))
+        return with_retries(self.name, self.policy, lambda: self._attempt(call, body), call)
 
     async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
         """One request: the tokens of each network read; a failure event or a truncated stream raises."""
         try:
-            request = self.client.build_request(
-                "POST", self.endpoint(call), params=self.params, headers=self.headers, content=body
-            )
+            request = self._request(call, body)
         except httpx.InvalidURL:
             raise UpstreamError("the configured base URL is not valid") from None
         handle = self.handler(call)
@@ -111,4 +130,6 @@ class HTTPProvider(ABC):
             if done:
                 await upstream.drain()
         if not finished:
-            raise UpstreamError(self.truncated, retryable=True)
+            truncated = UpstreamError(self.truncated, retryable=True)
+            truncated.failure_kind = "truncated"
+            raise truncated

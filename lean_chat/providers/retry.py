@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from .base import ProviderError
+from .base import ProviderError, StreamCall
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "UpstreamError", "retry_after_seconds", "with_retries"]
 
@@ -41,6 +41,8 @@ class UpstreamError(ProviderError):
         self.retry_after = retry_after
         self.status = status
         self.error_type = error_type
+        # For the metrics: the HTTP status, httpx's error class, or a word of ours (never the upstream's text).
+        self.failure_kind = str(status) if status is not None else "provider_error"
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -84,12 +86,20 @@ class RetryPolicy:
 
 
 async def with_retries(
-    provider: str, policy: RetryPolicy, attempt: Callable[[], AsyncGenerator[list[str], None]]
+    provider: str,
+    policy: RetryPolicy,
+    attempt: Callable[[], AsyncGenerator[list[str], None]],
+    call: StreamCall | None = None,
 ) -> AsyncGenerator[list[str], None]:
-    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded."""
+    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded.
+
+    Each attempt, and the kind of each failed one, is noted on `call` (for the metrics).
+    """
     tries = 0
     while True:
         started = False
+        if call is not None:
+            call.attempts += 1
         try:
             async with aclosing(attempt()) as stream:
                 async for batch in stream:
@@ -97,6 +107,8 @@ async def with_retries(
                     yield batch
             return
         except ProviderError as exc:
+            if call is not None:
+                call.failures.append(getattr(exc, "failure_kind", exc.code))
             if started or not exc.retryable or tries >= policy.max_retries:
                 raise
             wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "LineTooLong", "SSEEvent", "SSEParser"]
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -11,22 +13,11 @@ class LineTooLong(ValueError):
     """The upstream sent a line (or an event's data) longer than the parser's bound."""
 
 
-class SSEEvent:
+class SSEEvent(msgspec.Struct, gc=False):
     """One dispatched event: its name (`message` when none was given) and its data lines joined by `\\n`."""
 
-    __slots__ = ("data", "event")
-
-    def __init__(self, event: str, data: bytes) -> None:
-        self.event = event
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"SSEEvent({self.event!r}, {self.data!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SSEEvent) and other.event == self.event and other.data == self.data
-
-    __hash__ = None  # type: ignore[assignment]
+    event: str
+    data: bytes
 
 
 class SSEParser:

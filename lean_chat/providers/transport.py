@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httptools
 import httpx
 
-__all__ = ["BODY_EXTENSION", "LeanTransport", "raw_body"]
+__all__ = ["BODY_EXTENSION", "LeanTransport", "lean_transport_of", "raw_body", "use_lean_transport"]
 
 # The response extension holding the body stream itself, so a reader can skip httpx's per-read layers.
 BODY_EXTENSION = "lean_chat.body"
@@ -202,6 +203,12 @@ class _Connection(asyncio.Protocol):
 _TIMED_OUT: Any = object()
 
 
+def _time_out(waiter: asyncio.Future[Any]) -> None:
+    """Resolve a waiter as timed out, unless something came first."""
+    if not waiter.done():
+        waiter.set_result(_TIMED_OUT)
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body: each iteration takes everything buffered; closing gives the connection back (or closes it)."""
 
@@ -229,6 +236,23 @@ class _Body(httpx.AsyncByteStream):
             self.released = True
             if not self.pool.release(self.connection):
                 await asyncio.sleep(0)  # the event loop closes an aborted socket on its next turn: let it
+
+
+_CLIENTS: weakref.WeakKeyDictionary[httpx.AsyncClient, LeanTransport] = weakref.WeakKeyDictionary()
+
+
+def use_lean_transport(client: httpx.AsyncClient, transport: LeanTransport) -> None:
+    """Note that this client sends everything through this transport (no mounts, no proxies)."""
+    _CLIENTS[client] = transport
+
+
+def lean_transport_of(client: httpx.AsyncClient) -> LeanTransport | None:
+    """The lean transport a client sends everything through, if it was noted (see `use_lean_transport`).
+
+    A request with no auth, cookies or redirects to handle can go to it directly, skipping the client's
+    per-request layers (the response then has no `elapsed` and no cookie extraction).
+    """
+    return _CLIENTS.get(client)
 
 
 def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
@@ -271,6 +295,11 @@ class LeanTransport(httpx.AsyncBaseTransport):
     def idle_connections(self) -> int:
         """Connections kept alive, waiting for a request."""
         return self._idle_count
+
+    @property
+    def waiting_requests(self) -> int:
+        """Requests waiting for a connection to become free (the pool is full)."""
+        return sum(1 for waiter in self._waiters if not waiter.done())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send the request on a pooled (or new) connection and answer once the response's head arrived."""
@@ -328,19 +357,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if self._idle_count:
                 self._evict_one()
                 continue
-            waiter = loop.create_future()
-            self._waiters.append(waiter)
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                waiter.cancel()
                 raise httpx.PoolTimeout("no upstream connection became free in time")
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            timer = None if remaining is None else loop.call_later(remaining, _time_out, waiter)
             try:
-                await asyncio.wait_for(waiter, remaining)
-            except asyncio.TimeoutError:
-                raise httpx.PoolTimeout("no upstream connection became free in time") from None
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()  # woken, then cancelled before taking the turn: pass it on
+                raise
             finally:
-                if not waiter.done():
-                    waiter.cancel()
+                if timer is not None:
+                    timer.cancel()
+            if waiter.result() is _TIMED_OUT:
+                raise httpx.PoolTimeout("no upstream connection became free in time")
 
     def _evict_one(self) -> None:
         """Close the longest-idle connection of any origin, to make room."""
@@ -403,12 +436,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         """Close the idle connections; those in use close when their responses do."""
         self._closed = True
+        closed = self._idle_count
         for stack in self._idle.values():
             for connection in stack:
                 connection.close()
                 self._open -= 1
         self._idle.clear()
         self._idle_count = 0
+        if closed:
+            await asyncio.sleep(0)  # the event loop releases closed sockets on its next turn: let it
 
 
 def _request_bytes(request: httpx.Request, body: bytes) -> bytes:

@@ -11,7 +11,7 @@ import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
-from .transport import raw_body
+from .transport import lean_transport_of, raw_body
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -87,7 +87,14 @@ def _status_error(response: httpx.Response, body: bytes, secrets: Sequence[str])
 
 
 def _transport_error(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
-    """A safe message for a network failure (httpx's own text can carry the URL)."""
+    """A safe message for a network failure (httpx's own text can carry the URL), of httpx's class's kind."""
+    error = _transport_message(exc, timeouts, answered=answered)
+    error.failure_kind = type(exc).__name__
+    return error
+
+
+def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answered: bool) -> UpstreamError:
+    """The error for a network failure, by kind."""
     if isinstance(exc, httpx.ConnectTimeout):
         return UpstreamError(f"could not connect to the upstream server within {timeouts.connect} s", retryable=True)
     if isinstance(exc, httpx.ConnectError):
@@ -133,8 +140,14 @@ class UpstreamStream:
         self._chunks: AsyncIterator[bytes] | None = None
 
     async def __aenter__(self) -> UpstreamStream:
+        direct = lean_transport_of(self.client)
         try:
-            response = await self.client.send(self.request, stream=True)
+            if direct is not None:
+                # Our requests need none of the client's auth, redirect or cookie handling.
+                response = await direct.handle_async_request(self.request)
+                response.request = self.request
+            else:
+                response = await self.client.send(self.request, stream=True)
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts, answered=False) from None
         self._response = response

@@ -22,12 +22,15 @@ __all__ = ["ServerProcess", "environment", "serving"]
 # The child starts without any lean_chat or provider setting of ours: a test names what it wants.
 _SETTING_PREFIXES = ("LEAN_CHAT_", "FASTAPI_AI_CHAT_")
 _SETTING_SUFFIXES = ("_API_KEY", "_BASE_URL", "_SQLITE_PATH")
+_SETTING_NAMES = frozenset({"PROMETHEUS_MULTIPROC_DIR"})
 
 
 def environment(**extra: str) -> dict[str, str]:
     """The child's environment: ours without lean_chat or provider settings, plus `extra`, output unbuffered."""
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(_SETTING_PREFIXES) and not k.endswith(_SETTING_SUFFIXES)
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_SETTING_PREFIXES) and not k.endswith(_SETTING_SUFFIXES) and k not in _SETTING_NAMES
     }
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
@@ -37,8 +40,10 @@ def environment(**extra: str) -> dict[str, str]:
 class ServerProcess:
     """One `python -m lean_chat serve --port P ...` process; its output goes to a log file the test can read.
 
-    `sqlite_path` and `log_level` become their options unless None; `args` follow them. Without a
-    `log_path` the output goes to a temporary file, read into memory and removed when the process stops.
+    `sqlite_path` and `log_level` become their options unless None; `args` follow them. `command` replaces
+    the whole command line (it must serve on `port`); `new_session` gives the server its own process group,
+    killed whole on stop. Without a `log_path` the output goes to a temporary file, read into memory and
+    removed when the process stops.
     """
 
     def __init__(
@@ -50,15 +55,20 @@ class ServerProcess:
         *,
         args: Sequence[str] = ("--no-demo",),
         cwd: Path | None = None,
+        port: int | None = None,
+        command: Sequence[str] | None = None,
+        new_session: bool = False,
     ) -> None:
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(self.port)]
-        if sqlite_path is not None:
-            command += ["--sqlite-path", sqlite_path]
-        if log_level is not None:
-            command += ["--log-level", log_level]
-        command += args
+        self.new_session = new_session
+        if command is None:
+            command = [sys.executable, "-m", "lean_chat", "serve", "--port", str(self.port)]
+            if sqlite_path is not None:
+                command += ["--sqlite-path", sqlite_path]
+            if log_level is not None:
+                command += ["--log-level", log_level]
+            command += args
         self._temporary = log_path is None
         if log_path is None:
             handle, name = tempfile.mkstemp(prefix="lean-chat-serve-", suffix=".log")
@@ -68,7 +78,12 @@ class ServerProcess:
         self._kept: str | None = None
         self._log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            command, cwd=cwd, env=environment(**(env or {})), stdout=self._log_file, stderr=subprocess.STDOUT
+            command,
+            cwd=cwd,
+            env=environment(**(env or {})),
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
         )
 
     def wait_ready(self, timeout: float = 20.0) -> ServerProcess:
@@ -101,7 +116,10 @@ class ServerProcess:
     def stop(self) -> None:
         """Kill the process if it still runs, and close the log (a temporary one is read, then removed)."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            if self.new_session:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
         if not self._log_file.closed:
             self._log_file.close()

@@ -1,0 +1,81 @@
+"""What one finished stream was: provider, model, outcome, timings and tokens, read once when it ends.
+
+The metrics and the JSON log line both read this summary; nothing here runs per token.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .providers.routing import provider_for_model
+
+if TYPE_CHECKING:
+    from .chat import Turn
+    from .streaming import TurnStream
+
+__all__ = ["StreamSummary", "provider_asked", "summarize"]
+
+# TurnStream's end reasons, as the metrics name them.
+_OUTCOMES = {
+    "done": "done",
+    "error": "error",
+    "client_gone": "client_gone",
+    "stalled": "stalled_client",
+    "stopped": "stopped",
+}
+
+
+@dataclass(slots=True)
+class StreamSummary:
+    """One stream's facts, for metrics and the log line (the model is the name asked for, unchecked)."""
+
+    provider: str
+    model: str
+    outcome: str
+    code: str | None
+    duration_seconds: float
+    first_token_seconds: float | None
+    output_tokens: int
+    input_tokens: int | None
+    served_by: str
+    fell_back: bool
+    attempts: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def provider_asked(turn: Turn) -> str:
+    """The provider a turn's model routes to; `mock` when that one is not configured and the model was not named
+    (the mock answers then, as always)."""
+    routed = provider_for_model(turn.model)
+    if routed != "mock" and routed not in turn.service.providers and not turn.explicit:
+        return "mock"
+    return routed
+
+
+def summarize(stream: TurnStream, started: float) -> StreamSummary:
+    """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
+    turn = stream.turn
+    now = time.perf_counter()
+    end = stream.end
+    outcome = _OUTCOMES.get(end.value, "error") if end is not None else "error"
+    code = (stream.error_code or "internal_error") if outcome == "error" else None
+    routed = provider_asked(turn)
+    usage = turn.call.usage
+    output = usage.output_tokens
+    first = turn.first_token_at
+    return StreamSummary(
+        provider=routed,
+        model=turn.model,
+        outcome=outcome,
+        code=code,
+        duration_seconds=now - started,
+        first_token_seconds=None if first is None else first - started,
+        output_tokens=output if output is not None else (len(turn.content) + 3) // 4,
+        input_tokens=usage.input_tokens,
+        served_by=turn.provider_name,
+        fell_back=routed != "mock" and turn.provider_name == "mock" and turn.call.attempts > 0,
+        attempts=turn.call.attempts,
+        failures=turn.call.failures,
+    )

@@ -1,0 +1,76 @@
+"""`LEAN_CHAT_LOG_FORMAT=json`: every log line one JSON object, one line per finished request, keys redacted."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from lean_chat.log_format import JSONFormatter
+from tests.support.apps import stream_body
+from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import LiveServer
+from tests.support.server_process import ServerProcess
+from tests.support.upstreams import API_KEY, FakeOpenAI, Reply
+
+HOSTILE_MODEL = 'gpt-"x"\n{"level":"ERROR","message":"forged"}\u2028'
+
+
+def test_a_record_is_one_json_line_with_keys_redacted() -> None:
+    formatter = JSONFormatter(secrets=["sk-secret-1"])
+    record = logging.LogRecord("lean_chat", logging.WARNING, __file__, 1, "bad %r with sk-secret-1", ("a\nb",), None)
+    record.fields = {"model": 'm\n"x"', "status": 200, "note": "sk-secret-1"}
+    line = formatter.format(record)
+    assert "\n" not in line and "sk-secret-1" not in line
+    data = json.loads(line)
+    assert data["message"] == "bad 'a\\nb' with [redacted]"
+    assert data["level"] == "WARNING" and data["logger"] == "lean_chat"
+    assert (data["model"], data["status"], data["note"]) == ('m\n"x"', 200, "[redacted]")
+
+
+def test_serve_writes_json_lines(tmp_path: Path, live_server: Callable[..., LiveServer]) -> None:
+    fake = FakeOpenAI()
+    fake.url = live_server(fake).url
+    fake.queue(Reply(status=429, headers={"retry-after": "0"}), Reply(tokens=["Hi", " there"], input_tokens=7))
+    env = {**fake.env(), "LEAN_CHAT_OPENAI_RETRY_BASE_DELAY_MS": "1", "LEAN_CHAT_API_KEYS": "sk-api-key-77"}
+    served = ServerProcess("", None, env, None, args=("--log-format", "json"), cwd=tmp_path)
+    try:
+        served.wait_ready()
+        headers = {"authorization": "Bearer sk-api-key-77", "x-request-id": "trace-1"}
+        with httpx.Client(base_url=served.url, timeout=10, headers=headers) as http:
+            first = http.post("/chat/stream", json=stream_body("u", "hello", model="gpt-4.1"))
+            assert check_grammar(parse_frames(first.content)).event == "done"
+            fake.queue(Reply(tokens=["ok"]))
+            second = http.post("/chat/stream", json=stream_body("u", "again", model=HOSTILE_MODEL))
+            assert check_grammar(parse_frames(second.content)).event == "done"
+            assert http.get("/chat/history", params={"userId": "u"}, headers={"x-request-id": "bad id"}).is_success
+        assert served.interrupt() == 0
+    finally:
+        served.stop()
+    lines = [json.loads(line) for line in served.lines]  # every line is JSON
+    for secret in (API_KEY, "sk-api-key-77"):
+        assert secret not in served.log
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert any("lean_chat ready" in line["message"] for line in lines)
+    retry = next(line for line in lines if line["logger"] == "lean_chat.providers")
+    assert retry["level"] == "WARNING" and "HTTP 429" in retry["message"]
+    streams = [line for line in lines if line["logger"] == "lean_chat.access" and line["path"] == "/chat/stream"]
+    assert len(streams) == 2
+    first_line, second_line = streams
+    assert first_line["message"] == "POST /chat/stream 200"
+    assert {key: first_line[key] for key in ("method", "status", "request_id", "provider", "model", "outcome")} == {
+        "method": "POST",
+        "status": 200,
+        "request_id": "trace-1",
+        "provider": "openai",
+        "model": "gpt-4.1",
+        "outcome": "done",
+    }
+    assert (first_line["output_tokens"], first_line["input_tokens"], first_line["attempts"]) == (2, 7, 2)
+    assert 0 < first_line["first_token_ms"] <= first_line["duration_ms"]
+    assert second_line["model"] == HOSTILE_MODEL.strip()  # escaped in its line, back whole when parsed
+    (history,) = [line for line in lines if line["logger"] == "lean_chat.access" and line["path"] == "/chat/history"]
+    assert history["status"] == 200 and history["request_id"] != "bad id" and "provider" not in history
