@@ -94,6 +94,7 @@ class CuttingProxy:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.writers: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
         self.sent: list[bytes] = []
         self.cuts = 0
 
@@ -105,15 +106,28 @@ class CuttingProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cut()
-        self.loop.call_soon_threadsafe(self.server.close)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
 
+    async def _shutdown(self) -> None:
+        """Close the listener and every connection, and wait for their tasks (nothing left for the collector)."""
+        self.server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.server.wait_closed()
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)  # type: ignore[arg-type]
+        self.writers.add(writer)
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.writers |= {writer, upstream_writer}
+        self.writers.add(upstream_writer)
 
         async def pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter, note: bool) -> None:
             try:
@@ -127,7 +141,13 @@ class CuttingProxy:
             finally:
                 target.close()
 
-        await asyncio.gather(pipe(reader, upstream_writer, True), pipe(upstream_reader, writer, False))
+        try:
+            await asyncio.gather(pipe(reader, upstream_writer, True), pipe(upstream_reader, writer, False))
+        finally:
+            for end in (writer, upstream_writer):
+                end.transport.abort()
+                self.writers.discard(end)
+            self.tasks.discard(task)  # type: ignore[arg-type]
 
     def cut(self) -> None:
         """Cut every open connection (as a phone losing signal)."""
