@@ -187,6 +187,11 @@ class _Connection(asyncio.Protocol):
             and not self.transport.is_closing()
         )
 
+    def abort(self) -> None:
+        """Close the socket at once, whatever the state of the exchange."""
+        self.complete = False
+        self.close()
+
     def close(self) -> None:
         """Close the socket: gracefully when the exchange was complete, else at once (unsent data dropped)."""
         if self.timer is not None:
@@ -439,7 +444,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
         closed = self._idle_count
         for stack in self._idle.values():
             for connection in stack:
-                connection.close()
+                # At once, not gracefully: a TLS close waits for the peer's reply over loop turns that a
+                # closing app may not have, leaving the socket to the garbage collector.
+                connection.abort()
                 self._open -= 1
         self._idle.clear()
         self._idle_count = 0

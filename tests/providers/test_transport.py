@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +40,25 @@ async def test_tls_upstream_trusted_through_ssl_cert_file(
     async with lean(fake) as http:
         frames, last = await ask(http, "gpt-4.1")
     assert last.event == "done" and tokens(frames) == ["over", " TLS"]
+
+
+async def test_closing_the_pool_leaves_no_tls_socket_to_the_collector(
+    tmp_path: Path, live_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kept-alive TLS connection was closed gracefully at shutdown; the close never finished, and the
+    # collector later found the socket open (a ResourceWarning, failing whichever test ran then).
+    ca, cert, key = make_loopback_ca(str(tmp_path))
+    fake = FakeOpenAI(Reply(tokens=["kept", " alive"]))
+    server = live_server(fake, ssl_certfile=cert, ssl_keyfile=key)
+    fake.url = f"https://127.0.0.1:{server.port}"
+    monkeypatch.setenv("SSL_CERT_FILE", ca)
+    async with lean(fake) as http:
+        _, last = await ask(http, "gpt-4.1")
+    assert last.event == "done"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def test_the_tls_context_trusts_the_system_store() -> None:
