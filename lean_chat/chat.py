@@ -9,7 +9,7 @@ from contextlib import aclosing
 from typing import Any, overload
 
 from .frames import done_frame, error_frame, mark_stopped
-from .providers.base import Message, Provider, ProviderError, StreamCall
+from .providers.base import ContextMessage, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
@@ -40,7 +40,7 @@ class TurnFailed(Exception):
         self.code = code
 
 
-class ContextView(Sequence[Message]):
+class ContextView(Sequence[ContextMessage]):
     """The context as providers see it, each message made on access (the mock reads only the last user one)."""
 
     __slots__ = ("_messages",)
@@ -52,16 +52,16 @@ class ContextView(Sequence[Message]):
         return len(self._messages)
 
     @overload
-    def __getitem__(self, index: int) -> Message: ...
+    def __getitem__(self, index: int) -> ContextMessage: ...
 
     @overload
-    def __getitem__(self, index: slice) -> list[Message]: ...
+    def __getitem__(self, index: slice) -> list[ContextMessage]: ...
 
-    def __getitem__(self, index: int | slice) -> Message | list[Message]:
+    def __getitem__(self, index: int | slice) -> ContextMessage | list[ContextMessage]:
         if isinstance(index, slice):
-            return [Message(m.role, m.content) for m in self._messages[index]]
+            return [ContextMessage(m.role, m.content) for m in self._messages[index]]
         message = self._messages[index]
-        return Message(message.role, message.content)
+        return ContextMessage(message.role, message.content)
 
 
 def _stored(message: ChatMessage) -> StoredMessage:

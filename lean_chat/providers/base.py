@@ -6,11 +6,11 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Message", "Provider", "ProviderError", "StreamCall", "Usage"]
+__all__ = ["ContextMessage", "Provider", "ProviderError", "StreamCall", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
+class ContextMessage:
     """One message of the context a provider sees."""
 
     role: str
@@ -30,7 +30,7 @@ class StreamCall:
     """Everything a provider needs for one reply; it fills `usage` as the stream goes."""
 
     model: str
-    messages: Sequence[Message]
+    messages: Sequence[ContextMessage]
     params: dict[str, Any] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     # Upstream requests made, and the error type of each one that failed (read by the metrics when the stream ends).

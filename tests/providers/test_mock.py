@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lean_chat.providers.base import Message, StreamCall
+from lean_chat.providers.base import ContextMessage, StreamCall
 from lean_chat.providers.mock import BURST_BATCH, GREETING, MockProvider, build_reply, split_tokens
 from tests.support.apps import stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 async def batches_of(params: dict[str, Any], *user_texts: str) -> list[list[str]]:
     """Every batch the mock yields for a call."""
-    call = StreamCall("gpt-4.1", [Message("user", t) for t in user_texts], params)
+    call = StreamCall("gpt-4.1", [ContextMessage("user", t) for t in user_texts], params)
     return [batch async for batch in MockProvider().stream(call)]
 
 
@@ -109,7 +109,7 @@ async def test_negative_pacing_is_clamped_to_none(knobs: dict[str, Any]) -> None
 
 
 async def test_paced_tokens_come_in_small_batches_and_catch_up_after_a_late_wake_up() -> None:
-    call = StreamCall("gpt-4.1", [Message("user", "pace me")], {"mock": {"tokenDelayMs": 2, "targetChars": 250}})
+    call = StreamCall("gpt-4.1", [ContextMessage("user", "pace me")], {"mock": {"tokenDelayMs": 2, "targetChars": 250}})
     batches: list[list[str]] = []
     async for batch in MockProvider().stream(call):
         batches.append(batch)

@@ -9,7 +9,7 @@ import pytest
 
 from lean_chat.config import Settings
 from lean_chat.providers import build_providers
-from lean_chat.providers.base import Message, ProviderError, StreamCall
+from lean_chat.providers.base import ContextMessage, ProviderError, StreamCall
 from tests.support.providers import ask, lean, tokens
 from tests.support.upstreams import API_KEY, FakeUpstream, Reply
 
@@ -158,7 +158,7 @@ async def answer_of(handler: Any) -> str:
         settings = Settings(openai_api_key=API_KEY, openai_base_url="http://compat.test/v1", openai_max_retries=0)
         provider = build_providers(settings, client)["openai"]
         with pytest.raises(ProviderError) as caught:
-            async for _ in provider.stream(StreamCall("llama3", [Message("user", "hi")])):
+            async for _ in provider.stream(StreamCall("llama3", [ContextMessage("user", "hi")])):
                 pass
     return caught.value.detail
 

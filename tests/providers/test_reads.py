@@ -9,7 +9,7 @@ import pytest
 
 from lean_chat.config import Settings
 from lean_chat.providers import build_providers
-from lean_chat.providers.base import Message, Provider, StreamCall
+from lean_chat.providers.base import ContextMessage, Provider, StreamCall
 from tests.support.providers import MODELS
 from tests.support.upstreams import FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply
 
@@ -30,7 +30,7 @@ async def batches(
 ) -> tuple[list[list[str]], StreamCall]:
     """The batches of one reply streamed through the provider, and the call (with its usage)."""
     fake.reset(reply)
-    call = StreamCall(MODELS[fake.name], [Message("user", "hi")])
+    call = StreamCall(MODELS[fake.name], [ContextMessage("user", "hi")])
     if client is not None:
         return [batch async for batch in provider_for(fake, client).stream(call)], call
     async with httpx.AsyncClient(transport=fake.transport()) as own:
