@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from contextlib import aclosing
 
 from .chat import Turn, TurnFailed
 from .frames import error_frame, token_frames_with_ids, with_id
 from .hub import Hub, StreamInfo
+from .metrics import Metrics
 from .shutdown import Drain
+from .stream_summary import summarize
+from .streaming import End
 
 __all__ = ["ABANDONED_CODE", "DetachedTurn"]
 
@@ -30,8 +34,13 @@ class DetachedTurn:
         grace_seconds: float,
         drain: Drain | None,
         producers: set[DetachedTurn],
+        metrics: Metrics | None = None,
     ) -> None:
         self.turn = turn
+        self.metrics = metrics or Metrics()
+        self.started = time.perf_counter()
+        self.end: End | None = None  # why the reply ended (read by the metrics)
+        self.error_code: str | None = None  # the code of the `error` frame that ended it, if one did
         self.producers = producers  # the app's running producers (a task is kept alive by a reference)
         self.info = info
         self.hub = hub
@@ -55,30 +64,8 @@ class DetachedTurn:
         """Produce the reply, keep its frames, then its final frame; release the stream whatever happens."""
         turn, stream_id = self.turn, self.info.stream_id
         try:
-            try:
-                async with aclosing(turn.batches()) as batches:
-                    async for batch in batches:
-                        if batch:
-                            first_id = self.next_id
-                            self.next_id += len(batch)
-                            self.hub.keep(stream_id, first_id, self.next_id - 1, token_frames_with_ids(batch, first_id))
-                self._finishing = True
-                final = await turn.finish()
-            except asyncio.CancelledError:
-                if self._cut is None:
-                    await asyncio.shield(turn.save_partial())
-                    raise
-                if self.task is not None:
-                    self.task.uncancel()
-                final = await self._cut_short()
-            except TurnFailed as exc:
-                await turn.save_partial()
-                final = error_frame(exc.message, exc.code)
-            except Exception:
-                logger.exception("stream failed")
-                await turn.save_partial()
-                final = error_frame("Internal error while streaming the reply.", "internal_error")
-            await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
+            with self.metrics.streaming(self):
+                await self._produce(turn, stream_id)
         finally:
             self._finishing = True
             if self._grace_timer is not None:
@@ -86,15 +73,53 @@ class DetachedTurn:
             if self.drain is not None:
                 self.drain.discard(self)
             self.producers.discard(self)
+            if self.end is None:
+                self.end, self.error_code = End.ERROR, "internal_error"
+            self.metrics.stream_ended(summarize(self, self.started))
             await asyncio.shield(self.hub.release(self.info))
+
+    async def _produce(self, turn: Turn, stream_id: str) -> None:
+        """The reply's frames, kept in the hub, then its final frame."""
+        try:
+            async with aclosing(turn.batches()) as batches:
+                async for batch in batches:
+                    if batch:
+                        first_id = self.next_id
+                        self.next_id += len(batch)
+                        self.hub.keep(stream_id, first_id, self.next_id - 1, token_frames_with_ids(batch, first_id))
+            self._finishing = True
+            final = await turn.finish()
+            self.end = End.DONE
+            if turn.unsaved is not None:
+                self.end, self.error_code = End.ERROR, turn.unsaved[1]
+        except asyncio.CancelledError:
+            if self._cut is None:
+                await asyncio.shield(turn.save_partial())
+                raise
+            if self.task is not None:
+                self.task.uncancel()
+            final = await self._cut_short()
+        except TurnFailed as exc:
+            await turn.save_partial()
+            final = error_frame(exc.message, exc.code)
+            self.end, self.error_code = End.ERROR, exc.code
+        except Exception:
+            logger.exception("stream failed")
+            await turn.save_partial()
+            final = error_frame("Internal error while streaming the reply.", "internal_error")
+            self.end, self.error_code = End.ERROR, "internal_error"
+        await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
 
     async def _cut_short(self) -> bytes:
         """Save what was produced and return the final frame for the reason the reply was cut short."""
         if self._cut == "stopped":
+            self.end = End.USER_STOP
             return await self.turn.stop_reply()
         await self.turn.save_partial()
         if isinstance(self._cut, tuple):
+            self.end, self.error_code = End.STOPPED, self._cut[1]
             return error_frame(*self._cut)
+        self.end, self.error_code = End.ERROR, ABANDONED_CODE
         return error_frame(ABANDONED_MESSAGE, ABANDONED_CODE)
 
     def _cancel(self, reason: str | tuple[str, str]) -> None:

@@ -91,7 +91,9 @@ class Endpoints:
                 return
             info.title, info.life = turn.title, turn.life
             if resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
-                producer = DetachedTurn(turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers)
+                producer = DetachedTurn(
+                    turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers, self.metrics
+                )
                 await hub.bind(info, producer)
                 producer.start()
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .providers.routing import provider_for_model
 
 if TYPE_CHECKING:
-    from .chat import Turn
-    from .streaming import TurnStream
+    import enum
 
-__all__ = ["StreamSummary", "provider_asked", "summarize"]
+    from .chat import Turn
+
+__all__ = ["EndedStream", "StreamSummary", "provider_asked", "summarize"]
 
 # TurnStream's end reasons, as the metrics name them.
 _OUTCOMES = {
@@ -24,7 +25,21 @@ _OUTCOMES = {
     "client_gone": "client_gone",
     "stalled": "stalled_client",
     "stopped": "stopped",
+    "user_stop": "stopped",
 }
+
+
+class EndedStream(Protocol):
+    """What a summary reads of a stream: its turn, why it ended, and its `error` frame's code if one ended it."""
+
+    @property
+    def turn(self) -> Turn: ...
+
+    @property
+    def end(self) -> enum.Enum | None: ...
+
+    @property
+    def error_code(self) -> str | None: ...
 
 
 @dataclass(slots=True)
@@ -54,7 +69,7 @@ def provider_asked(turn: Turn) -> str:
     return routed
 
 
-def summarize(stream: TurnStream, started: float) -> StreamSummary:
+def summarize(stream: EndedStream, started: float) -> StreamSummary:
     """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
     turn = stream.turn
     now = time.perf_counter()

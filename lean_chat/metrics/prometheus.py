@@ -34,8 +34,7 @@ from .store import watched
 if TYPE_CHECKING:
     from ..config import Settings
     from ..store.base import Store
-    from ..stream_summary import StreamSummary
-    from ..streaming import TurnStream
+    from ..stream_summary import EndedStream, StreamSummary
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "TOKEN_BUCKETS", "PrometheusMetrics"]
 
@@ -187,7 +186,7 @@ class PrometheusMetrics(Metrics):
         return watched(store, self.store_duration, self.store_failures)
 
     @contextmanager
-    def streaming(self, stream: TurnStream) -> Iterator[None]:
+    def streaming(self, stream: EndedStream) -> Iterator[None]:
         """Count the stream as started, and open while it runs."""
         provider = provider_label(provider_asked(stream.turn))
         self._child(self.streams_started, provider, self.models.label(stream.turn.model)).inc()

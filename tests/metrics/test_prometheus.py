@@ -273,3 +273,25 @@ async def test_pool_gauges_read_the_lean_transport(live_server: Callable[..., Li
         after = await scrape(http)
     assert value(after, "lean_chat_upstream_pool_connections", state="in_use") == 0
     assert value(after, "lean_chat_upstream_pool_connections", state="idle") == 1
+
+
+async def test_resumable_streams_are_counted_like_the_others() -> None:
+    # Resumable streams (produced apart from their connection) once left every stream metric untouched.
+    async with in_process(metrics=True, sqlite_path="", api_keys=[KEY]) as http:
+        body = stream_body("resumer", "hi")
+        body["params"]["resume"] = True
+        assert (await stream(http, body))["type"] == "done"
+        samples = await scrape(http)
+    assert value(samples, "lean_chat_streams_started_total", provider="mock", model="gpt-4.1") == 1
+    ended = value(samples, "lean_chat_streams_ended_total", provider="mock", model="gpt-4.1", outcome="done", code="")
+    assert ended == 1
+    assert value(samples, "lean_chat_streams_open", provider="mock") == 0
+    assert (
+        value(
+            samples,
+            "gen_ai_client_operation_duration_seconds_count",
+            gen_ai_provider_name="mock",
+            gen_ai_request_model="gpt-4.1",
+        )
+        == 1
+    )
