@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         "--limit-concurrency",
         type=int,
         default=None,
-        help="connections and tasks at once before new requests get 503 (default: LEAN_CHAT_LIMIT_CONCURRENCY or 1000)",
+        help="connections and tasks at once before new requests get 503 (default: LEAN_CHAT_LIMIT_CONCURRENCY or 4096)",
     )
     serve.add_argument(
         "--timeout-keep-alive",

@@ -86,7 +86,7 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     # `lean-chat serve` (uvicorn): connections and tasks at once before new requests get 503 (one per open
     # stream, as the upstream pool's `max_connections`), and how long an idle keep-alive connection stays open.
-    limit_concurrency: int = 1000
+    limit_concurrency: int = 4096
     timeout_keep_alive_seconds: int = 5
     # Upstream HTTP.
     connect_timeout_seconds: float = 10.0
