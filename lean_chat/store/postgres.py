@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +25,7 @@ from .base import (
 )
 from .history import NEW_CHAT, ContextWindow, title_for
 from .postgres_schema import LOCK_KEY, MIGRATIONS, VERSION_TABLE
+from .window_cache import WindowCache
 from .worker import to_the_end
 
 __all__ = ["PostgresStore"]
@@ -33,8 +33,6 @@ __all__ = ["PostgresStore"]
 # Conversations keep their capped context cached per process (LRU), checked against the database's life and
 # count on every turn (so turns served by other instances are picked up); the cache's bounds.
 _CACHE_FROM = 1
-_CACHE_CONVERSATIONS = 256
-_CACHE_CHARS = 32 * 1024 * 1024
 
 _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
@@ -112,8 +110,7 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         # Cached windows are never changed in place (turns of one conversation may overlap): each turn makes a
         # new one from a copy.
-        self._cache: OrderedDict[str, ContextWindow] = OrderedDict()
-        self._cached_chars = 0
+        self._cache = WindowCache(_CACHE_FROM)
 
     def describe(self) -> str:
         """Host, port and database (never the password)."""
@@ -217,7 +214,7 @@ class PostgresStore:
                 _SAVE_REPLY, conversation_id, user_id, life, reply.role, reply.content, meta, time.time()
             )
         if position is None:
-            self._forget(conversation_id)
+            self._cache.forget(conversation_id)
             raise ConversationGone(conversation_id)
 
     @to_the_end
@@ -238,7 +235,7 @@ class PostgresStore:
             await connection.execute(
                 "DELETE FROM lc_conversations WHERE conversation_id = $1 AND user_id = $2", conversation_id, user_id
             )
-        self._forget(conversation_id)
+        self._cache.forget(conversation_id)
 
     @to_the_end
     async def clear(self, user_id: str) -> None:
@@ -268,24 +265,11 @@ class PostgresStore:
         return ConversationPage(messages, int(rows[0]["pos"]) if rows else 0)
 
     def _remember(self, conversation_id: str, window: ContextWindow) -> None:
-        """Keep a long conversation's window (most recently used last), within the cache's bounds."""
+        """Keep a conversation's window, unless a later turn of it already finished here."""
         current = self._cache.get(conversation_id)
         if current is not None and current.life == window.life and current.count > window.count:
-            return  # a later turn of this conversation already finished here
-        self._forget(conversation_id)
-        if window.count < _CACHE_FROM or window.chars > _CACHE_CHARS // 4:
             return
-        self._cache[conversation_id] = window
-        self._cached_chars += window.chars
-        while len(self._cache) > _CACHE_CONVERSATIONS or self._cached_chars > _CACHE_CHARS:
-            _, dropped = self._cache.popitem(last=False)
-            self._cached_chars -= dropped.chars
-
-    def _forget(self, conversation_id: str) -> None:
-        """Drop a conversation from the cache."""
-        cached = self._cache.pop(conversation_id, None)
-        if cached is not None:
-            self._cached_chars -= cached.chars
+        self._cache.keep(conversation_id, window)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

@@ -6,7 +6,6 @@ import os
 import secrets
 import sqlite3
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -23,6 +22,7 @@ from .base import (
     is_reserved_for_other,
 )
 from .history import NEW_CHAT, ContextWindow, same, title_for
+from .window_cache import WindowCache
 from .worker import Worker, to_the_end
 
 __all__ = ["SQLiteStore"]
@@ -61,8 +61,6 @@ _VERSION = 2
 # Conversations at least this long keep their capped context cached (shorter ones are cheap to read whole);
 # the cache's bounds.
 _CACHE_FROM = 32
-_CACHE_CONVERSATIONS = 256
-_CACHE_CHARS = 32 * 1024 * 1024
 
 _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
@@ -78,8 +76,7 @@ class SQLiteStore:
         self._worker = Worker("lean-chat-sqlite")
         self._db: sqlite3.Connection | None = None
         # conversation id -> its window, least recently used first; touched only on the worker thread.
-        self._cache: OrderedDict[str, ContextWindow] = OrderedDict()
-        self._cached_chars = 0
+        self._cache = WindowCache(_CACHE_FROM)
 
     def describe(self) -> str:
         """The file's absolute path."""
@@ -198,14 +195,12 @@ class SQLiteStore:
                 "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
                 (count + len(new), now, title, conversation_id),
             )
-        self._remember(conversation_id, window)
+        self._cache.keep(conversation_id, window)
         return TurnStart(window.messages(), title, life)
 
     def _window(self, db: sqlite3.Connection, conversation_id: str, life: int, count: int, cap: int) -> ContextWindow:
         """The capped context of the stored messages: from the cache plus rows added since, or from the file."""
-        cached = self._cache.pop(conversation_id, None)
-        if cached is not None:
-            self._cached_chars -= cached.chars
+        cached = self._cache.take(conversation_id)
         if cached is not None and cached.life == life and cached.cap == cap and cached.count <= count:
             if cached.count < count:
                 cached.extend(_messages(db, conversation_id, cached.count, count))
@@ -216,30 +211,13 @@ class SQLiteStore:
             window.extend(_tail(db, conversation_id, cap))
         return window
 
-    def _remember(self, conversation_id: str, window: ContextWindow) -> None:
-        """Keep a long conversation's window (most recently used last), within the cache's bounds."""
-        if window.count < _CACHE_FROM or window.chars > _CACHE_CHARS // 4:
-            return
-        self._forget(conversation_id)
-        self._cache[conversation_id] = window
-        self._cached_chars += window.chars
-        while len(self._cache) > _CACHE_CONVERSATIONS or self._cached_chars > _CACHE_CHARS:
-            _, dropped = self._cache.popitem(last=False)
-            self._cached_chars -= dropped.chars
-
-    def _forget(self, conversation_id: str) -> None:
-        """Drop a conversation from the cache."""
-        cached = self._cache.pop(conversation_id, None)
-        if cached is not None:
-            self._cached_chars -= cached.chars
-
     def _delete(self, db: sqlite3.Connection, user_id: str, conversation_id: str) -> None:
         """Delete the conversation when it is the user's."""
         if _owner(db, conversation_id) != user_id:
             return
         db.execute("DELETE FROM lc_messages WHERE conversation_id = ?", (conversation_id,))
         db.execute("DELETE FROM lc_conversations WHERE conversation_id = ?", (conversation_id,))
-        self._forget(conversation_id)
+        self._cache.forget(conversation_id)
 
 
 def _connect(path: str) -> sqlite3.Connection:
