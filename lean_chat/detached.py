@@ -10,6 +10,7 @@ from contextlib import aclosing
 from .chat import Turn, TurnFailed
 from .frames import error_frame, token_frames_with_ids, with_id
 from .hub import Hub, StreamInfo
+from .log_escape import log_failure
 from .metrics import Metrics
 from .shutdown import Drain
 from .stream_summary import summarize
@@ -103,8 +104,8 @@ class DetachedTurn:
             await turn.save_partial()
             final = error_frame(exc.message, exc.code)
             self.end, self.error_code = End.ERROR, exc.code
-        except Exception:
-            logger.exception("stream failed")
+        except Exception as exc:
+            log_failure(logger, "stream failed", exc, user=turn.user_id, conversation=turn.conversation_id)
             await turn.save_partial()
             final = error_frame("Internal error while streaming the reply.", "internal_error")
             self.end, self.error_code = End.ERROR, "internal_error"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import traceback
 
-__all__ = ["escaped_traceback"]
+__all__ = ["escaped_traceback", "log_failure"]
 
 
 def escaped_traceback(exc: BaseException) -> str:
@@ -27,3 +28,9 @@ def escaped_traceback(exc: BaseException) -> str:
             message = "<unprintable>"
         parts.append(f"{type(error).__module__}.{type(error).__qualname__}: {message}\n")
     return "".join(parts).rstrip("\n")
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException, **ids: str) -> None:
+    """One error line: what failed, the ids given (each as a `repr`), then the escaped traceback."""
+    named = ", ".join(f"{name} {value!r}" for name, value in ids.items())
+    logger.error("%s%s:\n%s", what, f" ({named})" if named else "", escaped_traceback(exc))

@@ -12,7 +12,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .chat import Turn, TurnFailed
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
-from .log_escape import escaped_traceback
+from .log_escape import log_failure
 from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
@@ -152,13 +152,7 @@ class TurnStream:
             await asyncio.shield(self.turn.save_partial())
             return error_frame(exc.message, exc.code, self.request_id)
         except Exception as exc:
-            turn = self.turn
-            logger.error(
-                "stream failed (user %r, conversation %r):\n%s",
-                turn.user_id,
-                turn.conversation_id,
-                escaped_traceback(exc),
-            )
+            log_failure(logger, "stream failed", exc, user=self.turn.user_id, conversation=self.turn.conversation_id)
             if self.end is End.DONE:  # the complete reply could not be saved
                 self.end = End.ERROR
             elif not self._settle(End.ERROR):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 
 import pytest
 
@@ -78,13 +79,17 @@ class BrokenStore(MemoryStore):
 
 
 @pytest.mark.anyio
-async def test_stream_failure_log_line_escapes_client_strings(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("resume", [False, True], ids=["plain", "resumable"])
+async def test_stream_failure_log_line_escapes_client_strings(caplog: pytest.LogCaptureFixture, resume: bool) -> None:
+    # The resumable path (produced apart from its connection) logged a raw traceback until it shared the line.
     caplog.set_level(logging.DEBUG, logger="lean_chat")
     app = build_app(Settings(sqlite_path=""), store=BrokenStore())
     async with in_process(app) as http:
         body = stream_body(f"user\n{FORGED}", "hello", conversation_id=HOSTILE_ID)
+        body["params"]["resume"] = resume
         response = await http.post("/chat/stream", json=body)
-    assert response.text.endswith('"code":"internal_error"}}\n\n')
+    tail = r"\nid: \d+\n\n\Z" if resume else r"\n\n\Z"  # a resumable frame ends with its id line
+    assert re.search(r'"code":"internal_error"\}\}' + tail, response.text), response.text
     [record] = [r for r in caplog.records if r.getMessage().startswith("stream failed")]
     text = lines([record])
     assert not any(line.startswith(FORGED) for line in text), text

@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 
 from ..frames import error_frame, with_id
+from ..log_escape import log_failure
 from .base import GAP_FRAME, HubUnavailable, KeptFrames, OrphanSaver, Running, StreamInfo, TooManyStreams, frames_after
 
 __all__ = ["INTERRUPTED_CODE", "RedisHub", "rebuild_reply"]
@@ -429,8 +430,8 @@ class RedisHub:
                 if content and self._on_orphan is not None:
                     try:
                         await self._on_orphan(info, content)
-                    except Exception:
-                        logger.exception("stream hub: saving an interrupted reply failed")
+                    except Exception as exc:
+                        log_failure(logger, "stream hub: saving an interrupted reply failed", exc, stream=stream_id)
                 frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE), last_id + 1)
                 fields = {"a": last_id + 1, "f": frame, "end": 1}
                 await self.redis.xadd(self._frames(stream_id), fields, id=f"0-{last_id + 1}")
