@@ -23,7 +23,7 @@ from .base import (
 )
 from .history import NEW_CHAT, ContextWindow, same, title_for
 from .window_cache import WindowCache
-from .worker import Worker, to_the_end
+from .worker import Worker
 
 __all__ = ["SQLiteStore"]
 
@@ -102,37 +102,40 @@ class SQLiteStore:
             raise RuntimeError("SQLiteStore is not open")
         return await self._worker.run(work, self._db, *args)
 
+    async def write(self, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(connection, *args)` in one write transaction on the worker thread, in one hop; it runs to its end
+        even when the caller is cancelled (a client gone mid-save), which then waits for it: a transaction cut at
+        BEGIN or COMMIT would leave the shared connection inside it, and the reply unsaved."""
+        if self._db is None:
+            raise RuntimeError("SQLiteStore is not open")
+        return await self._worker.run_to_the_end(_in_transaction, self._db, work, *args)
+
     async def ping(self) -> None:
         """Run a trivial query."""
         await self.run(lambda db: db.execute("SELECT 1").fetchone())
 
-    @to_the_end
     async def start_turn(
         self, user_id: str, conversation_id: str, incoming: Sequence[StoredMessage], max_context_chars: int
     ) -> TurnStart:
         """Merge, commit the new messages and return the capped context, in one transaction."""
         args = (user_id, conversation_id, list(incoming), max_context_chars, time.time())
-        return await self.run(_in_transaction, self._start_turn, *args)
+        return await self.write(self._start_turn, *args)
 
-    @to_the_end
     async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
         """Append the reply when the conversation is still the user's, in that life; else ConversationGone."""
-        await self.run(_in_transaction, _save_reply, user_id, conversation_id, life, reply, time.time())
+        await self.write(_save_reply, user_id, conversation_id, life, reply, time.time())
 
-    @to_the_end
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Create the conversation (or touch it when it is already the user's) and return its title."""
-        return await self.run(_in_transaction, _create, user_id, conversation_id, title, time.time())
+        return await self.write(_create, user_id, conversation_id, title, time.time())
 
-    @to_the_end
     async def delete(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation when it is the user's."""
-        await self.run(_in_transaction, self._delete, user_id, conversation_id)
+        await self.write(self._delete, user_id, conversation_id)
 
-    @to_the_end
     async def clear(self, user_id: str) -> None:
         """Delete all of the user's conversations."""
-        await self.run(_in_transaction, _clear, user_id)
+        await self.write(_clear, user_id)
 
     async def list_conversations(self, user_id: str, limit: int) -> list[ConversationInfo]:
         """The user's conversations, most recently updated first."""

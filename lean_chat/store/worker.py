@@ -1,11 +1,19 @@
-"""One worker thread for a blocking connection: each operation runs whole there, in one hop from the event loop."""
+"""One worker thread for a blocking connection: each operation runs whole there, in one hop from the event loop.
+
+The thread takes operations from a queue and hands results back in batches: the first operation that ends
+while no hand-back is pending schedules one (`call_soon_threadsafe`), and that one call resolves every
+operation that has ended by the time it runs. Under load the event loop is woken once per batch, not once
+per operation, and no `concurrent.futures.Future` (a lock and a condition each) is made per operation.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
+import queue
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 __all__ = ["Worker", "to_the_end"]
@@ -14,31 +22,117 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
+class _Operation:
+    """One operation: what to run, and (once it ran) its result or its exception."""
+
+    __slots__ = ("args", "error", "future", "loop", "result", "work")
+
+    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+        self.work = work
+        self.args = args
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()  # resolved (never with a value) when it ended
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        """The result, or the exception raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class Worker:
     """A single thread that runs operations one at a time, so a transaction's statements never interleave."""
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._operations: queue.SimpleQueue[_Operation | None] = queue.SimpleQueue()
+        self._ended: collections.deque[_Operation] = collections.deque()
+        self._handing_back = False  # a hand-back is scheduled on the event loop and has not started yet
 
     def start(self) -> None:
-        """Start the thread (lazily, on the first operation)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
+        """Start the thread (once; again after `stop`)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._thread.start()
 
     async def run(self, work: Callable[..., _T], *args: Any) -> _T:
-        """`work(*args)` on the worker thread; one wake-up of the event loop when it ends."""
-        # Each hop waits for a turn of the event loop, which is long while thousands of streams run: one hop
-        # per operation, not one per statement, keeps saves quick under load.
-        if self._pool is None:
-            raise RuntimeError(f"{self._name} is not started")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        """`work(*args)` on the worker thread; a cancelled caller leaves it running and returns at once."""
+        operation = self._submit(work, args)
+        await operation.future
+        return operation.outcome()  # type: ignore[no-any-return]
+
+    async def run_to_the_end(self, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(*args)` on the worker thread; a cancelled caller waits for it to end (see `to_the_end`)."""
+        operation = self._submit(work, args)
+        try:
+            await asyncio.shield(operation.future)
+        except asyncio.CancelledError:
+            if not operation.future.done():
+                await asyncio.wait((operation.future,))
+            raise
+        return operation.outcome()  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         """Let queued operations finish, then end the thread."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._operations.put(None)
+            thread.join()
+
+    def _submit(self, work: Callable[..., Any], args: tuple[Any, ...]) -> _Operation:
+        """Queue one operation."""
+        if self._thread is None:
+            raise RuntimeError(f"{self._name} is not started")
+        operation = _Operation(work, args, asyncio.get_running_loop())
+        self._operations.put(operation)
+        return operation
+
+    # The rest runs on the worker thread, except `_hand_back`.
+
+    def _serve(self) -> None:
+        """Run operations until told to stop."""
+        take = self._operations.get
+        while True:
+            operation = take()
+            if operation is None:
+                return
+            try:
+                operation.result = operation.work(*operation.args)
+            except BaseException as exc:  # handed to the caller, as an executor would
+                operation.error = exc
+            operation.work = operation.args = None  # type: ignore[assignment]
+            self._ended.append(operation)
+            if not self._handing_back:
+                self._handing_back = True
+                try:
+                    operation.loop.call_soon_threadsafe(self._hand_back)
+                except RuntimeError:  # that loop is closed: nobody waits there any more
+                    self._handing_back = False
+                    self._ended.remove(operation)
+
+    def _hand_back(self) -> None:
+        """On the event loop: resolve every operation that has ended (each on its own loop)."""
+        self._handing_back = False  # before taking: an operation ending from now on schedules the next hand-back
+        ended = self._ended
+        while ended:
+            operation = ended.popleft()
+            future = operation.future
+            if future.done():  # the caller was cancelled and did not wait
+                continue
+            loop = future.get_loop()
+            if loop is asyncio.get_running_loop():
+                future.set_result(None)
+            else:  # an operation from another event loop (tests): resolved there
+                loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    """Mark an operation's future resolved, unless its caller gave up."""
+    if not future.done():
+        future.set_result(None)
 
 
 def to_the_end(write: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:

@@ -1,0 +1,84 @@
+"""The store's worker thread: operations in order, results and errors handed back, writes that outlive their caller."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from lean_chat.store.worker import Worker
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_operations_run_in_order_on_one_thread_and_hand_back_results_and_errors() -> None:
+    worker = Worker("test-worker")
+    worker.start()
+    seen: list[tuple[int, str]] = []
+
+    def note(index: int) -> int:
+        seen.append((index, threading.current_thread().name))
+        if index == 7:
+            raise ValueError("seven")
+        return index * 10
+
+    try:
+        results = await asyncio.gather(*(worker.run(note, i) for i in range(50)), return_exceptions=True)
+    finally:
+        worker.stop()
+    assert [index for index, _ in seen] == list(range(50))
+    assert {name for _, name in seen} == {"test-worker"}
+    assert isinstance(results[7], ValueError)
+    assert [r for i, r in enumerate(results) if i != 7] == [i * 10 for i in range(50) if i != 7]
+
+
+async def test_a_write_whose_caller_is_cancelled_runs_to_its_end_and_the_caller_waits_for_it() -> None:
+    worker = Worker("test-worker")
+    worker.start()
+    started, release = threading.Event(), threading.Event()
+    done: list[str] = []
+
+    def write() -> str:
+        started.set()
+        release.wait()
+        done.append("written")
+        return "ok"
+
+    try:
+        caller = asyncio.ensure_future(worker.run_to_the_end(write))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        caller.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert not caller.done()  # still waiting for the write
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert done == ["written"]
+    finally:
+        release.set()
+        worker.stop()
+
+
+async def test_a_cancelled_read_returns_at_once_and_later_operations_still_run() -> None:
+    worker = Worker("test-worker")
+    worker.start()
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait()
+        return "late"
+
+    try:
+        caller = asyncio.ensure_future(worker.run(slow))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        release.set()
+        assert await worker.run(lambda: "next") == "next"
+    finally:
+        release.set()
+        worker.stop()
