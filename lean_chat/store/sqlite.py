@@ -21,6 +21,7 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
+from .group_commit import GroupCommit
 from .history import NEW_CHAT, ContextWindow, same, title_for
 from .window_cache import WindowCache
 from .worker import Worker
@@ -74,6 +75,7 @@ class SQLiteStore:
     def __init__(self, path: str) -> None:
         self.path = path
         self._worker = Worker("lean-chat-sqlite")
+        self._writes = GroupCommit(self._worker)
         self._db: sqlite3.Connection | None = None
         # conversation id -> its window, least recently used first; touched only on the worker thread.
         self._cache = WindowCache(_CACHE_FROM)
@@ -103,12 +105,13 @@ class SQLiteStore:
         return await self._worker.run(work, self._db, *args)
 
     async def write(self, work: Callable[..., _T], *args: Any) -> _T:
-        """`work(connection, *args)` in one write transaction on the worker thread, in one hop; it runs to its end
-        even when the caller is cancelled (a client gone mid-save), which then waits for it: a transaction cut at
-        BEGIN or COMMIT would leave the shared connection inside it, and the reply unsaved."""
+        """`work(connection, *args)` in a write transaction on the worker thread (committed with the writes queued
+        beside it: group_commit.py); it runs to its end even when the caller is cancelled (a client gone
+        mid-save), which then waits for it: a transaction cut at BEGIN or COMMIT would leave the shared connection
+        inside it, and the reply unsaved."""
         if self._db is None:
             raise RuntimeError("SQLiteStore is not open")
-        return await self._worker.run_to_the_end(_in_transaction, self._db, work, *args)
+        return await self._writes.write(self._db, work, *args)
 
     async def ping(self) -> None:
         """Run a trivial query."""
@@ -171,29 +174,35 @@ class SQLiteStore:
         ).fetchone()
         if is_reserved_for_other(conversation_id, user_id) or (row is not None and row[0] != user_id):
             raise ConversationForbidden(conversation_id)
-        if row is None:
+        if row is None:  # a new conversation: written below in one INSERT, with its messages counted and titled
             life, title, explicit, count = _new_life(), NEW_CHAT, False, 0
-            db.execute(
-                "INSERT INTO lc_conversations (conversation_id, user_id, title, created_at, updated_at, life)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (conversation_id, user_id, title, now, now, life),
-            )
         else:
             life, title, explicit, count = int(row[1]), str(row[2]), bool(row[3]), int(row[4])
         prefix = 0 < count <= len(incoming) and _stored_is_prefix(db, conversation_id, incoming)
         if prefix:
             new = incoming[count:]
             window = ContextWindow(cap, life)
-        else:
+        elif count:
             new = incoming
             window = self._window(db, conversation_id, life, count, cap)
+        else:  # nothing stored: nothing to read
+            new = incoming
+            window = ContextWindow(cap, life)
         window.extend(incoming)
         window.count = count + len(new)
         if new:
-            known = incoming[:count] if prefix else None
+            known = incoming[:count] if prefix or not count else None
             if not explicit and title == NEW_CHAT and not _has_user(db, conversation_id, known):
                 title = title_for(new)
             _insert(db, conversation_id, count, new)
+        if row is None:
+            db.execute(
+                "INSERT INTO lc_conversations"
+                " (conversation_id, user_id, title, created_at, updated_at, life, message_count)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, user_id, title, now, now, life, len(new)),
+            )
+        elif new:
             db.execute(
                 "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
                 (count + len(new), now, title, conversation_id),

@@ -16,13 +16,13 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["Worker", "to_the_end"]
+__all__ = ["Operation", "Worker", "outlive", "to_the_end"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-class _Operation:
+class Operation:
     """One operation: what to run, and (once it ran) its result or its exception."""
 
     __slots__ = ("args", "error", "future", "loop", "result", "work")
@@ -48,8 +48,8 @@ class Worker:
     def __init__(self, name: str) -> None:
         self._name = name
         self._thread: threading.Thread | None = None
-        self._operations: queue.SimpleQueue[_Operation | None] = queue.SimpleQueue()
-        self._ended: collections.deque[_Operation] = collections.deque()
+        self._operations: queue.SimpleQueue[Operation | None] = queue.SimpleQueue()
+        self._ended: collections.deque[Operation] = collections.deque()
         self._handing_back = False  # a hand-back is scheduled on the event loop and has not started yet
 
     def start(self) -> None:
@@ -60,20 +60,23 @@ class Worker:
 
     async def run(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)` on the worker thread; a cancelled caller leaves it running and returns at once."""
-        operation = self._submit(work, args)
+        operation = self.submit(work, *args)
         await operation.future
         return operation.outcome()  # type: ignore[no-any-return]
 
     async def run_to_the_end(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)` on the worker thread; a cancelled caller waits for it to end (see `to_the_end`)."""
-        operation = self._submit(work, args)
-        try:
-            await asyncio.shield(operation.future)
-        except asyncio.CancelledError:
-            if not operation.future.done():
-                await asyncio.wait((operation.future,))
-            raise
+        operation = self.submit(work, *args)
+        await outlive(operation)
         return operation.outcome()  # type: ignore[no-any-return]
+
+    def submit(self, work: Callable[..., Any], *args: Any) -> Operation:
+        """Queue `work(*args)`; its `future` is resolved on this event loop when it has ended."""
+        if self._thread is None:
+            raise RuntimeError(f"{self._name} is not started")
+        operation = Operation(work, args, asyncio.get_running_loop())
+        self._operations.put(operation)
+        return operation
 
     def stop(self) -> None:
         """Let queued operations finish, then end the thread."""
@@ -81,14 +84,6 @@ class Worker:
         if thread is not None:
             self._operations.put(None)
             thread.join()
-
-    def _submit(self, work: Callable[..., Any], args: tuple[Any, ...]) -> _Operation:
-        """Queue one operation."""
-        if self._thread is None:
-            raise RuntimeError(f"{self._name} is not started")
-        operation = _Operation(work, args, asyncio.get_running_loop())
-        self._operations.put(operation)
-        return operation
 
     # The rest runs on the worker thread, except `_hand_back`.
 
@@ -127,6 +122,17 @@ class Worker:
                 future.set_result(None)
             else:  # an operation from another event loop (tests): resolved there
                 loop.call_soon_threadsafe(_resolve, future)
+
+
+async def outlive(operation: Operation) -> None:
+    """Wait for a queued operation to end; a cancelled caller still waits for that, then sees its cancellation
+    (several callers may wait for one operation this way)."""
+    try:
+        await asyncio.shield(operation.future)
+    except asyncio.CancelledError:
+        if not operation.future.done():
+            await asyncio.wait((operation.future,))
+        raise
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

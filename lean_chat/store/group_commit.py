@@ -1,0 +1,104 @@
+"""SQLite writes committed in groups: the writes that queued up while the worker was busy share one transaction.
+
+Most of a small write's cost is its COMMIT (the WAL frames of every page it touched). When streams start or end
+faster than the worker commits, the writes that arrived meanwhile run together: one BEGIN IMMEDIATE, a
+SAVEPOINT around each (a write that raises is rolled back alone and gets its own exception), one COMMIT.
+Each caller is answered only after that COMMIT, so every write is as durable as when it ran alone (WAL,
+synchronous=NORMAL). A lone write runs as before, in its own transaction. If the group itself fails (BEGIN,
+a savepoint or the COMMIT), it is rolled back whole and each write runs again in a transaction of its own, so
+each caller sees what it would have seen alone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .worker import Operation, Worker, outlive
+
+__all__ = ["GroupCommit"]
+
+_T = TypeVar("_T")
+
+
+class _Write:
+    """One write of a group: `work(connection, *args)`, then its result or its exception."""
+
+    __slots__ = ("args", "error", "result", "work")
+
+    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.work = work
+        self.args = args
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        """The result, or the exception raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class GroupCommit:
+    """Queues writes on the event loop; one worker operation commits all those queued before it started."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._waiting: list[_Write] = []
+        self._commit: Operation | None = None  # the queued commit that has not yet taken the waiting writes
+
+    async def write(self, db: sqlite3.Connection, work: Callable[..., _T], *args: Any) -> _T:
+        """`work(db, *args)` in a write transaction; it runs to its end even when the caller is cancelled
+        (a client gone mid-save), which then waits for it."""
+        write = _Write(work, args)
+        self._waiting.append(write)
+        commit = self._commit
+        if commit is None:
+            commit = self._commit = self.worker.submit(self._run, db)
+        await outlive(commit)
+        commit.outcome()  # the commit itself failed (not one write): every write of it fails
+        return write.outcome()  # type: ignore[no-any-return]
+
+    def _run(self, db: sqlite3.Connection) -> None:
+        """On the worker thread: take the waiting writes and commit them."""
+        # In this order: a write queued from now on finds no commit pending and queues the next one.
+        self._commit = None
+        writes, self._waiting = self._waiting, []
+        if len(writes) == 1:
+            _alone(db, writes[0])
+            return
+        try:
+            _together(db, writes)
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            for write in writes:
+                write.result = write.error = None
+                _alone(db, write)
+
+
+def _alone(db: sqlite3.Connection, write: _Write) -> None:
+    """One write in a transaction of its own; rolled back on any error (its exception kept for the caller)."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        write.result = write.work(db, *write.args)
+        db.execute("COMMIT")
+    except BaseException as exc:
+        write.result, write.error = None, exc
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+
+
+def _together(db: sqlite3.Connection, writes: list[_Write]) -> None:
+    """Several writes in one transaction, each in a savepoint of its own (raises when the group fails)."""
+    db.execute("BEGIN IMMEDIATE")
+    for write in writes:
+        db.execute("SAVEPOINT lc_write")
+        try:
+            write.result = write.work(db, *write.args)
+        except Exception as exc:
+            db.execute("ROLLBACK TO lc_write")
+            write.error = exc
+        db.execute("RELEASE lc_write")
+    db.execute("COMMIT")
