@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 from starlette.types import Scope
+
+from .random_ids import random_hex
 
 __all__ = [
     "CLIENT_REQUEST_ID",
@@ -38,7 +39,7 @@ def choose_request_id(scope: Scope) -> str:
                 chosen = scope[REQUEST_ID] = scope[CLIENT_REQUEST_ID] = str(value.decode("ascii"))
                 return chosen
             break
-    chosen = scope[REQUEST_ID] = os.urandom(16).hex()
+    chosen = scope[REQUEST_ID] = random_hex(16)
     return chosen
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from .detached import DetachedTurn
 from .follow import FollowStream
 from .hub import Hub
 from .json_response import JSON
+from .random_ids import uuid4_hex
 from .refusals import ValidationFailed
 from .schema import StopRequest, query_error
 
@@ -30,7 +30,7 @@ _FRAME_ID = re.compile(r"[0-9]{1,18}")
 
 def new_stream_id() -> str:
     """A new stream id."""
-    return uuid.uuid4().hex
+    return uuid4_hex()
 
 
 class StreamControl:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -11,6 +10,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ..random_ids import random_bits
 from .base import (
     ConversationForbidden,
     ConversationGone,
@@ -271,7 +271,7 @@ def _in_transaction(db: sqlite3.Connection, work: Callable[..., _T], *args: Any)
 
 def _new_life() -> int:
     """A fresh life token (random: unique per conversation id in practice, across processes too)."""
-    return secrets.randbits(62) + 1
+    return random_bits(62) + 1
 
 
 def _message(role: str, content: str, meta: str | None) -> StoredMessage:
