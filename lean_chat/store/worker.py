@@ -23,17 +23,24 @@ _T = TypeVar("_T")
 
 
 class Operation:
-    """One operation: what to run, and (once it ran) its result or its exception."""
+    """One operation: what to run, (once it ran) its result or its exception, and who waits for it."""
 
-    __slots__ = ("args", "error", "future", "loop", "result", "work")
+    __slots__ = ("args", "done", "error", "loop", "result", "waiters", "work")
 
     def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
         self.work = work
         self.args = args
         self.loop = loop
-        self.future: asyncio.Future[None] = loop.create_future()  # resolved (never with a value) when it ended
         self.result: Any = None
         self.error: BaseException | None = None
+        self.done = False  # handed back: the result is there (set on the event loop)
+        self.waiters: list[asyncio.Future[None]] = []  # one per waiting caller: resolved when it is handed back
+
+    def waiter(self) -> asyncio.Future[None]:
+        """A future of the caller's own, resolved when the operation is handed back (a cancelled one is skipped)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return waiter
 
     def outcome(self) -> Any:
         """The result, or the exception raised."""
@@ -61,7 +68,7 @@ class Worker:
     async def run(self, work: Callable[..., _T], *args: Any) -> _T:
         """`work(*args)` on the worker thread; a cancelled caller leaves it running and returns at once."""
         operation = self.submit(work, *args)
-        await operation.future
+        await operation.waiter()
         return operation.outcome()  # type: ignore[no-any-return]
 
     async def run_to_the_end(self, work: Callable[..., _T], *args: Any) -> _T:
@@ -71,7 +78,7 @@ class Worker:
         return operation.outcome()  # type: ignore[no-any-return]
 
     def submit(self, work: Callable[..., Any], *args: Any) -> Operation:
-        """Queue `work(*args)`; its `future` is resolved on this event loop when it has ended."""
+        """Queue `work(*args)`; it is handed back to this event loop when it has ended."""
         if self._thread is None:
             raise RuntimeError(f"{self._name} is not started")
         operation = Operation(work, args, asyncio.get_running_loop())
@@ -109,36 +116,38 @@ class Worker:
                     self._ended.remove(operation)
 
     def _hand_back(self) -> None:
-        """On the event loop: resolve every operation that has ended (each on its own loop)."""
+        """On the event loop: wake the callers of every operation that has ended."""
         self._handing_back = False  # before taking: an operation ending from now on schedules the next hand-back
         ended = self._ended
+        loop = asyncio.get_running_loop()
         while ended:
             operation = ended.popleft()
-            future = operation.future
-            if future.done():  # the caller was cancelled and did not wait
-                continue
-            loop = future.get_loop()
-            if loop is asyncio.get_running_loop():
-                future.set_result(None)
-            else:  # an operation from another event loop (tests): resolved there
-                loop.call_soon_threadsafe(_resolve, future)
+            if operation.loop is not loop:  # an operation from another event loop (tests): handed back there
+                operation.loop.call_soon_threadsafe(_wake, operation)
+            else:
+                _wake(operation)
 
 
 async def outlive(operation: Operation) -> None:
     """Wait for a queued operation to end; a cancelled caller still waits for that, then sees its cancellation
     (several callers may wait for one operation this way)."""
+    if operation.done:
+        return
     try:
-        await asyncio.shield(operation.future)
+        await operation.waiter()
     except asyncio.CancelledError:
-        if not operation.future.done():
-            await asyncio.wait((operation.future,))
+        if not operation.done:
+            await asyncio.wait((operation.waiter(),))
         raise
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    """Mark an operation's future resolved, unless its caller gave up."""
-    if not future.done():
-        future.set_result(None)
+def _wake(operation: Operation) -> None:
+    """Mark an operation handed back and wake its callers (those that gave up are skipped)."""
+    operation.done = True
+    for waiter in operation.waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    operation.waiters.clear()
 
 
 def to_the_end(write: Callable[_P, Awaitable[_T]]) -> Callable[_P, Coroutine[Any, Any, _T]]:
