@@ -55,24 +55,36 @@ class HTTPProvider(ABC):
         self.request_timeout = request_timeout
         self.max_line_bytes = max_line_bytes
         self.headers = self.request_headers()
-        self._urls: dict[str, httpx.URL] = {}
+        # Per endpoint: its parsed URL and the headers every request to it starts with (Host first).
+        self._urls: dict[str, tuple[httpx.URL, httpx.Headers]] = {}
         self._headers: httpx.Headers | None = None
         self._extensions: dict[str, Any] = {}
 
     def _request(self, call: StreamCall, body: bytes) -> httpx.Request:
-        """The POST, as `client.build_request` would make it, with its URL and headers parsed once, not per request."""
+        """The POST, as `client.build_request` would make it, with its URL and headers parsed once, not per request.
+
+        httpx's `Request(content=...)` works out the same `Host` and `Content-Length` headers for every request
+        (a few header scans, then the whole list built again); here only `Content-Length` is added per request.
+        """
         endpoint = self.endpoint(call)
-        url = self._urls.get(endpoint)
-        if url is None:
+        known = self._urls.get(endpoint)
+        if known is None:
             url = httpx.URL(endpoint)
             if self.params:
                 url = url.copy_merge_params(self.params)
+            if self._headers is None:
+                self._headers = httpx.Headers({**self.client.headers, **self.headers})
+                self._extensions = {"timeout": self.client.timeout.as_dict()}
+            host = [(b"Host", url.netloc)] if url.host else []  # where httpx puts it: first
+            known = (url, httpx.Headers(host + self._headers.raw))
             if len(self._urls) < _MAX_CACHED_URLS:
-                self._urls[endpoint] = url
-        if self._headers is None:
-            self._headers = httpx.Headers({**self.client.headers, **self.headers})
-            self._extensions = {"timeout": self.client.timeout.as_dict()}
-        return httpx.Request("POST", url, headers=self._headers, content=body, extensions=self._extensions)
+                self._urls[endpoint] = known
+        url, headers = known
+        stream = httpx.ByteStream(body)
+        request = httpx.Request("POST", url, headers=headers, stream=stream, extensions=self._extensions)
+        request.headers["Content-Length"] = str(len(body))  # where httpx puts it: last
+        request.read()
+        return request
 
     @abstractmethod
     def request_headers(self) -> dict[str, str]:
