@@ -3,23 +3,120 @@
 The thread takes operations from a queue and hands results back in batches: the first operation that ends
 while no hand-back is pending schedules one (`call_soon_threadsafe`), and that one call resolves every
 operation that has ended by the time it runs. Under load the event loop is woken once per batch, not once
-per operation, and no `concurrent.futures.Future` (a lock and a condition each) is made per operation.
+per operation, and no `concurrent.futures.Future` (a lock and a condition each) is made per operation. A caller
+is woken inside the hand-back itself (`Wakeup`), not on the event loop's next turn, which under load is long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import functools
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["Operation", "Worker", "outlive", "to_the_end"]
+__all__ = ["Operation", "Wakeup", "Worker", "outlive", "to_the_end"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+
+
+_Callback = tuple[Callable[[Any], object], contextvars.Context | None]
+
+
+class Wakeup:
+    """What a caller awaits: a future that runs its callbacks (the waiting task's step) at once when it is set.
+
+    An asyncio future schedules its callbacks for the loop's next turn; this one is set only by the hand-back,
+    a plain callback of the loop with no task running, so the woken task runs there and then. Cancelling it
+    schedules the callbacks, as asyncio does (a task is never stepped inside another one's step). It speaks the
+    part of the future protocol that tasks, `asyncio.wait` and `asyncio.shield` use.
+    """
+
+    __slots__ = ("_asyncio_future_blocking", "_callbacks", "_loop", "_state")
+
+    _PENDING, _DONE, _CANCELLED = 0, 1, 2
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._asyncio_future_blocking = False  # the marker asyncio looks for on anything a task awaits
+        self._callbacks: list[_Callback] = []
+        self._state = self._PENDING
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop it belongs to."""
+        return self._loop
+
+    def done(self) -> bool:
+        """Set or cancelled."""
+        return self._state != self._PENDING
+
+    def cancelled(self) -> bool:
+        """Cancelled."""
+        return self._state == self._CANCELLED
+
+    def result(self) -> None:
+        """Nothing once set; CancelledError once cancelled."""
+        if self._state == self._CANCELLED:
+            raise asyncio.CancelledError()
+        if self._state == self._PENDING:
+            raise asyncio.InvalidStateError("the operation has not ended")
+
+    def exception(self) -> None:
+        """Never an exception of its own (the operation keeps the one it raised)."""
+        self.result()
+
+    def add_done_callback(
+        self, callback: Callable[[Any], object], *, context: contextvars.Context | None = None
+    ) -> None:
+        """Call `callback(self)` when it is set or cancelled (on the next turn if it already is)."""
+        if self._state != self._PENDING:
+            self._loop.call_soon(callback, self, context=context)
+        else:
+            self._callbacks.append((callback, context))
+
+    def remove_done_callback(self, callback: Callable[[Any], object]) -> int:
+        """Forget a callback; how many were removed."""
+        kept = [entry for entry in self._callbacks if entry[0] != callback]
+        removed = len(self._callbacks) - len(kept)
+        self._callbacks = kept
+        return removed
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel it, its callbacks scheduled for the next turn (as an asyncio future does)."""
+        if self._state != self._PENDING:
+            return False
+        self._state = self._CANCELLED
+        callbacks, self._callbacks = self._callbacks, []
+        for callback, context in callbacks:
+            self._loop.call_soon(callback, self, context=context)
+        return True
+
+    def set_result(self, result: None = None) -> None:
+        """Set it and run its callbacks now (called from the hand-back only, where no task is running)."""
+        if self._state != self._PENDING:
+            return
+        self._state = self._DONE
+        callbacks, self._callbacks = self._callbacks, []
+        for callback, context in callbacks:
+            try:
+                if context is None:
+                    callback(self)
+                else:
+                    context.run(callback, self)
+            except Exception as exc:  # as the loop treats a failing callback
+                self._loop.call_exception_handler({"message": "worker wake-up callback failed", "exception": exc})
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._state == self._PENDING:
+            self._asyncio_future_blocking = True
+            yield self
+        self.result()
+
+    __iter__ = __await__
 
 
 class Operation:
@@ -34,11 +131,12 @@ class Operation:
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = False  # handed back: the result is there (set on the event loop)
-        self.waiters: list[asyncio.Future[None]] = []  # one per waiting caller: resolved when it is handed back
+        # One per waiting caller: set when the operation is handed back.
+        self.waiters: list[Wakeup | asyncio.Future[None]] = []
 
-    def waiter(self) -> asyncio.Future[None]:
-        """A future of the caller's own, resolved when the operation is handed back (a cancelled one is skipped)."""
-        waiter = asyncio.get_running_loop().create_future()
+    def waiter(self) -> Wakeup:
+        """A future of the caller's own, set when the operation is handed back (a cancelled one is skipped)."""
+        waiter = Wakeup(asyncio.get_running_loop())
         self.waiters.append(waiter)
         return waiter
 
@@ -137,7 +235,9 @@ async def outlive(operation: Operation) -> None:
         await operation.waiter()
     except asyncio.CancelledError:
         if not operation.done:
-            await asyncio.wait((operation.waiter(),))
+            waiter = asyncio.get_running_loop().create_future()
+            operation.waiters.append(waiter)
+            await asyncio.wait((waiter,))
         raise
 
 

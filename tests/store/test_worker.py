@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from lean_chat.store.worker import Worker
+from lean_chat.store.worker import Wakeup, Worker
 
 pytestmark = pytest.mark.anyio
 
@@ -82,3 +82,45 @@ async def test_a_cancelled_read_returns_at_once_and_later_operations_still_run()
     finally:
         release.set()
         worker.stop()
+
+
+async def test_a_wakeup_steps_its_waiting_task_inside_the_hand_back() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup(loop)
+    seen: list[str] = []
+
+    async def caller() -> None:
+        await wakeup
+        seen.append("resumed")
+
+    task = loop.create_task(caller())
+    await asyncio.sleep(0)
+
+    def hand_back() -> None:
+        wakeup.set_result(None)
+        seen.append("hand-back returned")
+
+    loop.call_soon(hand_back)
+    await task
+    assert seen == ["resumed", "hand-back returned"]  # an asyncio future would wake it a loop turn later
+
+
+async def test_a_task_waiting_on_a_wakeup_can_be_cancelled_and_shielded_or_waited_for() -> None:
+    loop = asyncio.get_running_loop()
+    cancelled = Wakeup(loop)
+
+    async def caller() -> None:
+        await cancelled
+
+    task = loop.create_task(caller())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled.cancelled()
+    shielded, waited = Wakeup(loop), Wakeup(loop)
+    loop.call_soon(shielded.set_result)
+    loop.call_soon(waited.set_result)
+    await asyncio.shield(shielded)  # type: ignore[arg-type]
+    finished, _ = await asyncio.wait((waited,))  # type: ignore[type-var]
+    assert finished == {waited}
