@@ -28,7 +28,7 @@ from typing import Any
 import httptools
 import httpx
 
-__all__ = ["BODY_EXTENSION", "LeanTransport", "lean_transport_of", "raw_body", "use_lean_transport"]
+__all__ = ["BODY_EXTENSION", "LeanTransport", "body_finished", "lean_transport_of", "raw_body", "use_lean_transport"]
 
 # The response extension holding the body stream itself, so a reader can skip httpx's per-read layers.
 BODY_EXTENSION = "lean_chat.body"
@@ -270,6 +270,16 @@ def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
     if body is None or "content-encoding" in response.headers:
         return None
     return body.__aiter__()  # type: ignore[no-any-return]
+
+
+def body_finished(response: httpx.Response) -> bool:
+    """True when the body of a lean-transport response has arrived whole and been read to its end (nothing left to
+    drain); False when it has not, or for a response of another transport."""
+    body = response.extensions.get(BODY_EXTENSION)
+    if not isinstance(body, _Body):
+        return False
+    connection = body.connection
+    return connection.complete and not connection.chunks
 
 
 class LeanTransport(httpx.AsyncBaseTransport):

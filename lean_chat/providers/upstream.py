@@ -11,7 +11,7 @@ import msgspec
 
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
-from .transport import lean_transport_of, raw_body
+from .transport import body_finished, lean_transport_of, raw_body
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -208,8 +208,8 @@ class UpstreamStream:
 
     async def drain(self, grace: float = 0.25) -> None:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
-        if self._chunks is None:
-            return
+        if self._chunks is None or (self._response is not None and body_finished(self._response)):
+            return  # nothing left (the usual case): no reader task, no timer
         chunks = self._chunks
 
         async def rest() -> None:
