@@ -1,12 +1,12 @@
 """SQLite writes committed in groups: the writes that queued up while the worker was busy share one transaction.
 
 Most of a small write's cost is its COMMIT (the WAL frames of every page it touched). When streams start or end
-faster than the worker commits, the writes that arrived meanwhile run together: one BEGIN IMMEDIATE, a
-SAVEPOINT around each (a write that raises is rolled back alone and gets its own exception), one COMMIT.
-Each caller is answered only after that COMMIT, so every write is as durable as when it ran alone (WAL,
-synchronous=NORMAL). A lone write runs as before, in its own transaction. If the group itself fails (BEGIN,
-a savepoint or the COMMIT), it is rolled back whole and each write runs again in a transaction of its own, so
-each caller sees what it would have seen alone.
+faster than the worker commits, the writes that arrived meanwhile run together: one BEGIN IMMEDIATE, the
+writes, one COMMIT. A write that raises before changing a row (the stores' refusals) gets its own exception
+and the others go on. Each caller is answered only after that COMMIT, so every write is as durable as when it
+ran alone (WAL, synchronous=NORMAL). A lone write runs as before, in its own transaction. If the group fails
+(BEGIN, the COMMIT, or a write that raised after changing rows), it is rolled back whole and each write runs
+again in a transaction of its own, so each caller sees what it would have seen alone.
 """
 
 from __future__ import annotations
@@ -91,14 +91,21 @@ def _alone(db: sqlite3.Connection, write: _Write) -> None:
 
 
 def _together(db: sqlite3.Connection, writes: list[_Write]) -> None:
-    """Several writes in one transaction, each in a savepoint of its own (raises when the group fails)."""
+    """Several writes in one transaction (raises when the group fails).
+
+    A write that raises before changing anything (the stores' refusals: a conversation that is another user's, or
+    gone) just gets its exception; one that changed rows before raising fails the group, which is then redone
+    write by write.
+    """
     db.execute("BEGIN IMMEDIATE")
     for write in writes:
-        db.execute("SAVEPOINT lc_write")
+        changes = db.total_changes
         try:
             write.result = write.work(db, *write.args)
         except Exception as exc:
-            db.execute("ROLLBACK TO lc_write")
+            if db.total_changes != changes:
+                raise
             write.error = exc
-        db.execute("RELEASE lc_write")
+        if not db.in_transaction:  # the write ended the transaction: what follows must not run outside one
+            raise sqlite3.OperationalError("a write of the group ended its transaction")
     db.execute("COMMIT")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 
 class Forbidden(Exception):
-    """A write that refuses after writing (its row must not stay)."""
+    """A write that refuses (before writing, as the stores' refusals do; or after, whose row must not stay)."""
 
 
 @pytest.fixture
@@ -43,6 +43,12 @@ def insert(db: sqlite3.Connection, key: str) -> str:
     """Write one row."""
     db.execute("INSERT INTO t (k) VALUES (?)", (key,))
     return key
+
+
+def refuse(db: sqlite3.Connection, key: str) -> str:
+    """Read, then fail before writing anything."""
+    db.execute("SELECT k FROM t WHERE k = ?", (key,)).fetchone()
+    raise Forbidden(key)
 
 
 def insert_then_refuse(db: sqlite3.Connection, key: str) -> str:
@@ -76,11 +82,11 @@ async def hold_worker(worker: Worker) -> threading.Event:
     return release
 
 
-async def test_writes_queued_together_share_one_commit_and_each_failure_is_its_own(setup: Any) -> None:
+async def test_writes_queued_together_share_one_commit_and_a_refusal_is_its_own(setup: Any) -> None:
     worker, group, db, statements, path = setup
     release = await hold_worker(worker)
     writes = [asyncio.ensure_future(group.write(db, insert, f"k{i}")) for i in range(5)]
-    refused = asyncio.ensure_future(group.write(db, insert_then_refuse, "refused"))
+    refused = asyncio.ensure_future(group.write(db, refuse, "refused"))
     last = asyncio.ensure_future(group.write(db, insert, "last"))
     await asyncio.sleep(0)
     release.set()
@@ -91,11 +97,27 @@ async def test_writes_queued_together_share_one_commit_and_each_failure_is_its_o
     assert keys(path) == ["k0", "k1", "k2", "k3", "k4", "last"]
 
 
+async def test_a_write_that_fails_after_writing_is_rolled_back_alone(setup: Any) -> None:
+    worker, group, db, _, path = setup
+    release = await hold_worker(worker)
+    before = asyncio.ensure_future(group.write(db, insert, "before"))
+    refused = asyncio.ensure_future(group.write(db, insert_then_refuse, "refused"))
+    after = asyncio.ensure_future(group.write(db, insert, "after"))
+    await asyncio.sleep(0)
+    release.set()
+    assert await before == "before"
+    assert await after == "after"
+    with pytest.raises(Forbidden):
+        await refused
+    assert keys(path) == ["after", "before"]
+    assert not db.in_transaction
+
+
 async def test_a_lone_write_commits_alone_and_is_committed_when_it_returns(setup: Any) -> None:
     _, group, db, statements, path = setup
     assert await group.write(db, insert, "alone") == "alone"
     assert keys(path) == ["alone"]
-    assert "SAVEPOINT lc_write" not in statements
+    assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT") == 1
     with pytest.raises(Forbidden):
         await group.write(db, insert_then_refuse, "refused")
     assert keys(path) == ["alone"]
