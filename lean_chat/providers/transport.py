@@ -38,6 +38,9 @@ _HIGH_WATER = 256 * 1024
 
 _Origin = tuple[str, str, int]
 
+# `asyncio.timeout` (Python 3.11+), else None: `asyncio.wait_for` then bounds the connect.
+_timeout: Any = getattr(asyncio, "timeout", None)
+
 
 class _Connection(asyncio.Protocol):
     """One HTTP/1.1 connection: sends a request, parses its response, buffers the body's reads."""
@@ -409,13 +412,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
         tls = None
         if scheme == "https":
             tls = self.ssl_context or httpx.create_ssl_context()
+        opening = loop.create_connection(
+            lambda: _Connection(origin, loop), host, port, ssl=tls, server_hostname=host if tls else None
+        )
         try:
-            _, connection = await asyncio.wait_for(
-                loop.create_connection(
-                    lambda: _Connection(origin, loop), host, port, ssl=tls, server_hostname=host if tls else None
-                ),
-                timeout,
-            )
+            if _timeout is None or timeout is None:
+                _, connection = await asyncio.wait_for(opening, timeout)
+            else:
+                async with _timeout(timeout):  # a timer; wait_for adds a task per connection (before Python 3.12)
+                    _, connection = await opening
         except asyncio.TimeoutError:
             raise httpx.ConnectTimeout(f"could not connect within {timeout} s") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)

@@ -115,3 +115,19 @@ async def test_only_http_and_https_urls() -> None:
     async with httpx.AsyncClient(transport=LeanTransport()) as client:
         with pytest.raises(httpx.UnsupportedProtocol):
             await client.get("ftp://127.0.0.1/x")
+
+
+async def test_a_connection_whose_tls_handshake_never_ends_times_out_as_a_connect_timeout() -> None:
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # takes the connection, never answers the ClientHello
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    timeout = httpx.Timeout(5.0, connect=0.2)
+    async with server, httpx.AsyncClient(transport=LeanTransport(), timeout=timeout) as client:
+        with pytest.raises(httpx.ConnectTimeout):
+            await client.get(f"https://127.0.0.1:{port}/x")
+        for writer in accepted:
+            writer.close()
