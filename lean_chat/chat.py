@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
@@ -41,15 +41,23 @@ class TurnFailed(Exception):
 
 
 class ContextView(Sequence[ContextMessage]):
-    """The context as providers see it, each message made on access (the mock reads only the last user one)."""
+    """The context as providers see it, each message made on access (the mock reads only the last user one), all of
+    them once when it is iterated (a provider's request body walks it twice; a retry walks it again)."""
 
-    __slots__ = ("_messages",)
+    __slots__ = ("_made", "_messages")
 
     def __init__(self, messages: list[StoredMessage]) -> None:
         self._messages = messages
+        self._made: list[ContextMessage] | None = None
 
     def __len__(self) -> int:
         return len(self._messages)
+
+    def __iter__(self) -> Iterator[ContextMessage]:
+        made = self._made
+        if made is None:
+            made = self._made = [ContextMessage(m.role, m.content) for m in self._messages]
+        return iter(made)
 
     @overload
     def __getitem__(self, index: int) -> ContextMessage: ...

@@ -7,7 +7,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from lean_chat.chat import ContextView
+from lean_chat.providers.base import ContextMessage
 from lean_chat.providers.mock import build_reply
+from lean_chat.store.base import StoredMessage
 from tests.support.apps import in_process, stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
@@ -144,3 +147,12 @@ async def test_long_reply_of_mixed_text_is_kept_whole(live_server: Callable[...,
     done = check_grammar(frames)
     assert done.data["message"]["content"] == "".join(tokens)
     assert history[-1] == {"role": "assistant", "content": "".join(tokens), "meta": None}
+
+
+def test_the_context_view_iterates_the_messages_it_indexes_every_time() -> None:
+    stored = [StoredMessage("system", "be brief"), StoredMessage("user", "hi", {"k": 1}), StoredMessage("assistant", "yo")]
+    view = ContextView(stored)
+    expected = [ContextMessage("system", "be brief"), ContextMessage("user", "hi"), ContextMessage("assistant", "yo")]
+    assert list(view) == expected
+    assert list(view) == expected  # walked again (a provider's body walks it twice, a retry again)
+    assert [view[i] for i in range(len(view))] == expected and view[1:] == expected[1:]
