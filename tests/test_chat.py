@@ -150,7 +150,8 @@ async def test_long_reply_of_mixed_text_is_kept_whole(live_server: Callable[...,
 
 
 def test_the_context_view_iterates_the_messages_it_indexes_every_time() -> None:
-    stored = [StoredMessage("system", "be brief"), StoredMessage("user", "hi", {"k": 1}), StoredMessage("assistant", "yo")]
+    stored = [StoredMessage("system", "be brief"), StoredMessage("user", "hi", {"k": 1})]
+    stored.append(StoredMessage("assistant", "yo"))
     view = ContextView(stored)
     expected = [ContextMessage("system", "be brief"), ContextMessage("user", "hi"), ContextMessage("assistant", "yo")]
     assert list(view) == expected
