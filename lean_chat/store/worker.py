@@ -96,11 +96,15 @@ class Wakeup:
         return True
 
     def set_result(self, result: None = None) -> None:
-        """Set it and run its callbacks now (called from the hand-back only, where no task is running)."""
+        """Set it and run its callbacks now (from a plain callback of the loop; inside a task, on the next turn)."""
         if self._state != self._PENDING:
             return
         self._state = self._DONE
         callbacks, self._callbacks = self._callbacks, []
+        if asyncio.current_task(self._loop) is not None:  # a task cannot be stepped inside another one's step
+            for callback, context in callbacks:
+                self._loop.call_soon(callback, self, context=context)
+            return
         for callback, context in callbacks:
             try:
                 if context is None:

@@ -124,3 +124,20 @@ async def test_a_task_waiting_on_a_wakeup_can_be_cancelled_and_shielded_or_waite
     await asyncio.shield(shielded)  # type: ignore[arg-type]
     finished, _ = await asyncio.wait((waited,))  # type: ignore[type-var]
     assert finished == {waited}
+
+
+async def test_a_wakeup_set_from_inside_a_task_wakes_its_waiter_on_the_next_turn() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup(loop)
+    seen: list[str] = []
+
+    async def caller() -> None:
+        await wakeup
+        seen.append("resumed")
+
+    task = loop.create_task(caller())
+    await asyncio.sleep(0)
+    wakeup.set_result(None)  # from this test's own task
+    seen.append("set")
+    await task
+    assert seen == ["set", "resumed"]
