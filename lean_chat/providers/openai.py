@@ -17,22 +17,23 @@ from .upstream import ErrorInfo, error_detail
 __all__ = ["OpenAIProvider"]
 
 
-class _Delta(msgspec.Struct):
+# gc=False: decoded chunks hold no cycles, so the collector need not track (and walk) them.
+class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
     refusal: str | None = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     delta: _Delta | None = None
     finish_reason: str | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 
 
-class _Chunk(msgspec.Struct):
+class _Chunk(msgspec.Struct, gc=False):
     """The fields of a `chat.completion.chunk` we read (or a vLLM error object)."""
 
     choices: list[_Choice] | None = None
