@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 import httpx
@@ -166,6 +166,8 @@ class UpstreamStream:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
         self._body = body_source(response)
+        # Awaited once per read: done when more of the body arrived; raises httpx's errors (see `failure`).
+        self.arrival: Callable[[], Awaitable[None]] = self._body.arrival
         self._deadline = self._loop.time() + self.request_timeout
         return self
 
@@ -212,11 +214,6 @@ class UpstreamStream:
             raise UpstreamError(
                 f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
             ) from None
-
-    def arrival(self) -> Awaitable[None]:
-        """Done when more of the body arrived; raises httpx's errors (turn them into ours with `failure`)."""
-        assert self._body is not None
-        return self._body.arrival()
 
     def failure(self, exc: httpx.HTTPError) -> UpstreamError:
         """A network failure while reading the body, as a safe error."""
