@@ -7,6 +7,7 @@ import logging
 import time
 from contextlib import aclosing
 
+from .cancellation import take_back_cancel
 from .chat import Turn, TurnFailed
 from .frames import error_frame, token_frames_with_ids, with_id
 from .hub import Hub, StreamInfo
@@ -98,7 +99,7 @@ class DetachedTurn:
                 await asyncio.shield(turn.save_partial())
                 raise
             if self.task is not None:
-                self.task.uncancel()
+                take_back_cancel(self.task)
             final = await self._cut_short()
         except TurnFailed as exc:
             await turn.save_partial()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
+from .cancellation import take_back_cancel
 from .chat import Turn
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS
@@ -79,7 +80,7 @@ class FollowStream:
             if not self.gone:
                 raise
             if self._task is not None:
-                self._task.uncancel()
+                take_back_cancel(self._task)
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from .cancellation import take_back_cancel
 from .chat import Turn, TurnFailed
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 from .log_escape import log_failure
@@ -216,8 +217,7 @@ class TurnStream:
         if not self._cancel_sent:
             return False
         self._cancel_sent = False
-        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+; before it, cancellations are not counted
-        return uncancel is None or uncancel() == 0
+        return self._task is None or take_back_cancel(self._task) == 0
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""
