@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
 from contextlib import aclosing
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from .chat import Turn, TurnFailed
+from .cancellation import take_back_cancel
+from .chat import Turn
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
-from .log_escape import log_failure
 from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream"]
 
-logger = logging.getLogger("lean_chat")
 _DONE_EVENT = b"event: done\n"
 
 
@@ -149,21 +147,14 @@ class TurnStream:
                     message, self.error_code = self.turn.unsaved
                     final = error_frame(message, self.error_code, self.request_id)
             return final
-        except TurnFailed as exc:
-            if not self._settle(End.ERROR):
-                return None
-            self.error_code = exc.code
-            await asyncio.shield(self.turn.save_partial())
-            return error_frame(exc.message, exc.code, self.request_id)
         except Exception as exc:
-            log_failure(logger, "stream failed", exc, user=self.turn.user_id, conversation=self.turn.conversation_id)
+            failed = self.turn.failure(exc)  # logged, unless a TurnFailed (which finish() never raises)
             if self.end is End.DONE:  # the complete reply could not be saved
                 self.end = End.ERROR
             elif not self._settle(End.ERROR):
                 return None
-            self.error_code = "internal_error"
-            await asyncio.shield(self.turn.save_partial())
-            return error_frame("Internal error while streaming the reply.", "internal_error", self.request_id)
+            self.error_code = failed.code
+            return await asyncio.shield(self.turn.fail(failed, self.request_id))
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
@@ -216,8 +207,7 @@ class TurnStream:
         if not self._cancel_sent:
             return False
         self._cancel_sent = False
-        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+; before it, cancellations are not counted
-        return uncancel is None or uncancel() == 0
+        return self._task is None or take_back_cancel(self._task) == 0
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
 from .base import StreamCall
-from .http_provider import DONE, MORE, EventHandler, HTTPProvider
+from .http_provider import DONE, MORE, EventHandler, HTTPProvider, HTTPProviderOptions
 from .messages import split_system
-from .retry import RetryPolicy, UpstreamError
-from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
+from .retry import UpstreamError
+from .sse_parser import SSEEvent
 from .upstream import ErrorInfo, error_detail
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 __all__ = ["ANTHROPIC_VERSION", "MODEL_ALIASES", "AnthropicProvider"]
 
@@ -63,24 +66,9 @@ class AnthropicProvider(HTTPProvider):
     truncated = "the stream ended before the reply was complete (no message_stop)"
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        policy: RetryPolicy,
-        max_tokens: int = 1024,
-        request_timeout: float = 600.0,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        self, client: httpx.AsyncClient, *, max_tokens: int = 1024, **options: Unpack[HTTPProviderOptions]
     ) -> None:
-        super().__init__(
-            client,
-            api_key=api_key,
-            base_url=base_url,
-            policy=policy,
-            request_timeout=request_timeout,
-            max_line_bytes=max_line_bytes,
-        )
+        super().__init__(client, **options)
         self.url = self.base_url + "/messages"
         self.max_tokens = max_tokens
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import httpx
 
@@ -14,7 +14,7 @@ from .retry import RetryPolicy, UpstreamError, retry_wait
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
 from .upstream import UpstreamStream
 
-__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
+__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider", "HTTPProviderOptions"]
 
 # What one event meant; a handler raises UpstreamError for a failure instead.
 MORE: Final = 0  # nothing decisive: read on
@@ -26,6 +26,19 @@ _MAX_CACHED_URLS = 64
 
 # One attempt's handler: appends an event's tokens to the batch and says what the event meant.
 EventHandler = Callable[[SSEEvent, list[str]], int]
+
+
+class _RequiredOptions(TypedDict):
+    api_key: str
+    base_url: str
+    policy: RetryPolicy
+
+
+class HTTPProviderOptions(_RequiredOptions, total=False):
+    """The keyword arguments of `HTTPProvider`, which a subclass passes on as they came (`**options`)."""
+
+    request_timeout: float
+    max_line_bytes: int
 
 
 class HTTPProvider(ABC):
