@@ -223,6 +223,14 @@ class UpstreamStream:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
         if self._body is None:
             return
+        try:
+            # Most often the end of the body came with its last event: nothing to wait for, no timer to set.
+            while events := self.events():
+                pass
+            if events is None:
+                return
+        except ProviderError:
+            return
 
         async def rest() -> None:
             while (events := self.events()) is not None:
