@@ -7,7 +7,7 @@ from typing import Any
 
 from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
-from lean_chat.providers.transport import lean_transport_of, raw_body
+from lean_chat.providers.transport import body_source, lean_transport_of
 
 __all__ = ["FloorApp", "RelayFloor", "reply_frames"]
 
@@ -102,8 +102,12 @@ class RelayFloor:
             response = await self.client.send(request, stream=True)
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
-            async for chunk in raw_body(response) or response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            body = body_source(response)
+            while (chunk := body.poll()) != b"":
+                if chunk is None:
+                    await body.arrival()
+                else:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
         finally:
             await response.aclose()
         await send({"type": "http.response.body", "body": self.done, "more_body": False})

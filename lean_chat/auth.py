@@ -21,6 +21,7 @@ __all__ = [
     "UserMismatch",
     "bearer_token",
     "check_user",
+    "is_key",
 ]
 
 logger = logging.getLogger("lean_chat")
@@ -46,8 +47,10 @@ def bearer_token(scope: Scope) -> str | None:
     return None
 
 
-def _matches_any(token: str, keys: Sequence[bytes]) -> bool:
-    """True when the token equals one of the keys; every key is compared in constant time, none skipped."""
+def is_key(token: str | None, keys: Sequence[bytes]) -> bool:
+    """True when the token (from `bearer_token`) is one of the keys; each compared in constant time, none skipped."""
+    if token is None:
+        return False
     candidate = token.encode("latin-1")  # the header's own bytes back
     found = False
     for key in keys:
@@ -86,7 +89,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         token = bearer_token(scope)
-        if token is not None and self.keys and _matches_any(token, self.keys):
+        if self.keys and is_key(token, self.keys):
             await self.app(scope, receive, send)
             return
         if self.authenticate is None:

@@ -9,6 +9,7 @@ from contextlib import aclosing
 from typing import Any, overload
 
 from .frames import done_frame, error_frame, mark_stopped
+from .log_escape import log_failure
 from .providers.base import ContextMessage, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
@@ -27,6 +28,8 @@ CONVERSATION_GONE = error_frame(*_GONE)
 # The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
 _UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
 STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
+# The `error` frame's message and code when a turn fails in a way nobody foresaw (the failure is logged).
+_INTERNAL = ("Internal error while streaming the reply.", "internal_error")
 # Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
 _PENDING_TOKENS = 16
 
@@ -198,6 +201,18 @@ class Turn:
             self.unsaved = _UNAVAILABLE
             return STORE_UNAVAILABLE
         return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+
+    def failure(self, exc: Exception) -> TurnFailed:
+        """What ends the turn after `exc`: a TurnFailed as it is; anything else logged, and an internal error."""
+        if isinstance(exc, TurnFailed):
+            return exc
+        log_failure(logger, "stream failed", exc, user=self.user_id, conversation=self.conversation_id)
+        return TurnFailed(*_INTERNAL)
+
+    async def fail(self, failed: TurnFailed, request_id: str | None = None) -> bytes:
+        """Save the reply so far, marked partial, and return the `error` frame of the failure."""
+        await self.save_partial()
+        return error_frame(failed.message, failed.code, request_id)
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""

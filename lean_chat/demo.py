@@ -17,7 +17,7 @@ CLIENT_PATH = "/static/client.mjs"
 @lru_cache(maxsize=2)
 def static_bytes(name: str) -> bytes:
     """A file of the package's `static/` folder, read once."""
-    return resources.files("lean_chat").joinpath("static", name).read_bytes()
+    return (resources.files("lean_chat") / "static" / name).read_bytes()
 
 
 def demo_page_html() -> bytes:

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from contextlib import aclosing
 
-from .chat import Turn, TurnFailed
+from .cancellation import take_back_cancel
+from .chat import Turn
 from .frames import error_frame, token_frames_with_ids, with_id
 from .hub import Hub, StreamInfo
-from .log_escape import log_failure
 from .metrics import Metrics
 from .shutdown import Drain
 from .stream_summary import summarize
 from .streaming import End
 
 __all__ = ["ABANDONED_CODE", "DetachedTurn"]
-
-logger = logging.getLogger("lean_chat")
 
 ABANDONED_CODE = "abandoned"
 ABANDONED_MESSAGE = "No reader came back within the grace period; the reply was cut short."
@@ -98,17 +95,12 @@ class DetachedTurn:
                 await asyncio.shield(turn.save_partial())
                 raise
             if self.task is not None:
-                self.task.uncancel()
+                take_back_cancel(self.task)
             final = await self._cut_short()
-        except TurnFailed as exc:
-            await turn.save_partial()
-            final = error_frame(exc.message, exc.code)
-            self.end, self.error_code = End.ERROR, exc.code
         except Exception as exc:
-            log_failure(logger, "stream failed", exc, user=turn.user_id, conversation=turn.conversation_id)
-            await turn.save_partial()
-            final = error_frame("Internal error while streaming the reply.", "internal_error")
-            self.end, self.error_code = End.ERROR, "internal_error"
+            failed = turn.failure(exc)
+            final = await turn.fail(failed)
+            self.end, self.error_code = End.ERROR, failed.code
         await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
 
     async def _cut_short(self) -> bytes:

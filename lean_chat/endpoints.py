@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 from .chat import ChatService, conversation_of
 from .config import Settings
 from .detached import DetachedTurn
-from .follow import FollowStream, stream_headers
+from .follow import FollowedTurn, FollowStream, stream_headers
 from .hub import Hub, StreamInfo
 from .json_response import JSON
 from .limits import check_chat_request
@@ -21,7 +21,7 @@ from .metrics import Metrics
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
-from .request_log import STREAM
+from .request_log import FOLLOWED, STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
@@ -97,7 +97,9 @@ class Endpoints:
                 await hub.bind(info, producer)
                 producer.start()
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
-                await FollowStream(hub, info.stream_id, 0, heartbeat, send_timeout, producer)(scope, receive, send)
+                reader = FollowStream(hub, info.stream_id, 0, heartbeat, send_timeout, producer)
+                scope[FOLLOWED] = FollowedTurn(turn, reader)  # read when the request ends, for the log line
+                await reader(scope, receive, send)
                 return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
             stream.headers = stream_headers(info.stream_id)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
+from .cancellation import take_back_cancel
+from .chat import Turn
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS
 from .hub import Hub
 from .request_id import id_header
+from .streaming import End
 
-__all__ = ["FollowStream", "stream_headers"]
+__all__ = ["FollowStream", "FollowedTurn", "stream_headers"]
 
 
 def stream_headers(stream_id: str) -> list[tuple[bytes, bytes]]:
@@ -42,6 +46,10 @@ class FollowStream:
         self.send_timeout = send_timeout_seconds
         self.producer = producer
         self.gone = False
+        # Why this reader stopped: it left first (client gone, stalled), or the stream ended (then its producer's
+        # end, when that producer runs in this process). None: unknown, or cut off from outside.
+        self.end: End | None = None
+        self.error_code: str | None = None
         self._task: asyncio.Task[object] | None = None
         self._sending_since: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
@@ -65,12 +73,14 @@ class FollowStream:
                     body = PING_FRAME if chunk is None else chunk
                     if body:
                         await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
+            if self.end is None and self.producer is not None:
+                self.end, self.error_code = self.producer.end, self.producer.error_code
             await self._send(send, {"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not self.gone:
                 raise
             if self._task is not None:
-                self._task.uncancel()
+                take_back_cancel(self._task)
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
@@ -92,14 +102,16 @@ class FollowStream:
         loop = asyncio.get_running_loop()
         since = self._sending_since
         if since is not None and loop.time() - since >= self.send_timeout:
-            self._drop()
+            self._drop(End.STALLED)
             return
         at = (since if since is not None else loop.time()) + self.send_timeout
         self._watchdog = loop.call_at(at, self._watch)
 
-    def _drop(self) -> None:
+    def _drop(self, cause: End) -> None:
         """Give up on this reader."""
         self.gone = True
+        if self.end is None:
+            self.end = cause
         if self._task is not None:
             self._task.cancel()
 
@@ -108,7 +120,25 @@ class FollowStream:
         if task.cancelled() or task.exception() is not None:
             return
         if task.result().get("type") == "http.disconnect":
-            self._drop()
+            self._drop(End.CLIENT_GONE)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedTurn:
+    """A turn produced in this process as one reader saw it end (what that reader's log line tells)."""
+
+    turn: Turn
+    reader: FollowStream
+
+    @property
+    def end(self) -> End | None:
+        """The producer's end when the reader read to it; the reader's own when it left first."""
+        return self.reader.end
+
+    @property
+    def error_code(self) -> str | None:
+        """The code of the `error` frame that ended what the reader read, if one did."""
+        return self.reader.error_code
 
 
 async def _next_message(receive: Receive) -> Message:

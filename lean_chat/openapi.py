@@ -18,7 +18,7 @@ from .schema import (
     StopRequest,
     UserOnlyRequest,
 )
-from .store.base import StoredMessage
+from .store.base import ConversationInfo, StoredMessage
 
 __all__ = [
     "OPENAPI_VERSION",
@@ -92,14 +92,9 @@ class ClearReply(msgspec.Struct):
     userId: str
 
 
-class ConversationRow(msgspec.Struct):
+class ConversationRow(ConversationInfo):
     """One conversation of `GET /chat/conversations`; `activeStreamId` names the stream running into it."""
 
-    conversationId: str
-    title: str
-    createdAt: int
-    updatedAt: int
-    messageCount: int
     activeStreamId: str | None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.types import Receive, Scope
 
 from .auth import check_user
+from .cancellation import take_back_cancel
 from .refusals import BodyTimeout, BodyTooLarge, ValidationFailed
 from .schema import decode_body
 
@@ -79,8 +80,7 @@ class BodyReader:
         except asyncio.CancelledError:
             if not deadlines.stop(task):
                 raise
-            uncancel = getattr(task, "uncancel", None)  # Python 3.11+: keep the task's cancel count right
-            if uncancel is not None and uncancel() > 0:
+            if take_back_cancel(task) > 0:
                 raise  # cancelled for another reason as well
             raise BodyTimeout() from None
         finally:

@@ -17,10 +17,13 @@ from .metrics import Metrics
 from .request_id import REQUEST_ID, REQUEST_ID_HEADER, STATUS, choose_request_id
 from .stream_summary import StreamSummary, summarize
 
-__all__ = ["STREAM", "RequestLog"]
+__all__ = ["FOLLOWED", "STREAM", "RequestLog"]
 
 # Where the stream endpoint leaves the TurnStream it ran, read when the request ends.
 STREAM = "lean_chat.stream"
+# Where a resumable POST leaves its reader's view of the turn (a follow.FollowedTurn): logged, not counted, as
+# the producer counts its stream in the metrics itself when it ends.
+FOLLOWED = "lean_chat.followed"
 _MAX_PATH = 256
 _MAX_MODEL = 128
 
@@ -74,8 +77,9 @@ class RequestLog:
         summary = None
         if stream is not None and (self.metrics.enabled or self.json_lines):
             summary = summarize(stream, started)
-        if summary is not None:
             self.metrics.stream_ended(summary)
+        elif self.json_lines and FOLLOWED in scope:
+            summary = summarize(scope[FOLLOWED], started)
         if self.json_lines:
             fields = _fields(scope, status, started, summary)
             access_logger.info("%s %s %d", fields["method"], fields["path"], status, extra={"fields": fields})

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import logging
 from contextlib import aclosing
 from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from .chat import Turn, TurnFailed
+from .cancellation import take_back_cancel
+from .chat import Turn
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
-from .log_escape import log_failure
 from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream"]
 
-logger = logging.getLogger("lean_chat")
 _DONE_EVENT = b"event: done\n"
 
 
@@ -85,10 +83,11 @@ class TurnStream:
         self._task: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Message] | None = None
         self._send: Send | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the turn, framing its batches, until it ends (see `End`)."""
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
         self.request_id = frame_request_id(scope)
@@ -113,7 +112,9 @@ class TurnStream:
         final: bytes | None = None
         try:
             await self._write({"type": "http.response.start", "status": 200, "headers": self._headers})
-            final = await self._produce()
+            # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
+            # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
+            final = await asyncio.get_running_loop().create_task(self._produce())
         except asyncio.CancelledError:
             if self.end is None or not self._take_back_cancel():
                 await asyncio.shield(self.turn.save_partial())
@@ -134,8 +135,9 @@ class TurnStream:
         """
         try:
             async with aclosing(self.turn.batches()) as batches:
+                write = self._write
                 async for batch in batches:
-                    await self._write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+                    await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
@@ -145,21 +147,14 @@ class TurnStream:
                     message, self.error_code = self.turn.unsaved
                     final = error_frame(message, self.error_code, self.request_id)
             return final
-        except TurnFailed as exc:
-            if not self._settle(End.ERROR):
-                return None
-            self.error_code = exc.code
-            await asyncio.shield(self.turn.save_partial())
-            return error_frame(exc.message, exc.code, self.request_id)
         except Exception as exc:
-            log_failure(logger, "stream failed", exc, user=self.turn.user_id, conversation=self.turn.conversation_id)
+            failed = self.turn.failure(exc)  # logged, unless a TurnFailed (which finish() never raises)
             if self.end is End.DONE:  # the complete reply could not be saved
                 self.end = End.ERROR
             elif not self._settle(End.ERROR):
                 return None
-            self.error_code = "internal_error"
-            await asyncio.shield(self.turn.save_partial())
-            return error_frame("Internal error while streaming the reply.", "internal_error", self.request_id)
+            self.error_code = failed.code
+            return await asyncio.shield(self.turn.fail(failed, self.request_id))
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
@@ -212,8 +207,7 @@ class TurnStream:
         if not self._cancel_sent:
             return False
         self._cancel_sent = False
-        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+; before it, cancellations are not counted
-        return uncancel is None or uncancel() == 0
+        return self._task is None or take_back_cancel(self._task) == 0
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""
@@ -230,13 +224,16 @@ class TurnStream:
         if self._ping is not None:
             self._ping.cancel()
 
-    async def _write(self, message: Message) -> None:
-        """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout)."""
-        assert self._send is not None
-        loop = asyncio.get_running_loop()
+    async def _write(self, message: Message, main: bool = True) -> None:
+        """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout).
+
+        `main`: written by the turn (not a ping), so a write stuck after the end is cut by cancelling the turn.
+        """
+        loop = self._loop
+        assert self._send is not None and loop is not None
         # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
-        main = asyncio.current_task() is self._task
-        self._main_writing = self._main_writing or main
+        if main:
+            self._main_writing = True
         self._writes_in_flight += 1
         if self._sending_since is None:
             self._sending_since = loop.time()
@@ -304,6 +301,6 @@ class TurnStream:
     async def _send_ping(self) -> None:
         """Write one comment frame."""
         try:
-            await self._write({"type": "http.response.body", "body": PING_FRAME, "more_body": True})
+            await self._write({"type": "http.response.body", "body": PING_FRAME, "more_body": True}, main=False)
         finally:
             self._ping = None

@@ -9,7 +9,6 @@ client text.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import bearer_token
+from ..auth import bearer_token, is_key
 from ..stream_summary import provider_asked
 from . import MULTIPROCESS_ENV, Metrics
 from .files import MetricFiles
@@ -229,7 +228,7 @@ class PrometheusMetrics(Metrics):
     async def endpoint(self, request: Request) -> Response:
         """`GET /metrics`: the text format; when API keys are set, it needs one of them (an `authenticate`
         hook's end users do not get it)."""
-        if self.api_keys and not _has_key(bearer_token(request.scope), self.api_keys):
+        if self.api_keys and not is_key(bearer_token(request.scope), self.api_keys):
             return Response(
                 _UNAUTHORIZED, status_code=401, headers={"WWW-Authenticate": "Bearer"}, media_type="application/json"
             )
@@ -261,14 +260,3 @@ class PrometheusMetrics(Metrics):
         while True:
             self._sample_pool()
             await asyncio.sleep(seconds)
-
-
-def _has_key(token: str | None, keys: list[bytes]) -> bool:
-    """True when the token is one of the keys (each compared in constant time)."""
-    if token is None:
-        return False
-    candidate = token.encode("latin-1", "replace")
-    found = False
-    for key in keys:
-        found |= hmac.compare_digest(candidate, key)
-    return found

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
 from .base import StreamCall
-from .http_provider import DONE, MORE, EventHandler, HTTPProvider
+from .http_provider import DONE, MORE, EventHandler, HTTPProvider, HTTPProviderOptions
 from .messages import split_system
-from .retry import RetryPolicy, UpstreamError
-from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
+from .retry import UpstreamError
+from .sse_parser import SSEEvent
 from .upstream import ErrorInfo, error_detail
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 __all__ = ["ANTHROPIC_VERSION", "MODEL_ALIASES", "AnthropicProvider"]
 
@@ -28,21 +31,21 @@ MODEL_ALIASES = {
 _RETRY_ERROR_TYPES = frozenset({"overloaded_error", "api_error"})
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     input_tokens: int | None = None
     output_tokens: int | None = None
 
 
-class _Message(msgspec.Struct):
+class _Message(msgspec.Struct, gc=False):
     usage: _Usage | None = None
 
 
-class _Delta(msgspec.Struct):
+class _Delta(msgspec.Struct, gc=False):
     type: str | None = None
     text: str | None = None
 
 
-class _Event(msgspec.Struct):
+class _Event(msgspec.Struct, gc=False):
     """The fields of a streamed event we read."""
 
     type: str = ""
@@ -63,24 +66,9 @@ class AnthropicProvider(HTTPProvider):
     truncated = "the stream ended before the reply was complete (no message_stop)"
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        policy: RetryPolicy,
-        max_tokens: int = 1024,
-        request_timeout: float = 600.0,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        self, client: httpx.AsyncClient, *, max_tokens: int = 1024, **options: Unpack[HTTPProviderOptions]
     ) -> None:
-        super().__init__(
-            client,
-            api_key=api_key,
-            base_url=base_url,
-            policy=policy,
-            request_timeout=request_timeout,
-            max_line_bytes=max_line_bytes,
-        )
+        super().__init__(client, **options)
         self.url = self.base_url + "/messages"
         self.max_tokens = max_tokens
 

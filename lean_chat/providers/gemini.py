@@ -21,30 +21,30 @@ FILTERED_FINISH_REASONS = frozenset({"SAFETY", "RECITATION", "PROHIBITED_CONTENT
 CONTENT_FILTERED = "content_filtered"
 
 
-class _Part(msgspec.Struct):
+class _Part(msgspec.Struct, gc=False):
     text: str | None = None
     thought: bool | None = None
 
 
-class _Content(msgspec.Struct):
+class _Content(msgspec.Struct, gc=False):
     parts: list[_Part] | None = None
 
 
-class _Candidate(msgspec.Struct):
+class _Candidate(msgspec.Struct, gc=False):
     content: _Content | None = None
     finishReason: str | None = None  # noqa: N815 (the wire's name)
 
 
-class _Feedback(msgspec.Struct):
+class _Feedback(msgspec.Struct, gc=False):
     blockReason: str | None = None  # noqa: N815
 
 
-class _UsageMetadata(msgspec.Struct):
+class _UsageMetadata(msgspec.Struct, gc=False):
     promptTokenCount: int | None = None  # noqa: N815
     candidatesTokenCount: int | None = None  # noqa: N815
 
 
-class _Chunk(msgspec.Struct):
+class _Chunk(msgspec.Struct, gc=False):
     """The fields of a streamed GenerateContentResponse we read (or an error object)."""
 
     candidates: list[_Candidate] | None = None

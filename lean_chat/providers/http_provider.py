@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import httpx
 
-from .base import StreamCall
-from .retry import RetryPolicy, UpstreamError, with_retries
+from .base import ProviderError, StreamCall
+from .retry import RetryPolicy, UpstreamError, retry_wait
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
 from .upstream import UpstreamStream
 
-__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider"]
+__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider", "HTTPProviderOptions"]
 
 # What one event meant; a handler raises UpstreamError for a failure instead.
 MORE: Final = 0  # nothing decisive: read on
@@ -26,6 +26,19 @@ _MAX_CACHED_URLS = 64
 
 # One attempt's handler: appends an event's tokens to the batch and says what the event meant.
 EventHandler = Callable[[SSEEvent, list[str]], int]
+
+
+class _RequiredOptions(TypedDict):
+    api_key: str
+    base_url: str
+    policy: RetryPolicy
+
+
+class HTTPProviderOptions(_RequiredOptions, total=False):
+    """The keyword arguments of `HTTPProvider`, which a subclass passes on as they came (`**options`)."""
+
+    request_timeout: float
+    max_line_bytes: int
 
 
 class HTTPProvider(ABC):
@@ -104,44 +117,64 @@ class HTTPProvider(ABC):
 
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, retried before the first token."""
-        body = self.body(call)
-        return with_retries(self.name, self.policy, lambda: self._attempt(call, body), call)
+        return self._stream(call, self.body(call))
 
-    async def _attempt(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
-        """One request: the tokens of each network read; a failure event or a truncated stream raises."""
-        try:
-            request = self._request(call, body)
-        except httpx.InvalidURL:
-            raise UpstreamError("the configured base URL is not valid") from None
-        handle = self.handler(call)
-        finished = done = False
-        async with UpstreamStream(
-            self.client, request, self.secrets, self.request_timeout, self.max_line_bytes
-        ) as upstream:
-            async with aclosing(upstream.reads()) as reads:
-                async for events in reads:
-                    batch: list[str] = []
-                    failure: UpstreamError | None = None
-                    for event in events:
-                        try:
-                            outcome = handle(event, batch)
-                        except UpstreamError as exc:
-                            failure = exc
-                            break
-                        if outcome:
-                            finished = True
-                            if outcome == DONE:
-                                done = True
+    async def _stream(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
+        """Attempts until one ends well or fails past retrying: the tokens of each network read.
+
+        One generator for the retries and the reads: every layer of generators costs each relayed chunk.
+        """
+        tries = 0
+        while True:
+            call.attempts += 1
+            started = False
+            try:
+                try:
+                    request = self._request(call, body)
+                except httpx.InvalidURL:
+                    raise UpstreamError("the configured base URL is not valid") from None
+                handle = self.handler(call)
+                finished = done = False
+                async with UpstreamStream(
+                    self.client, request, self.secrets, self.request_timeout, self.max_line_bytes
+                ) as upstream:
+                    while (events := upstream.events()) is not None:
+                        if not events:
+                            try:
+                                await upstream.arrival()
+                            except httpx.HTTPError as exc:
+                                raise upstream.failure(exc) from None
+                            continue
+                        batch: list[str] = []
+                        failure: UpstreamError | None = None
+                        for event in events:
+                            try:
+                                outcome = handle(event, batch)
+                            except UpstreamError as exc:
+                                failure = exc
                                 break
-                    if batch:
-                        yield batch
-                    if failure is not None:
-                        raise failure
+                            if outcome:
+                                finished = True
+                                if outcome == DONE:
+                                    done = True
+                                    break
+                        if batch:
+                            started = True
+                            yield batch
+                        if failure is not None:
+                            raise failure
+                        if done:
+                            break
                     if done:
-                        break
-            if done:
-                await upstream.drain()
-        if not finished:
-            truncated = UpstreamError(self.truncated, retryable=True)
-            truncated.failure_kind = "truncated"
-            raise truncated
+                        await upstream.drain()
+                if not finished:
+                    truncated = UpstreamError(self.truncated, retryable=True)
+                    truncated.failure_kind = "truncated"
+                    raise truncated
+                return
+            except ProviderError as exc:
+                wait = retry_wait(self.name, self.policy, exc, tries, started, call)
+                if wait is None:
+                    raise
+                tries += 1
+            await asyncio.sleep(wait)

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgspec
 
 from .base import StreamCall
-from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider
+from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider, HTTPProviderOptions
 from .messages import split_system
-from .retry import RetryPolicy, UpstreamError
-from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
+from .retry import UpstreamError
+from .sse_parser import SSEEvent
 from .upstream import ErrorInfo, error_detail
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing's own from Python 3.11
 
 __all__ = ["OpenAIProvider"]
 
 
-class _Delta(msgspec.Struct):
+# gc=False: decoded chunks hold no cycles, so the collector need not track (and walk) them.
+class _Delta(msgspec.Struct, gc=False):
     content: str | None = None
     refusal: str | None = None
 
 
-class _Choice(msgspec.Struct):
+class _Choice(msgspec.Struct, gc=False):
     delta: _Delta | None = None
     finish_reason: str | None = None
 
 
-class _Usage(msgspec.Struct):
+class _Usage(msgspec.Struct, gc=False):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
 
 
-class _Chunk(msgspec.Struct):
+class _Chunk(msgspec.Struct, gc=False):
     """The fields of a `chat.completion.chunk` we read (or a vLLM error object)."""
 
     choices: list[_Choice] | None = None
@@ -52,24 +56,9 @@ class OpenAIProvider(HTTPProvider):
     truncated = "the stream ended before the reply was complete (no finish_reason or [DONE])"
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        base_url: str,
-        policy: RetryPolicy,
-        include_usage: bool = True,
-        request_timeout: float = 600.0,
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        self, client: httpx.AsyncClient, *, include_usage: bool = True, **options: Unpack[HTTPProviderOptions]
     ) -> None:
-        super().__init__(
-            client,
-            api_key=api_key,
-            base_url=base_url,
-            policy=policy,
-            request_timeout=request_timeout,
-            max_line_bytes=max_line_bytes,
-        )
+        super().__init__(client, **options)
         self.url = self.base_url + "/chat/completions"
         self.include_usage = include_usage
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import aclosing
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .base import ProviderError, StreamCall
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "UpstreamError", "retry_after_seconds", "with_retries"]
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "UpstreamError", "retry_after_seconds", "retry_wait"]
 
 logger = logging.getLogger("lean_chat.providers")
 
@@ -85,34 +83,17 @@ class RetryPolicy:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-async def with_retries(
-    provider: str,
-    policy: RetryPolicy,
-    attempt: Callable[[], AsyncGenerator[list[str], None]],
-    call: StreamCall | None = None,
-) -> AsyncGenerator[list[str], None]:
-    """The batches of `attempt()`, started again on a retryable failure as long as no token was yielded.
+def retry_wait(
+    provider: str, policy: RetryPolicy, exc: ProviderError, tries: int, started: bool, call: StreamCall
+) -> float | None:
+    """After a failed attempt: seconds to wait before the next one, or None when it must not be retried.
 
-    Each attempt, and the kind of each failed one, is noted on `call` (for the metrics).
+    A stream that yielded a token is never retried; the failure's kind is noted on `call` (for the metrics).
     """
-    tries = 0
-    while True:
-        started = False
-        if call is not None:
-            call.attempts += 1
-        try:
-            async with aclosing(attempt()) as stream:
-                async for batch in stream:
-                    started = True
-                    yield batch
-            return
-        except ProviderError as exc:
-            if call is not None:
-                call.failures.append(getattr(exc, "failure_kind", exc.code))
-            if started or not exc.retryable or tries >= policy.max_retries:
-                raise
-            wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
-            tries += 1
-            # %r: the detail quotes the upstream's own words, which may echo the request (a model name, say).
-            logger.warning("%s: %r; retry %d of %d in %.2f s", provider, exc.detail, tries, policy.max_retries, wait)
-        await asyncio.sleep(wait)
+    call.failures.append(getattr(exc, "failure_kind", exc.code))
+    if started or not exc.retryable or tries >= policy.max_retries:
+        return None
+    wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)
+    # %r: the detail quotes the upstream's own words, which may echo the request (a model name, say).
+    logger.warning("%s: %r; retry %d of %d in %.2f s", provider, exc.detail, tries + 1, policy.max_retries, wait)
+    return wait

@@ -22,13 +22,13 @@ import asyncio
 import collections
 import ssl
 import weakref
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, Protocol
 
 import httptools
 import httpx
 
-__all__ = ["BODY_EXTENSION", "LeanTransport", "body_finished", "lean_transport_of", "raw_body", "use_lean_transport"]
+__all__ = ["BODY_EXTENSION", "LeanTransport", "BodySource", "body_source", "lean_transport_of", "use_lean_transport"]
 
 # The response extension holding the body stream itself, so a reader can skip httpx's per-read layers.
 BODY_EXTENSION = "lean_chat.body"
@@ -69,6 +69,7 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
+        self.waiting: tuple[float | None, bool] = (None, False)  # the wait in progress: its timeout, and where
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
 
@@ -148,25 +149,21 @@ class _Connection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
-    async def wait(self, timeout: float | None, before_head: bool) -> None:
-        """Until something arrives (or the connection ends); `httpx.ReadTimeout` after `timeout` seconds.
+    def arrival(self, timeout: float | None, before_head: bool) -> asyncio.Future[None]:
+        """A future done when something arrives (or the connection ends); it raises `httpx.ReadTimeout` after
+        `timeout` seconds of silence. A future, not a coroutine: a relayed chunk allocates one object here.
 
         The timer is lazy: one per connection, armed when none is pending, and when it fires it re-arms
         itself for the deadline of the wait in progress (no timer made and cancelled per read).
         """
         waiter = self.loop.create_future()
         self.waiter = waiter
+        self.waiting = (timeout, before_head)
         if timeout is not None:
             self.deadline = self.loop.time() + timeout
             if self.timer is None:
                 self.timer = self.loop.call_at(self.deadline, self._check_deadline)
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-        if waiter.result() is _TIMED_OUT:
-            where = "before answering" if before_head else "between two reads"
-            raise httpx.ReadTimeout(f"the upstream server sent nothing for {timeout} s {where}")
+        return waiter
 
     def _check_deadline(self) -> None:
         """The lazy read timer fired: time the wait out if its deadline passed, else sleep until it."""
@@ -174,8 +171,10 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done() or self.closed:
             return
-        if self.loop.time() >= self.deadline:
-            waiter.set_result(_TIMED_OUT)
+        timeout, before_head = self.waiting
+        if timeout is not None and self.loop.time() >= self.deadline:
+            where = "before answering" if before_head else "between two reads"
+            waiter.set_exception(httpx.ReadTimeout(f"the upstream server sent nothing for {timeout} s {where}"))
         else:
             self.timer = self.loop.call_at(self.deadline, self._check_deadline)
 
@@ -212,7 +211,7 @@ _TIMED_OUT: Any = object()
 
 
 def _time_out(waiter: asyncio.Future[Any]) -> None:
-    """Resolve a waiter as timed out, unless something came first."""
+    """Resolve a pool waiter as timed out, unless something came first."""
     if not waiter.done():
         waiter.set_result(_TIMED_OUT)
 
@@ -226,17 +225,30 @@ class _Body(httpx.AsyncByteStream):
         self.read_timeout = read_timeout
         self.released = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def poll(self) -> bytes | None:
+        """Everything buffered now, as one; b"" at the end of the body; None when nothing is (await `arrival()`)."""
         connection = self.connection
+        if connection.chunks:
+            return connection.take()
+        if connection.complete:
+            return b""
+        if connection.error is not None:
+            raise connection.error
+        return None
+
+    def arrival(self) -> asyncio.Future[None]:
+        """Done when more of the body arrives or it ends; raises `httpx.ReadTimeout` after the read timeout."""
+        return self.connection.arrival(self.read_timeout, before_head=False)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         while True:
-            if connection.chunks:
-                yield connection.take()
-            elif connection.complete:
-                return
-            elif connection.error is not None:
-                raise connection.error
+            chunk = self.poll()
+            if chunk is None:
+                await self.arrival()
+            elif chunk:
+                yield chunk
             else:
-                await connection.wait(self.read_timeout, before_head=False)
+                return
 
     async def aclose(self) -> None:
         """Give the connection back to the pool if its answer was read to the end; close it at once otherwise."""
@@ -263,26 +275,45 @@ def lean_transport_of(client: httpx.AsyncClient) -> LeanTransport | None:
     return _CLIENTS.get(client)
 
 
-def raw_body(response: httpx.Response) -> AsyncIterator[bytes] | None:
-    """The body's reads straight from the transport (one generator, not four), when nothing needs decoding.
+class BodySource(Protocol):
+    """A response body read without generators: `poll()` what is buffered, await `arrival()` for more."""
 
-    None for a response of another transport or with a content-encoding: read those with `aiter_bytes()`.
+    def poll(self) -> bytes | None:
+        """Everything buffered now; b"" at the end of the body; None when nothing is."""
+
+    def arrival(self) -> Awaitable[None]:
+        """Done when more arrives or the body ends; raises httpx's errors (`ReadTimeout`, network errors)."""
+
+
+class _IteratedBody:
+    """A `BodySource` over httpx's `aiter_bytes()`: for other transports, or a body that needs decoding."""
+
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self.chunks = chunks
+        self.buffered: bytes | None = None
+
+    def poll(self) -> bytes | None:
+        """The read taken by the last `arrival()`, if any."""
+        chunk, self.buffered = self.buffered, None
+        return chunk
+
+    async def arrival(self) -> None:
+        """Take the next read (b"" at the end)."""
+        try:
+            self.buffered = await self.chunks.__anext__()
+        except StopAsyncIteration:
+            self.buffered = b""
+
+
+def body_source(response: httpx.Response) -> BodySource:
+    """The response's body as a `BodySource`: straight from the lean transport when nothing needs decoding.
+
     Closing the response still closes (or pools) the connection.
     """
     body = response.extensions.get(BODY_EXTENSION)
-    if body is None or "content-encoding" in response.headers:
-        return None
-    return body.__aiter__()  # type: ignore[no-any-return]
-
-
-def body_finished(response: httpx.Response) -> bool:
-    """True when the body of a lean-transport response has arrived whole and been read to its end (nothing left to
-    drain); False when it has not, or for a response of another transport."""
-    body = response.extensions.get(BODY_EXTENSION)
-    if not isinstance(body, _Body):
-        return False
-    connection = body.connection
-    return connection.complete and not connection.chunks
+    if isinstance(body, _Body) and "content-encoding" not in response.headers:
+        return body
+    return _IteratedBody(response.aiter_bytes())
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -339,7 +370,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             while not connection.headers_done:
                 if connection.error is not None:
                     raise connection.error
-                await connection.wait(read_timeout, before_head=True)
+                await connection.arrival(read_timeout, before_head=True)
         except BaseException:
             if connection is None:
                 self._forget_slot()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 
 import httpx
 import msgspec
 
+from .base import ProviderError
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
-from .transport import body_finished, lean_transport_of, raw_body
+from .transport import BodySource, body_source, lean_transport_of
 
 __all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
 
@@ -21,7 +22,7 @@ _MAX_ERROR_BODY = 64 * 1024
 _MAX_MESSAGE = 500
 
 
-class ErrorInfo(msgspec.Struct):
+class ErrorInfo(msgspec.Struct, gc=False):
     """A provider's error object (OpenAI, Anthropic and Gemini name these fields alike)."""
 
     message: str | None = None
@@ -30,7 +31,7 @@ class ErrorInfo(msgspec.Struct):
     status: str | None = None
 
 
-class _ErrorEnvelope(msgspec.Struct):
+class _ErrorEnvelope(msgspec.Struct, gc=False):
     """`{"error": {...}}`."""
 
     error: ErrorInfo | str | None = None
@@ -115,7 +116,8 @@ def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answere
 
 
 class UpstreamStream:
-    """A streamed POST: `async with` sends it and checks the status; `reads()` yields each read's events.
+    """A streamed POST: `async with` sends it and checks the status; then `events()` gives what arrived, parsed,
+    and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk).
 
     Leaving the block closes the response at once (a half-read response closes its connection, which
     stops the upstream from generating more); `drain()` reads the rest of a finished body so that the
@@ -137,7 +139,11 @@ class UpstreamStream:
         self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
-        self._chunks: AsyncIterator[bytes] | None = None
+        self._body: BodySource | None = None
+        self._parser = SSEParser(max_line_bytes)
+        self._loop = asyncio.get_running_loop()
+        self._deadline = 0.0
+        self._ended = False
 
     async def __aenter__(self) -> UpstreamStream:
         direct = lean_transport_of(self.client)
@@ -159,15 +165,15 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._chunks = raw_body(response) or response.aiter_bytes()
+        self._body = body_source(response)
+        # Awaited once per read: done when more of the body arrived; raises httpx's errors (see `failure`).
+        self.arrival: Callable[[], Awaitable[None]] = self._body.arrival
+        self._deadline = self._loop.time() + self.request_timeout
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        close = getattr(self._chunks, "aclose", None)
-        if close is not None:
-            await close()
         if self._response is not None:
             await self._response.aclose()
 
@@ -183,40 +189,55 @@ class UpstreamStream:
                 break
         return b"".join(parts)
 
-    async def reads(self) -> AsyncGenerator[list[SSEEvent], None]:
-        """The events of each network read that completed at least one (the last one may be unterminated)."""
-        assert self._chunks is not None
-        parser = SSEParser(self.max_line_bytes)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.request_timeout
+    def events(self) -> list[SSEEvent] | None:
+        """The events completed by what has arrived ([] when none yet: await `arrival()`); None after the end.
+
+        At the end of the body, the last event may be unterminated.
+        """
+        body = self._body
+        assert body is not None
+        if self._ended:
+            return None
         try:
-            async for chunk in self._chunks:
-                events = parser.feed(chunk)
-                if events:
-                    yield events
-                if loop.time() > deadline:
-                    raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
-            events = parser.flush()
+            if self._loop.time() > self._deadline:
+                raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+            chunk = body.poll()
+            if chunk is None:
+                return []
+            if chunk:
+                return self._parser.feed(chunk)
+            self._ended = True
+            return self._parser.flush() or None
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.timeouts, answered=True) from None
+            raise self.failure(exc) from None
         except LineTooLong:
             raise UpstreamError(
                 f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
             ) from None
-        if events:
-            yield events
+
+    def failure(self, exc: httpx.HTTPError) -> UpstreamError:
+        """A network failure while reading the body, as a safe error."""
+        return _transport_error(exc, self.timeouts, answered=True)
 
     async def drain(self, grace: float = 0.25) -> None:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
-        if self._chunks is None or (self._response is not None and body_finished(self._response)):
-            return  # nothing left (the usual case): no reader task, no timer
-        chunks = self._chunks
+        if self._body is None:
+            return
+        try:
+            # Most often the end of the body came with its last event: nothing to wait for, no timer to set.
+            while events := self.events():
+                pass
+            if events is None:
+                return
+        except ProviderError:
+            return
 
         async def rest() -> None:
-            async for _ in chunks:
-                pass
+            while (events := self.events()) is not None:
+                if not events:
+                    await self.arrival()
 
         try:
             await asyncio.wait_for(rest(), grace)
-        except (httpx.HTTPError, asyncio.TimeoutError):
+        except (ProviderError, httpx.HTTPError, asyncio.TimeoutError):
             pass

@@ -275,9 +275,11 @@ async def test_pool_gauges_read_the_lean_transport(live_server: Callable[..., Li
     assert value(after, "lean_chat_upstream_pool_connections", state="idle") == 1
 
 
-async def test_resumable_streams_are_counted_like_the_others() -> None:
-    # Resumable streams (produced apart from their connection) once left every stream metric untouched.
-    async with in_process(metrics=True, sqlite_path="", api_keys=[KEY]) as http:
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_resumable_streams_are_counted_like_the_others(log_format: str) -> None:
+    # Resumable streams (produced apart from their connection) once left every stream metric untouched; their
+    # POST's JSON log line reads the stream too, and must not count it a second time.
+    async with in_process(metrics=True, sqlite_path="", api_keys=[KEY], log_format=log_format) as http:
         body = stream_body("resumer", "hi")
         body["params"]["resume"] = True
         assert (await stream(http, body))["type"] == "done"

@@ -124,7 +124,13 @@ async def test_the_body_comes_out_as_events_per_read() -> None:
         lambda request: httpx.Response(200, content=b"data: one\n\ndata: two\n\nevent: last\ndata: three")
     )
     try:
-        reads = [[(event.event, event.data) for event in events] async for events in stream.reads()]
+        reads = []
+        while (events := stream.events()) is not None:
+            if events:
+                reads.append([(event.event, event.data) for event in events])
+            else:
+                await stream.arrival()
+        assert stream.events() is None  # the end stays the end
     finally:
         await stream.__aexit__(None, None, None)
     assert [item for read in reads for item in read] == [("message", b"one"), ("message", b"two"), ("last", b"three")]
