@@ -35,3 +35,15 @@ def test_holds_nest_and_a_release_without_a_hold_is_refused() -> None:
     with pytest.raises(RuntimeError):
         gc_freeze.release()
     assert gc_freeze.holders() == 0
+
+
+def test_full_collections_are_rarer_while_held_and_the_thresholds_come_back() -> None:
+    before = gc.get_threshold()
+    gc_freeze.hold()
+    gc_freeze.hold()
+    held = gc.get_threshold()
+    assert held[:2] == before[:2] and held[2] == max(before[2], gc_freeze.FULL_EVERY)
+    gc_freeze.release()
+    assert gc.get_threshold() == held  # another hold remains
+    gc_freeze.release()
+    assert gc.get_threshold() == before
