@@ -9,14 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .auth import AuthMiddleware
 from .endpoints import Endpoints
 from .paths import STREAM_PATH, route_path
 from .refusals import Refusal, refusal_response
 from .request_log import RequestLog
+from .streaming import BODY_SEND
 
 __all__ = ["LeanStarlette", "StreamFirst", "StreamLane"]
+
+# Middleware that change at most the head of an answer (CORS adds headers; auth refuses or passes on).
+_HEAD_ONLY: tuple[type, ...] = (CORSMiddleware, AuthMiddleware)
 
 
 class StreamLane:
@@ -36,16 +42,20 @@ class StreamLane:
 class StreamFirst:
     """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
 
-    def __init__(self, lane: ASGIApp, rest: ASGIApp, log: RequestLog) -> None:
+    def __init__(self, lane: ASGIApp, rest: ASGIApp, log: RequestLog, bodies_direct: bool = False) -> None:
         self.lane = lane
         self.rest = rest
         self.log = log
+        # Body frames may skip the lane's middleware (each token batch then passes no `send` wrapper).
+        self.bodies_direct = bodies_direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch on the method and path (each HTTP request through the request log: its id, its line)."""
         if scope["type"] != "http":
             await self.rest(scope, receive, send)
         elif scope["method"] == "POST" and route_path(scope) == STREAM_PATH:
+            if self.bodies_direct:
+                scope[BODY_SEND] = send
             await self.log.lane(self.lane, scope, receive, send)
         else:
             await self.log.rest(self.rest, scope, receive, send)
@@ -64,4 +74,7 @@ class LeanStarlette(Starlette):
         lane = self.stream_lane
         for kind, args, kwargs in reversed(self.user_middleware):
             lane = kind(lane, *args, **kwargs)
-        return StreamFirst(lane, super().build_middleware_stack(), self.request_log)
+        bodies_direct = all(
+            isinstance(kind, type) and issubclass(kind, _HEAD_ONLY) for kind, _, _ in self.user_middleware
+        )
+        return StreamFirst(lane, super().build_middleware_stack(), self.request_log, bodies_direct)

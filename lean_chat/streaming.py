@@ -15,7 +15,11 @@ from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 from .request_id import frame_request_id, id_header
 from .shutdown import Drain
 
-__all__ = ["End", "ErrorStream", "TurnStream"]
+__all__ = ["BODY_SEND", "End", "ErrorStream", "TurnStream"]
+
+# The scope key of the server's own `send`, for a stream's body frames, when no middleware on the lane changes
+# bodies (the stream lane sets it: each token batch then passes no middleware's `send` wrapper).
+BODY_SEND = "lean_chat.body_send"
 
 _DONE_EVENT = b"event: done\n"
 
@@ -83,6 +87,7 @@ class TurnStream:
         self._task: asyncio.Task[Any] | None = None
         self._watcher: asyncio.Task[Message] | None = None
         self._send: Send | None = None
+        self._body_send: Send | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,6 +95,7 @@ class TurnStream:
         self._loop = loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
+        self._body_send = scope.get(BODY_SEND, send)  # past the lane's middleware, when none changes bodies
         self.request_id = frame_request_id(scope)
         self._headers = self.headers + id_header(scope)
         self._watcher = watcher = loop.create_task(_next_message(receive))
@@ -111,7 +117,7 @@ class TurnStream:
         """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
         final: bytes | None = None
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers})
+            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers}, head=True)
             # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
             # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
             final = await asyncio.get_running_loop().create_task(self._produce())
@@ -224,13 +230,14 @@ class TurnStream:
         if self._ping is not None:
             self._ping.cancel()
 
-    async def _write(self, message: Message, main: bool = True) -> None:
+    async def _write(self, message: Message, main: bool = True, head: bool = False) -> None:
         """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout).
 
         `main`: written by the turn (not a ping), so a write stuck after the end is cut by cancelling the turn.
         """
         loop = self._loop
-        assert self._send is not None and loop is not None
+        send = self._send if head else self._body_send
+        assert send is not None and loop is not None
         # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
         if main:
             self._main_writing = True
@@ -238,7 +245,7 @@ class TurnStream:
         if self._sending_since is None:
             self._sending_since = loop.time()
         try:
-            await self._send(message)
+            await send(message)
         finally:
             if main:
                 self._main_writing = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -76,3 +78,32 @@ async def test_streams_under_a_starlette_mount(sqlite_path: str) -> None:
         assert [m["role"] for m in history["messages"]] == ["user", "assistant"]
         # The path alone is not enough: the app only answers below its own mount point.
         assert (await http.post("/chat/stream", json=stream_body("mounted", "hi"))).status_code == 404
+
+
+class BodyTagger:
+    """A user's middleware that changes every body message of an answer (each gets a comment line)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def tagged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b": tagged\n" + message["body"]}
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+async def test_a_users_middleware_sees_every_body_frame_of_a_stream(sqlite_path: str) -> None:
+    # The lane's own middleware (CORS, auth) change heads only, so frames may skip them; a user's may not be skipped.
+    app = create_app(sqlite_path=sqlite_path)
+    app.add_middleware(BodyTagger)
+    async with in_process(app) as http:
+        stream = await http.post("/chat/stream", json=stream_body("tagged", "hi", tokenDelayMs=1), headers=ORIGIN)
+    frames = parse_frames(stream.content)
+    assert check_grammar(frames).event == "done"
+    assert stream.content.startswith(b": tagged\nevent: token")
+    assert b": tagged\nevent: done" in stream.content
+    assert stream.content.count(b": tagged\n") > 2  # every batch of tokens, and the done frame
+    assert stream.headers["access-control-allow-origin"] == "*"
