@@ -9,7 +9,7 @@ from contextlib import aclosing
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .frames import error_frame, token_frames_with_ids, with_id
-from .hub import Hub, StreamInfo
+from .hub import Hub, StreamInfo, release_whole
 from .metrics import Metrics
 from .shutdown import Drain
 from .stream_summary import summarize
@@ -74,7 +74,7 @@ class DetachedTurn:
             if self.end is None:
                 self.end, self.error_code = End.ERROR, "internal_error"
             self.metrics.stream_ended(summarize(self, self.started))
-            await asyncio.shield(self.hub.release(self.info))
+            await release_whole(self.hub, self.info)
 
     async def _produce(self, turn: Turn, stream_id: str) -> None:
         """The reply's frames, kept in the hub, then its final frame."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -14,7 +13,7 @@ from .chat import ChatService, conversation_of
 from .config import Settings
 from .detached import DetachedTurn
 from .follow import FollowedTurn, FollowStream, stream_headers
-from .hub import Hub, StreamInfo
+from .hub import Hub, StreamInfo, release_whole
 from .json_response import JSON
 from .limits import check_chat_request
 from .metrics import Metrics
@@ -109,7 +108,7 @@ class Endpoints:
                 await stream(scope, receive, send)
         finally:
             if producer is None:  # a producer releases its own stream when it ends
-                await asyncio.shield(hub.release(info))
+                await release_whole(hub, info)
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import Hub, HubUnavailable, Running, StreamInfo
+from .base import Hub, HubUnavailable, Running, StreamInfo, release_whole
 from .memory import MemoryHub
 
-__all__ = ["Hub", "HubUnavailable", "MemoryHub", "Running", "StreamInfo", "open_hub"]
+__all__ = ["Hub", "HubUnavailable", "MemoryHub", "Running", "StreamInfo", "open_hub", "release_whole"]
 
 
 def open_hub(settings: Settings) -> Hub:

@@ -27,6 +27,7 @@ __all__ = [
     "StreamInfo",
     "TooManyStreams",
     "frames_after",
+    "release_whole",
 ]
 
 # A reader asked for frames older than the oldest one kept (the stream was longer than the bound).
@@ -187,6 +188,9 @@ class _Quiet:
 class Hub(Protocol):
     """Live streams: claims and the per-user count, kept frames, readers, Stop, the conversation's active stream."""
 
+    # True when `release` never waits: then nothing can cut it short, and it needs no shield (a task) per stream.
+    releases_at_once: bool
+
     async def open(self, on_orphan: OrphanSaver) -> None:
         """Start the hub's background work; `on_orphan` saves the reply of a stream whose producer died."""
         ...
@@ -242,3 +246,9 @@ class Hub(Protocol):
     async def active(self, user_id: str, conversation_ids: list[str]) -> dict[str, str]:
         """The running stream of each of these conversations that has one."""
         ...
+
+
+def release_whole(hub: Hub, info: StreamInfo) -> Awaitable[None]:
+    """`hub.release(info)`, run to its end even if the caller is cancelled meanwhile."""
+    release = hub.release(info)
+    return release if hub.releases_at_once else asyncio.shield(release)

@@ -24,6 +24,8 @@ class _Stream:
 class MemoryHub:
     """Streams of this process; an ended resumable stream is kept `ttl_seconds`, then forgotten."""
 
+    releases_at_once = True  # `release` never waits
+
     def __init__(self, ttl_seconds: float = 600.0, max_batches: int = 10_000) -> None:
         self.ttl = ttl_seconds
         self.max_batches = max_batches

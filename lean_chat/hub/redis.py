@@ -162,6 +162,8 @@ class _Write:
 class RedisHub:
     """Streams shared by every instance that uses the same Redis and prefix."""
 
+    releases_at_once = False  # `release` talks to Redis
+
     def __init__(
         self,
         url: str,
