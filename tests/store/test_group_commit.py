@@ -82,6 +82,16 @@ async def hold_worker(worker: Worker) -> threading.Event:
     return release
 
 
+async def queued_together(setup: Any, *writes: tuple[Any, str]) -> list[asyncio.Future[Any]]:
+    """The writes, queued while the worker is busy (so they run as one group), then the worker let go."""
+    worker, group, db, _, _ = setup
+    release = await hold_worker(worker)
+    futures = [asyncio.ensure_future(group.write(db, work, key)) for work, key in writes]
+    await asyncio.sleep(0)
+    release.set()
+    return futures
+
+
 async def test_writes_queued_together_share_one_commit_and_a_refusal_is_its_own(setup: Any) -> None:
     worker, group, db, statements, path = setup
     release = await hold_worker(worker)
@@ -98,13 +108,10 @@ async def test_writes_queued_together_share_one_commit_and_a_refusal_is_its_own(
 
 
 async def test_a_write_that_fails_after_writing_is_rolled_back_alone(setup: Any) -> None:
-    worker, group, db, _, path = setup
-    release = await hold_worker(worker)
-    before = asyncio.ensure_future(group.write(db, insert, "before"))
-    refused = asyncio.ensure_future(group.write(db, insert_then_refuse, "refused"))
-    after = asyncio.ensure_future(group.write(db, insert, "after"))
-    await asyncio.sleep(0)
-    release.set()
+    _, _, db, _, path = setup
+    before, refused, after = await queued_together(
+        setup, (insert, "before"), (insert_then_refuse, "refused"), (insert, "after")
+    )
     assert await before == "before"
     assert await after == "after"
     with pytest.raises(Forbidden):
@@ -124,13 +131,10 @@ async def test_a_lone_write_commits_alone_and_is_committed_when_it_returns(setup
 
 
 async def test_a_group_that_fails_runs_each_write_alone(setup: Any) -> None:
-    worker, group, db, _, path = setup
-    release = await hold_worker(worker)
-    first = asyncio.ensure_future(group.write(db, insert, "first"))
-    breaker = asyncio.ensure_future(group.write(db, end_the_transaction, "breaker"))
-    after = asyncio.ensure_future(group.write(db, insert, "after"))
-    await asyncio.sleep(0)
-    release.set()
+    _, _, db, _, path = setup
+    first, breaker, after = await queued_together(
+        setup, (insert, "first"), (end_the_transaction, "breaker"), (insert, "after")
+    )
     assert await first == "first"
     assert await after == "after"
     with pytest.raises(sqlite3.OperationalError):

@@ -84,17 +84,23 @@ async def test_a_cancelled_read_returns_at_once_and_later_operations_still_run()
         worker.stop()
 
 
-async def test_a_wakeup_steps_its_waiting_task_inside_the_hand_back() -> None:
-    loop = asyncio.get_running_loop()
-    wakeup = Wakeup(loop)
-    seen: list[str] = []
+async def waiting_on(wakeup: Wakeup, seen: list[str]) -> asyncio.Task[None]:
+    """A task that has started to wait on the wakeup, and notes when it resumes."""
 
     async def caller() -> None:
         await wakeup
         seen.append("resumed")
 
-    task = loop.create_task(caller())
+    task = asyncio.get_running_loop().create_task(caller())
     await asyncio.sleep(0)
+    return task
+
+
+async def test_a_wakeup_steps_its_waiting_task_inside_the_hand_back() -> None:
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup(loop)
+    seen: list[str] = []
+    task = await waiting_on(wakeup, seen)
 
     def hand_back() -> None:
         wakeup.set_result(None)
@@ -130,13 +136,7 @@ async def test_a_wakeup_set_from_inside_a_task_wakes_its_waiter_on_the_next_turn
     loop = asyncio.get_running_loop()
     wakeup = Wakeup(loop)
     seen: list[str] = []
-
-    async def caller() -> None:
-        await wakeup
-        seen.append("resumed")
-
-    task = loop.create_task(caller())
-    await asyncio.sleep(0)
+    task = await waiting_on(wakeup, seen)
     wakeup.set_result(None)  # from this test's own task
     seen.append("set")
     await task
