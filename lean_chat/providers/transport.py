@@ -69,7 +69,9 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         self.paused = False
         self.waiter: asyncio.Future[None] | None = None
-        self.waiting: tuple[float | None, bool] = (None, False)  # the wait in progress: its timeout, and where
+        # The wait in progress: its timeout, and whether the head is still awaited (two fields: no tuple per read).
+        self.wait_timeout: float | None = None
+        self.before_head = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------------
 
@@ -158,7 +160,8 @@ class _Connection(asyncio.Protocol):
         """
         waiter = self.loop.create_future()
         self.waiter = waiter
-        self.waiting = (timeout, before_head)
+        self.wait_timeout = timeout
+        self.before_head = before_head
         if timeout is not None:
             self.deadline = self.loop.time() + timeout
             if self.timer is None:
@@ -171,9 +174,9 @@ class _Connection(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done() or self.closed:
             return
-        timeout, before_head = self.waiting
+        timeout = self.wait_timeout
         if timeout is not None and self.loop.time() >= self.deadline:
-            where = "before answering" if before_head else "between two reads"
+            where = "before answering" if self.before_head else "between two reads"
             waiter.set_exception(httpx.ReadTimeout(f"the upstream server sent nothing for {timeout} s {where}"))
         else:
             self.timer = self.loop.call_at(self.deadline, self._check_deadline)
