@@ -20,13 +20,13 @@ from .loadgen import Connection, percentile
 from .report import Figure
 from .scenarios import (
     LEAN,
-    PROMPT,
     Bench,
     _background_streams,
     _conversation,
     _growth,
     _stats,
     chat_body,
+    direct_upstream_request,
     median,
     stream_request,
 )
@@ -105,20 +105,12 @@ async def _loop_stalls(bench: Bench, url: str) -> dict[str, Any]:
 
 async def _added_latency(bench: Bench, url: str) -> dict[str, Any]:
     """Time to first token through the server minus straight from the TLS upstream, per store."""
-    import json
-
     from .tls import make_loopback_ca
 
     plan = bench.plan
     ca, cert, key = make_loopback_ca(bench.scratch)
     context = ssl.create_default_context(cafile=ca)
-    upstream_body = json.dumps(
-        {"model": "gpt-4.1", "messages": [{"role": "user", "content": PROMPT}], "stream": True}
-    ).encode()
-    upstream_request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer sk-bench\r\n"
-        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(upstream_body) + upstream_body
-    )
+    upstream_request = direct_upstream_request()
     results: dict[str, Any] = {}
     with bench.upstream(20, cert, key) as upstream:
         for store in STORES:

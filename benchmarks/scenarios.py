@@ -490,9 +490,7 @@ async def _probe(
         "serverCpuPerTokenUs": shares.get("serverCpu", 0.0) * shares["seconds"] / max(1, tokens) * 1e6,
     }
     result["passed"] = (
-        good == streams
-        and result["p99FirstTokenMs"] <= FIRST_TOKEN_P99_MS
-        and result["p99GapMs"] <= GAP_P99_MS
+        good == streams and result["p99FirstTokenMs"] <= FIRST_TOKEN_P99_MS and result["p99GapMs"] <= GAP_P99_MS
     )
     bench.log(
         f"  {tag}: {streams} streams: {good} ok, first token p50/p99 {result['p50FirstTokenMs']:.0f}/"
@@ -778,6 +776,15 @@ async def loop_stalls(bench: Bench) -> dict[str, Any]:
 # added latency through a TLS upstream
 
 
+def direct_upstream_request() -> bytes:
+    """The chat-completions POST the added-latency scenarios send straight to the fake upstream."""
+    body = json.dumps({"model": "gpt-4.1", "messages": [{"role": "user", "content": PROMPT}], "stream": True}).encode()
+    return (
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer sk-bench\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    )
+
+
 async def added_latency(bench: Bench) -> dict[str, Any]:
     """Time to first token through the server minus straight from the (TLS) upstream, request by request."""
     from .tls import make_loopback_ca
@@ -786,13 +793,7 @@ async def added_latency(bench: Bench) -> dict[str, Any]:
     ca, cert, key = make_loopback_ca(bench.scratch)
     context = ssl.create_default_context(cafile=ca)
     results: dict[str, Any] = {}
-    upstream_body = json.dumps(
-        {"model": "gpt-4.1", "messages": [{"role": "user", "content": PROMPT}], "stream": True}
-    ).encode()
-    upstream_request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer sk-bench\r\n"
-        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(upstream_body) + upstream_body
-    )
+    upstream_request = direct_upstream_request()
     with bench.upstream(20, cert, key) as upstream:
         url = f"https://127.0.0.1:{upstream.port}/v1"
         env = {"SSL_CERT_FILE": ca}
