@@ -40,6 +40,13 @@ async def stream(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any
     return check_grammar(parse_frames(response.content)).data
 
 
+def assert_one_mock_stream_closed(samples: Samples) -> None:
+    """No mock stream is open, and exactly one (gpt-4.1) had its whole duration observed."""
+    assert value(samples, "lean_chat_streams_open", provider="mock") == 0
+    labels = {"gen_ai_provider_name": "mock", "gen_ai_request_model": "gpt-4.1"}
+    assert value(samples, "gen_ai_client_operation_duration_seconds_count", **labels) == 1
+
+
 def metrics_settings(fake: FakeOpenAI, url: str, **extra: Any) -> dict[str, Any]:
     """Settings: metrics on, history in memory, OpenAI at the fake with quick retries, one API key."""
     return {
@@ -242,16 +249,7 @@ def test_a_client_that_leaves_is_counted_as_gone(live_server: Callable[..., Live
             assert time.monotonic() < deadline, "the stream was not counted as gone"
             time.sleep(0.05)
         samples = parse_samples(http.get("/metrics").text)
-    assert value(samples, "lean_chat_streams_open", provider="mock") == 0
-    assert (
-        value(
-            samples,
-            "gen_ai_client_operation_duration_seconds_count",
-            gen_ai_provider_name="mock",
-            gen_ai_request_model="gpt-4.1",
-        )
-        == 1
-    )
+    assert_one_mock_stream_closed(samples)
 
 
 async def test_pool_gauges_read_the_lean_transport(live_server: Callable[..., LiveServer]) -> None:
@@ -287,13 +285,4 @@ async def test_resumable_streams_are_counted_like_the_others(log_format: str) ->
     assert value(samples, "lean_chat_streams_started_total", provider="mock", model="gpt-4.1") == 1
     ended = value(samples, "lean_chat_streams_ended_total", provider="mock", model="gpt-4.1", outcome="done", code="")
     assert ended == 1
-    assert value(samples, "lean_chat_streams_open", provider="mock") == 0
-    assert (
-        value(
-            samples,
-            "gen_ai_client_operation_duration_seconds_count",
-            gen_ai_provider_name="mock",
-            gen_ai_request_model="gpt-4.1",
-        )
-        == 1
-    )
+    assert_one_mock_stream_closed(samples)
