@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
-from tests.support.providers import MODELS, ask, lean, tokens
+from tests.support.providers import MODELS, ask, lean, second_on_a_pool_of_one, tokens
 from tests.support.upstreams import FakeUpstream, Reply, refused_url
 
 pytestmark = pytest.mark.anyio
@@ -48,18 +47,6 @@ async def test_refused_connection(openai_fake: FakeUpstream) -> None:
 
 async def test_a_full_pool_ends_with_a_clear_error(openai_fake: FakeUpstream) -> None:
     openai_fake.reset(Reply(tokens=[f"t{i}" for i in range(8)], token_delay=0.15))
-    finals: dict[str, str] = {}
-    async with lean(openai_fake, max_connections=1, pool_timeout_seconds=0.3, **HTTPX) as http:
-
-        async def one(user: str) -> None:
-            _, last = await ask(http, "gpt-4.1", user=user)
-            finals[user] = last.event if last.event == "done" else last.data["error"]["message"]
-
-        async with anyio.create_task_group() as group:
-            group.start_soon(one, "first")
-            with anyio.fail_after(5):
-                while openai_fake.attempts < 1:  # the first stream holds the only connection
-                    await anyio.sleep(0.01)
-            group.start_soon(one, "second")
+    finals = await second_on_a_pool_of_one(openai_fake, **HTTPX)
     assert finals["first"] == "done"
     assert "pool timeout" in finals["second"]

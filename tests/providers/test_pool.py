@@ -10,7 +10,7 @@ import pytest
 
 from lean_chat.config import Settings
 from lean_chat.providers.client import upstream_client
-from tests.support.providers import ask, lean, tokens
+from tests.support.providers import ask, lean, second_on_a_pool_of_one, tokens
 from tests.support.upstreams import FakeUpstream, Reply
 
 pytestmark = pytest.mark.anyio
@@ -20,21 +20,9 @@ SLOW = Reply(tokens=[f"t{i}" for i in range(8)], token_delay=0.15)
 
 async def test_a_stream_that_finds_the_pool_full_ends_with_a_clear_error(openai_fake: FakeUpstream) -> None:
     openai_fake.reset(SLOW)
-    finals: dict[str, str] = {}
-    async with lean(openai_fake, max_connections=1, pool_timeout_seconds=0.3) as http:
-
-        async def one(user: str) -> None:
-            _, last = await ask(http, "gpt-4.1", user=user)
-            finals[user] = last.event if last.event == "done" else last.data["error"]["message"]
-
-        started = time.monotonic()
-        async with anyio.create_task_group() as group:
-            group.start_soon(one, "first")
-            with anyio.fail_after(5):
-                while openai_fake.attempts < 1:  # the first stream holds the only connection
-                    await anyio.sleep(0.01)
-            group.start_soon(one, "second")
-        assert time.monotonic() - started < 5
+    started = time.monotonic()
+    finals = await second_on_a_pool_of_one(openai_fake)
+    assert time.monotonic() - started < 5
     assert finals["first"] == "done"
     assert "no upstream connection became free in time (pool timeout)" in finals["second"]
     assert openai_fake.attempts == 1  # the second never reached the upstream (and was not retried)

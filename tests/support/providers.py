@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 
 from tests.support.apps import in_process
 from tests.support.frames import Frame, check_grammar, parse_frames
 from tests.support.upstreams import FakeUpstream
 
-__all__ = ["FAST_RETRIES", "MODELS", "app_settings", "ask", "chat_body", "lean", "tokens"]
+__all__ = ["FAST_RETRIES", "MODELS", "app_settings", "ask", "chat_body", "lean", "second_on_a_pool_of_one", "tokens"]
 
 MODELS = {"openai": "gpt-4.1", "anthropic": "claude-3-5-sonnet", "gemini": "gemini-2.0-flash"}
 # Retries in tests wait about a millisecond, unless a test asks otherwise.
@@ -59,3 +60,24 @@ async def ask(http: httpx.AsyncClient, model: str | None, *contents: str, **body
 def tokens(frames: list[Frame]) -> list[str]:
     """The token strings, in order."""
     return [f.data["token"] for f in frames if f.event == "token"]
+
+
+async def second_on_a_pool_of_one(fake: FakeUpstream, **settings: Any) -> dict[str, str]:
+    """Two streams on a pool of one connection (timeout 0.3 s), the second sent once the first holds it.
+
+    Each user's ending: `done`, or its error message. The upstream should answer slowly (over 0.3 s).
+    """
+    finals: dict[str, str] = {}
+    async with lean(fake, max_connections=1, pool_timeout_seconds=0.3, **settings) as http:
+
+        async def one(user: str) -> None:
+            _, last = await ask(http, "gpt-4.1", user=user)
+            finals[user] = last.event if last.event == "done" else last.data["error"]["message"]
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(one, "first")
+            with anyio.fail_after(5):
+                while fake.attempts < 1:  # the first stream holds the only connection
+                    await anyio.sleep(0.01)
+            group.start_soon(one, "second")
+    return finals
