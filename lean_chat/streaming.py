@@ -120,7 +120,8 @@ class TurnStream:
             await self._write({"type": "http.response.start", "status": 200, "headers": self._headers}, head=True)
             # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
             # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
-            final = await asyncio.get_running_loop().create_task(self._produce())
+            assert self._loop is not None
+            final = await self._loop.create_task(self._produce())
         except asyncio.CancelledError:
             if self.end is None or not self._take_back_cancel():
                 await asyncio.shield(self.turn.save_partial())
@@ -234,6 +235,7 @@ class TurnStream:
         """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout).
 
         `main`: written by the turn (not a ping), so a write stuck after the end is cut by cancelling the turn.
+        `head`: the response head, which goes through the lane's middleware (CORS adds its headers there).
         """
         loop = self._loop
         send = self._send if head else self._body_send
