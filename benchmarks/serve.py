@@ -12,6 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from lean_chat.listener import serve
+
 __all__ = ["BenchHooks", "build_target", "main"]
 
 STATS_PATH = "/__bench__/stats"
@@ -147,7 +149,7 @@ def main() -> None:
     parser.add_argument("--watch-loop", action="store_true")
     args = parser.parse_args()
     app = BenchHooks(build_target(args.target, args.sqlite_path, args.upstream, args.floor_request), args.watch_loop)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=args.port,
@@ -159,7 +161,10 @@ def main() -> None:
         lifespan="auto",
         timeout_keep_alive=60,
     )
-
+    if args.target == "reference":
+        uvicorn.Server(config).run()  # as its users run it: uvicorn's own listener
+    else:
+        serve(config)  # as `lean-chat serve` runs lean_chat: every waiting connection accepted each loop turn
 
 if __name__ == "__main__":
     main()

@@ -11,12 +11,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
 from .config import Settings
+from .listener import serve
 from .log_format import LOG_FORMATS, uvicorn_log_config
 from .metrics import MULTIPROCESS_ENV
+
+# The app factory uvicorn imports (in each worker, when there are several).
+APP = "lean_chat.app:create_app_from_env"
 
 __all__ = ["main"]
 
@@ -110,25 +115,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.config.dictConfig(log_config)
     limit = settings.limit_concurrency if args.limit_concurrency is None else args.limit_concurrency
     keep_alive = settings.timeout_keep_alive_seconds if args.timeout_keep_alive is None else args.timeout_keep_alive
+    options: dict[str, Any] = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=log_config,
+        # The JSON log has its own line per request (with the request id), in place of uvicorn's.
+        access_log=settings.log_format != "json",
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # A second more than the app's own grace, so running streams end with their error frame before uvicorn
+        # cancels them (the setting may be fractional).
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + 1,
+        root_path=args.root_path,
+        # Slow clients: a bounded number of connections, idle ones closed; slow headers need a proxy in front.
+        limit_concurrency=limit if limit > 0 else None,
+        timeout_keep_alive=keep_alive,
+    )
     with _metric_files(args.workers, settings.metrics):
-        uvicorn.run(
-            "lean_chat.app:create_app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            log_config=log_config,
-            # The JSON log has its own line per request (with the request id), in place of uvicorn's.
-            access_log=settings.log_format != "json",
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            # A second more than the app's own grace, so running streams end with their error frame before uvicorn
-            # cancels them (the setting may be fractional).
-            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds) + 1,
-            root_path=args.root_path,
-            # Slow clients: a bounded number of connections, idle ones closed; slow headers need a proxy in front.
-            limit_concurrency=limit if limit > 0 else None,
-            timeout_keep_alive=keep_alive,
-        )
-    return 0
+        if args.workers > 1:  # uvicorn's supervisor, each worker with uvicorn's own listener (see listener.py)
+            uvicorn.run(APP, factory=True, workers=args.workers, **options)
+            return 0
+        return serve(uvicorn.Config(APP, factory=True, **options))
