@@ -1,9 +1,13 @@
-"""One server under test, as its own process: lean_chat, the reference, or a floor, under uvicorn with uvloop."""
+"""One server under test, as its own process: lean_chat, the reference, or a floor, under uvicorn with uvloop.
+
+lean_chat and the floors listen as `lean-chat serve` does (`lean_chat.listener`); the reference as uvicorn does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -162,7 +166,8 @@ def main() -> None:
         timeout_keep_alive=60,
     )
     if args.target == "reference":
-        uvicorn.Server(config).run()  # as its users run it: uvicorn's own listener
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises the signal it caught again once it has stopped
+            uvicorn.Server(config).run()  # as its users run it: uvicorn's own listener
     else:
         serve(config)  # as `lean-chat serve` runs lean_chat: every waiting connection accepted each loop turn
 
