@@ -8,18 +8,23 @@ notes the loop turn in which each request reached it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
 from lean_chat.listener import Server
 from tests.support.live_server import free_port
+from tests.support.server_process import ServerProcess, environment
 
 CONNECTIONS = 100
 
@@ -129,3 +134,31 @@ def test_stopping_closes_the_listening_socket() -> None:
         assert [type(s).__name__ for s in server.servers] == ["Acceptor"]
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_out_of_file_descriptors_it_says_so_then_serves_again(tmp_path: Path) -> None:
+    """A flood past the process's descriptor limit: accepting pauses (logged) and resumes once they are closed."""
+    port = free_port()
+    argv = ["lean-chat", "serve", "--port", str(port), "--sqlite-path", str(tmp_path / "chat.sqlite3"), "--no-demo"]
+    limited = (
+        "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)); "
+        f"sys.argv = {argv!r}; runpy.run_module('lean_chat', run_name='__main__')"
+    )
+    command = [sys.executable, "-c", limited]
+    with ServerProcess(None, env=environment(), command=command, port=port) as server:
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)]
+        try:
+            deadline = time.monotonic() + 10
+            while "cannot accept connections" not in server.output() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "Too many open files" in server.output()
+        finally:
+            for sock in flood:
+                sock.close()
+        deadline = time.monotonic() + 10
+        status = 0
+        while status != 200 and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                status = httpx.get(f"{server.url}/healthz", timeout=2).status_code
+            time.sleep(0.1)
+        assert status == 200, server.output()[-2000:]
