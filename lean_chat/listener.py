@@ -114,6 +114,7 @@ class Server(uvicorn.Server):
         await super().startup(sockets=[])  # the lifespan only: uvicorn listens on nothing itself
         if not self.started:
             return
+        self.started = False  # not until it listens (those waiting for `started` may connect at once)
         if sockets is None:
             try:
                 sockets = [config.bind_socket()]  # it logs where it listens, as uvicorn's own startup does
@@ -129,6 +130,7 @@ class Server(uvicorn.Server):
 
         acceptors = [Acceptor(loop, sock, protocol, config.backlog, config.ssl) for sock in sockets]
         self.servers = cast(list[Any], acceptors)  # uvicorn's shutdown closes them, then awaits wait_closed
+        self.started = True
 
 
 def serve(config: uvicorn.Config) -> int:
