@@ -266,7 +266,9 @@ class Connection(asyncio.Protocol):
                 self.gaps.add(0.0, tokens - 2)
             self._last_token = now
             reply.tokens += tokens
-        if b"event: " in joined:
+        # Events other than tokens are rare: looked for only when the piece (its tail included, so that none is
+        # missed across two pieces) holds more `event: ` lines than the new tokens.
+        if joined.count(b"event: ") > (tokens if self.token_marker.startswith(b"event: ") else 0):
             reply.dones += joined.count(DONE, max(0, tail - len(DONE) + 1))
             reply.errors += joined.count(ERROR, max(0, tail - len(ERROR) + 1))
         self._tail = joined[-_TAIL:]

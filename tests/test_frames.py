@@ -89,6 +89,8 @@ def test_line_separators_in_tokens_are_escaped_in_a_batch() -> None:
     assert b"\xe2\x80\xa8" not in body and b"\xe2\x80\xa9" not in body and b"\xc2\x85" not in body
     assert body.count(b"\\u2028") == body.count(b"\\u2029") == body.count(b"\\u0085") == 1
     assert body.decode().splitlines() == body.decode().split("\n")[:-1]
+    for token in tokens:  # a batch of one token (each relayed chunk's) takes its own path
+        assert token_frames([token]) == token_frame(token)
 
 
 def test_line_separators_in_done_and_error_frames_are_escaped() -> None:
