@@ -74,7 +74,8 @@ class Acceptor:
                     self._loop.remove_reader(self._sock.fileno())
                     self._loop.call_later(RETRY_AFTER_EMFILE, self._resume)
                     return
-                raise
+                logger.error("accepting a connection failed: %s", exc)  # the next turn tries again
+                return
             task = self._loop.create_task(open_socket(self._factory, conn, ssl=self._ssl))
             self._opening.add(task)
             task.add_done_callback(self._opened)
