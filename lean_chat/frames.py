@@ -66,17 +66,14 @@ def token_frame(token: str) -> bytes:
 def token_frames(tokens: Sequence[str]) -> bytes:
     """Many `token` frames, joined for one write."""
     if len(tokens) == 1:  # a relayed chunk's one token: no join (a third of the cost)
-        token = tokens[0]
-        body = _encode(token)
-    else:
-        # One join of the encoded tokens with the bytes between two of them: no per-token concatenation.
-        body = _BETWEEN_TOKENS.join(map(_encode, tokens))
-        if not body:
-            return b""
-        token = ""
+        return token_frame(tokens[0])
+    # One join of the encoded tokens with the bytes between two of them: no per-token concatenation.
+    body = _BETWEEN_TOKENS.join(map(_encode, tokens))
+    if not body:
+        return b""
     # Checked once per batch: ASCII bytes by `isascii` (word at a time), other text as a string, whose search for a
     # character is cheaper than a scan of the bytes for three sequences.
-    if not body.isascii() and _has_separator(token or "".join(tokens)):
+    if not body.isascii() and _has_separator("".join(tokens)):
         body = _escape_separators(body)
     return _TOKEN_PREFIX + body + _FRAME_END
 
