@@ -53,11 +53,6 @@ class Acceptor:
         sock.listen(self._backlog)
         loop.add_reader(sock.fileno(), self._accept)
 
-    @property
-    def sockets(self) -> tuple[socket.socket, ...]:
-        """The listening socket (as `asyncio.Server.sockets` gives them)."""
-        return () if self._closed else (self._sock,)
-
     def _accept(self) -> None:
         """Take every waiting connection; each becomes a transport with a fresh protocol."""
         accept, open_socket = self._sock.accept, self._loop.connect_accepted_socket
