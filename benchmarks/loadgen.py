@@ -94,6 +94,7 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, token_marker: bytes = TOKEN, gaps: GapHistogram | None = None, keep_body: bool = False) -> None:
         self.token_marker = token_marker
+        self._marker_is_event = 1 if token_marker.startswith(b"event: ") else 0  # each token holds an `event: `
         self.gaps = gaps
         self.keep_body = keep_body
         self.transport: asyncio.Transport | None = None
@@ -268,7 +269,7 @@ class Connection(asyncio.Protocol):
             reply.tokens += tokens
         # Events other than tokens are rare: looked for only when the piece (its tail included, so that none is
         # missed across two pieces) holds more `event: ` lines than the new tokens.
-        if joined.count(b"event: ") > (tokens if self.token_marker.startswith(b"event: ") else 0):
+        if joined.count(b"event: ") > tokens * self._marker_is_event:
             reply.dones += joined.count(DONE, max(0, tail - len(DONE) + 1))
             reply.errors += joined.count(ERROR, max(0, tail - len(ERROR) + 1))
         self._tail = joined[-_TAIL:]
