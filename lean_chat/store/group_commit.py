@@ -15,29 +15,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .worker import Operation, Worker, outlive
+from .worker import Job, Operation, Worker, outlive
 
 __all__ = ["GroupCommit"]
 
 _T = TypeVar("_T")
-
-
-class _Write:
-    """One write of a group: `work(connection, *args)`, then its result or its exception."""
-
-    __slots__ = ("args", "error", "result", "work")
-
-    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.work = work
-        self.args = args
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def outcome(self) -> Any:
-        """The result, or the exception raised."""
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 class GroupCommit:
@@ -45,13 +27,13 @@ class GroupCommit:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self._waiting: list[_Write] = []
+        self._waiting: list[Job] = []
         self._commit: Operation | None = None  # the queued commit that has not yet taken the waiting writes
 
     async def write(self, db: sqlite3.Connection, work: Callable[..., _T], *args: Any) -> _T:
         """`work(db, *args)` in a write transaction; it runs to its end even when the caller is cancelled
         (a client gone mid-save), which then waits for it."""
-        write = _Write(work, args)
+        write = Job(work, args)
         self._waiting.append(write)
         commit = self._commit
         if commit is None:
@@ -78,7 +60,7 @@ class GroupCommit:
                 _alone(db, write)
 
 
-def _alone(db: sqlite3.Connection, write: _Write) -> None:
+def _alone(db: sqlite3.Connection, write: Job) -> None:
     """One write in a transaction of its own; rolled back on any error (its exception kept for the caller)."""
     try:
         db.execute("BEGIN IMMEDIATE")
@@ -90,7 +72,7 @@ def _alone(db: sqlite3.Connection, write: _Write) -> None:
             db.execute("ROLLBACK")
 
 
-def _together(db: sqlite3.Connection, writes: list[_Write]) -> None:
+def _together(db: sqlite3.Connection, writes: list[Job]) -> None:
     """Several writes in one transaction (raises when the group fails).
 
     A write that raises before changing anything (the stores' refusals: a conversation that is another user's, or

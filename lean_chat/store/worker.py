@@ -18,7 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["Operation", "Wakeup", "Worker", "outlive", "to_the_end"]
+__all__ = ["Job", "Operation", "Wakeup", "Worker", "outlive", "to_the_end"]
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -123,17 +123,32 @@ class Wakeup:
     __iter__ = __await__
 
 
-class Operation:
-    """One operation: what to run, (once it ran) its result or its exception, and who waits for it."""
+class Job:
+    """What to run, `work(*args)`, and (once it ran) its result or its exception."""
 
-    __slots__ = ("args", "done", "error", "loop", "result", "waiters", "work")
+    __slots__ = ("args", "error", "result", "work")
 
-    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...]) -> None:
         self.work = work
         self.args = args
-        self.loop = loop
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        """The result, or the exception raised."""
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Operation(Job):
+    """One job of the worker thread, and who waits for it."""
+
+    __slots__ = ("done", "loop", "waiters")
+
+    def __init__(self, work: Callable[..., Any], args: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(work, args)
+        self.loop = loop
         self.done = False  # handed back: the result is there (set on the event loop)
         # One per waiting caller: set when the operation is handed back.
         self.waiters: list[Wakeup | asyncio.Future[None]] = []
@@ -143,12 +158,6 @@ class Operation:
         waiter = Wakeup(asyncio.get_running_loop())
         self.waiters.append(waiter)
         return waiter
-
-    def outcome(self) -> Any:
-        """The result, or the exception raised."""
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 class Worker:
