@@ -155,3 +155,43 @@ async def test_a_cancelled_writer_waits_for_its_commit(setup: Any) -> None:
     with pytest.raises(asyncio.CancelledError):
         await writer
     assert keys(path) == ["kept"]
+
+
+class EagerWorker(Worker):
+    """A worker whose thread starts a submitted operation before `submit` returns to its caller.
+
+    This forces the interleaving a busy CPU makes now and then: the loop thread loses the GIL right after
+    queueing the commit, and the worker thread takes the waiting writes before the loop has noted that commit as
+    pending. The loop thread waits for the operation to end (or for half a second, if the code under test makes
+    the worker wait for the loop instead).
+    """
+
+    def submit(self, work: Any, *args: Any) -> Any:
+        ended = threading.Event()
+
+        def run_then_signal(*run_args: Any) -> Any:
+            try:
+                return work(*run_args)
+            finally:
+                ended.set()
+
+        operation = super().submit(run_then_signal, *args)
+        ended.wait(0.5)
+        return operation
+
+
+async def test_a_write_queued_after_a_commit_began_before_it_was_noted_still_runs(tmp_path: Path) -> None:
+    path = str(tmp_path / "eager.sqlite3")
+    worker = EagerWorker("test-sqlite-eager")
+    worker.start()
+    db = await worker.run(sqlite3.connect, path, 5.0, 0, None, False)
+    await worker.run(db.execute, "CREATE TABLE t (k TEXT PRIMARY KEY)")
+    group = GroupCommit(worker)
+    try:
+        assert await group.write(db, insert, "first") == "first"
+        assert await group.write(db, insert, "second") == "second"
+        assert await group.write(db, insert, "third") == "third"
+        assert keys(path) == ["first", "second", "third"]
+    finally:
+        await Worker.run(worker, db.close)
+        worker.stop()
