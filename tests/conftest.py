@@ -9,7 +9,27 @@ import httpx
 import pytest
 
 from tests.support.apps import in_process
+from tests.support.busy_cpu import busy_cpus
 from tests.support.live_server import LiveServer
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--busy-cpu`: run the selected tests while other processes keep every core busy."""
+    parser.addoption(
+        "--busy-cpu",
+        action="store_true",
+        help="keep every core busy with spinning processes for the whole run (scripts/test runs the `load` tests so)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def busy_cpu_while_testing(request: pytest.FixtureRequest) -> Iterator[None]:
+    """With `--busy-cpu`, one spinning process per core for the whole session; otherwise nothing."""
+    if not request.config.getoption("--busy-cpu"):
+        yield
+        return
+    with busy_cpus():
+        yield
 
 
 @pytest.fixture

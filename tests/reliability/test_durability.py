@@ -163,6 +163,7 @@ def run_kills(tmp_path: Path, rounds: int, seed: int, latest_kill: float = 2.0) 
     return tally.conclude(verify(tally.records, as_rows, tally))
 
 
+@pytest.mark.load
 def test_sigkill_while_writing_loses_nothing_that_was_promised(tmp_path: Path) -> None:
     seed = int(os.environ.get("LEAN_CHAT_KILL_SEED", "7"))
     # Some turns must be cut by a kill and some completed before it, so that both cases are exercised; on a

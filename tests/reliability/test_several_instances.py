@@ -167,6 +167,7 @@ def run_shared(tmp_path: Path, count: int, seed: int) -> int:
     return sum(len(v) for v in shown.values())
 
 
+@pytest.mark.load
 def test_two_instances_share_one_history(tmp_path: Path) -> None:
     assert run_shared(tmp_path, count=40, seed=11) == 40 * TURNS * 2
 
@@ -250,6 +251,7 @@ def run_kills(tmp_path: Path, rounds: int, count: int, seed: int) -> Tally:
     return tally.conclude(problems)
 
 
+@pytest.mark.load
 def test_sigkill_of_one_instance_loses_nothing_committed(tmp_path: Path) -> None:
     tally = run_kills(tmp_path, rounds=1, count=60, seed=5)
     assert tally.turns_done > 0 and tally.messages_checked >= tally.turns_started
@@ -362,6 +364,7 @@ def outage(tmp_path: Path, cycles: int) -> list[float]:
     return recoveries
 
 
+@pytest.mark.load
 def test_postgres_going_away_gives_503_and_service_resumes(tmp_path: Path) -> None:
     recoveries = outage(tmp_path, cycles=2)
     assert max(recoveries) < 5
