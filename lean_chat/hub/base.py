@@ -128,6 +128,11 @@ class KeptFrames:
                     yield GAP_FRAME
                     return
                 count = len(self.frames)
+                if index < count and self.lasts[index] <= after:
+                    # Batches came in while the reader asked for an id past the end: skip to the first one that
+                    # holds a frame after that id (its position never moves back).
+                    index = bisect.bisect_right(self.lasts, after)
+                    at = self.offset + index
                 if index < count:
                     first_id, data = self.firsts[index], self.frames[index]
                     chunk = data if first_id > after else frames_after(data, first_id, after)
