@@ -51,6 +51,7 @@ class StreamInfo(msgspec.Struct):
     title: str
     resume: bool
     life: int = 0  # the conversation's life the reply belongs to (store/base.py)
+    request_id: str | None = None  # the client's own id of the request that started it, for its `error` frames
 
 
 class Running(Protocol):

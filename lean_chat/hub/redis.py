@@ -2,7 +2,8 @@
 
 Keys, under a prefix (default `lean_chat:`), for stream S of user U in conversation C:
 
-- `s:S` (hash): owner, conversation, title, resume flag, ended flag; expires `ttl` after the end.
+- `s:S` (hash): owner, conversation, title, resume flag, ended flag, the starting request's id (`rid`, when the
+  client sent one); expires `ttl` after the end.
 - `s:S:f` (stream): the kept batches, entry id `0-<last frame id>`, fields `a` (first frame id), `f` (the
   frames' bytes) and `end` on the final frame; at most `max_batches` entries (XADD MAXLEN ~), expiring. An
   instance writes the batches of all its streams in one script call per round (no command per batch).
@@ -291,8 +292,11 @@ class RedisHub:
             local.info = info
             local.running = running
             if info.resume:
+                noted: dict[str, str | int] = {"title": info.title, "life": info.life}
+                if info.request_id is not None:
+                    noted["rid"] = info.request_id  # for the `interrupted` frame, should another instance end it
                 async with self._answering():
-                    await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
+                    await self.redis.hset(self._meta(info.stream_id), mapping=noted)
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
         """Queue the batch for Redis; readers here see it once it is written (what a user saw survives us)."""
@@ -434,7 +438,7 @@ class RedisHub:
                         await self._on_orphan(info, content)
                     except Exception as exc:
                         log_failure(logger, "stream hub: saving an interrupted reply failed", exc, stream=stream_id)
-                frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE), last_id + 1)
+                frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE, info.request_id), last_id + 1)
                 fields = {"a": last_id + 1, "f": frame, "end": 1}
                 await self.redis.xadd(self._frames(stream_id), fields, id=f"0-{last_id + 1}")
                 logger.warning("stream hub: stream %s lost its producer; ended as interrupted", stream_id)
@@ -577,7 +581,9 @@ def _info(stream_id: str, meta: dict[bytes, bytes]) -> StreamInfo:
         return meta.get(name, b"").decode("utf-8", "surrogatepass")
 
     life = int(meta.get(b"life", b"0"))
-    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), meta.get(b"resume") == b"1", life)
+    request_id = meta[b"rid"].decode() if b"rid" in meta else None
+    resume = meta.get(b"resume") == b"1"
+    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), resume, life, request_id)
 
 
 def _last_id(entry_id: bytes) -> int:

@@ -96,4 +96,3 @@ def test_a_resume_past_the_end_of_a_running_stream_gives_only_frames_after_the_i
         for refused in REFUSED:
             params = {"userId": "far", "lastEventId": refused}
             assert http.get(f"/chat/stream/{first.stream_id}", params=params).status_code == 422
-
