@@ -13,7 +13,7 @@ from .chat import Turn
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS, with_request_id
 from .hub import Hub
-from .hub.base import GAP_FRAME
+from .hub.base import GAP_FRAME, HUB_UNAVAILABLE_FRAME
 from .request_id import frame_request_id, id_header
 from .streaming import End
 
@@ -73,7 +73,9 @@ class FollowStream:
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:
                     body = PING_FRAME if chunk is None else chunk
-                    if body is GAP_FRAME:  # made for this reader: it names this request, as a plain stream's does
+                    if (
+                        body is GAP_FRAME or body is HUB_UNAVAILABLE_FRAME
+                    ):  # made for this reader: it names this request, as a plain stream's does
                         body = with_request_id(body, request_id)
                     if body:
                         await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})

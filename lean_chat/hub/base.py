@@ -19,6 +19,7 @@ from ..refusals import Refusal, TooManyStreams
 
 __all__ = [
     "GAP_FRAME",
+    "HUB_UNAVAILABLE_FRAME",
     "Hub",
     "HubUnavailable",
     "KeptFrames",
@@ -32,6 +33,10 @@ __all__ = [
 
 # A reader asked for frames older than the oldest one kept (the stream was longer than the bound).
 GAP_FRAME = error_frame("The frames after this id are no longer kept.", "resume_gap")
+# A reader on another instance than the producer lost the hub (Redis) and could not reach it again.
+HUB_UNAVAILABLE_FRAME = error_frame(
+    "The stream hub could not be reached; the reply may go on: resume after the last id seen.", "hub_unavailable"
+)
 
 
 class HubUnavailable(Refusal):

@@ -35,7 +35,17 @@ import msgspec
 
 from ..frames import error_frame, with_id
 from ..log_escape import log_failure
-from .base import GAP_FRAME, HubUnavailable, KeptFrames, OrphanSaver, Running, StreamInfo, TooManyStreams, frames_after
+from .base import (
+    GAP_FRAME,
+    HUB_UNAVAILABLE_FRAME,
+    HubUnavailable,
+    KeptFrames,
+    OrphanSaver,
+    Running,
+    StreamInfo,
+    TooManyStreams,
+    frames_after,
+)
 
 __all__ = ["INTERRUPTED_CODE", "RedisHub", "rebuild_reply"]
 
@@ -95,6 +105,11 @@ return #KEYS
 
 _ROUND_SECONDS = 0.005
 
+# A reader's reads that fail (a connection killed, Redis restarting) are tried again from where it is, this many
+# times in a row, 0.1 s after the first failure and twice as long after each next one, 1 s at most (about 2.5 s in
+# all); then it ends with a `hub_unavailable` error.
+_READ_TRIES = 5
+
 _TOKEN_EVENT = b"event: token\n"
 _DATA = b"\ndata: "
 
@@ -145,6 +160,18 @@ class _Local:
     info: StreamInfo
     kept: KeptFrames | None
     running: Running | None = None
+
+
+@dataclass
+class _Place:
+    """Where a reader from Redis is: the id of the last frame handed out."""
+
+    after: int
+
+    @property
+    def cursor(self) -> str:
+        """The stream entry id to read after."""
+        return f"0-{self.after}"
 
 
 @dataclass
@@ -468,31 +495,48 @@ class RedisHub:
         return self._follow_redis(stream_id, after, idle)
 
     async def _follow_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """The frames after `after`, read from Redis; a Redis failure ends the read (the client resumes later)."""
-        try:
-            async for chunk in self._read_redis(stream_id, after, idle):
-                yield chunk
-        except self._errors as exc:
-            logger.warning("stream hub: reading a stream from Redis failed (%s)", type(exc).__name__)
+        """The frames after `after`, read from Redis; a failing read is tried again from the reader's place (a few
+        times), then the reader ends with a `hub_unavailable` error: never a silent end, which looks complete."""
+        place = _Place(after)
+        failures = 0
+        while True:
+            try:
+                async for chunk in self._read_redis(stream_id, place, idle):
+                    failures = 0
+                    yield chunk
+                return
+            except self._errors as exc:
+                failures += 1
+                if failures > _READ_TRIES:
+                    logger.warning(
+                        "stream hub: reading a stream from Redis failed %d times (%s); the reader ends with %s",
+                        failures,
+                        type(exc).__name__,
+                        "hub_unavailable",
+                    )
+                    yield HUB_UNAVAILABLE_FRAME
+                    return
+                logger.warning("stream hub: reading a stream from Redis failed (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(min(1.0, 0.1 * 2 ** (failures - 1)))
 
-    async def _read_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """The frames after `after`, read from Redis (the stream runs on another instance, or has ended)."""
+    async def _read_redis(self, stream_id: str, place: _Place, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The frames after `place`, read from Redis (the stream runs on another instance, or has ended); `place`
+        moves on with every batch handed out, so that a read that failed goes on from there."""
         key = self._frames(stream_id)
-        cursor = f"0-{after}"
         block_ms = max(50, min(1000, int((idle if idle > 0 else 1.0) * 1000)))
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while True:
             await self.redis.set(self._readers(stream_id), b"1", px=self.lease_ms * 2)
-            answer = await self.redis.xread({key: cursor}, count=1000, block=block_ms)
+            answer = await self.redis.xread({key: place.cursor}, count=1000, block=block_ms)
             if answer:
                 for entry_id, fields in answer[0][1]:
-                    first_id, last_id = int(fields[b"a"]), _last_id(entry_id)
+                    first_id, after = int(fields[b"a"]), place.after
                     if first_id > after + 1:
                         yield GAP_FRAME
                         return
+                    place.after = _last_id(entry_id)
                     yield frames_after(fields[b"f"], first_id, after)
-                    after, cursor = last_id, entry_id
                     if b"end" in fields:
                         return
                 quiet_since = loop.time()
@@ -507,7 +551,7 @@ class RedisHub:
             if ended is None:
                 return  # expired
             if ended == b"1":
-                if not await self.redis.xread({key: cursor}, count=1):
+                if not await self.redis.xread({key: place.cursor}, count=1):
                     return
             elif lease_end is None or lease_end < _now_ms():
                 await self._rescue(stream_id)
