@@ -80,3 +80,15 @@ def test_a_resume_gap_names_the_readers_own_request(serve: Serve) -> None:
     for own, expected in (({"x-request-id": "reader-7"}, "reader-7"), ({}, None)):
         gap = _last(http.get(f"/chat/stream/{stream_id}", params={"userId": "gap"}, headers=own).content)
         assert gap.data["error"]["code"] == "resume_gap" and gap.data["error"].get("requestId") == expected
+
+
+def test_a_resumable_stream_into_a_deleted_conversation_ends_with_the_request_id(serve: Serve) -> None:
+    http = serve()
+    payload = body("del", targetChars=600, tokenDelayMs=10)
+    payload["params"]["conversationId"] = "doomed"  # type: ignore[index]
+    started = read(http, "POST", "/chat/stream", json=payload, headers={"x-request-id": "deleted-1"}, stop_after=3)
+    assert started.stream_id is not None and not started.ended
+    assert http.post("/chat/conversation/delete", json={"userId": "del", "conversationId": "doomed"}).status_code == 200
+    replay = http.get(f"/chat/stream/{started.stream_id}", params={"userId": "del"})
+    error = _last(replay.content).data["error"]
+    assert error["code"] == "conversation_deleted" and error["requestId"] == "deleted-1", error
