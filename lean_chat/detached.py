@@ -8,7 +8,7 @@ from contextlib import aclosing
 
 from .cancellation import take_back_cancel
 from .chat import Turn
-from .frames import error_frame, token_frames_with_ids, with_id
+from .frames import error_frame, token_frames_with_ids, with_id, with_request_id
 from .hub import Hub, StreamInfo, release_whole
 from .metrics import Metrics
 from .shutdown import Drain
@@ -101,6 +101,8 @@ class DetachedTurn:
             failed = turn.failure(exc)
             final = await turn.fail(failed)
             self.end, self.error_code = End.ERROR, failed.code
+        # An `error` frame names the request that started the stream, as a plain stream's does (docs/wire.md).
+        final = with_request_id(final, self.info.request_id)
         await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
 
     async def _cut_short(self) -> bytes:

@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .query import query_int, query_user, query_value
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
+from .request_id import frame_request_id
 from .request_log import FOLLOWED, STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .shutdown import Drain
@@ -78,6 +79,7 @@ class Endpoints:
         resume = request.params is not None and request.params.get("resume") is True
         hub = self.running_hub()
         info = StreamInfo(new_stream_id(), request.userId, conversation_of(request), "", resume)
+        info.request_id = frame_request_id(scope)  # its `error` frames carry it, also when replayed
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
         producer: DetachedTurn | None = None
         try:

@@ -11,9 +11,10 @@ from starlette.types import Message, Receive, Scope, Send
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .detached import DetachedTurn
-from .frames import PING_FRAME, SSE_HEADERS
+from .frames import PING_FRAME, SSE_HEADERS, with_request_id
 from .hub import Hub
-from .request_id import id_header
+from .hub.base import GAP_FRAME, HUB_UNAVAILABLE_FRAME
+from .request_id import frame_request_id, id_header
 from .streaming import End
 
 __all__ = ["FollowStream", "FollowedTurn", "stream_headers"]
@@ -68,9 +69,14 @@ class FollowStream:
         try:
             headers = stream_headers(self.stream_id) + id_header(scope)
             await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
+            request_id = frame_request_id(scope)
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:
                     body = PING_FRAME if chunk is None else chunk
+                    if (
+                        body is GAP_FRAME or body is HUB_UNAVAILABLE_FRAME
+                    ):  # made for this reader: it names this request, as a plain stream's does
+                        body = with_request_id(body, request_id)
                     if body:
                         await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
             if self.end is None and self.producer is not None:

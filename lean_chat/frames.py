@@ -22,6 +22,7 @@ __all__ = [
     "token_frames",
     "token_frames_with_ids",
     "with_id",
+    "with_request_id",
 ]
 
 _encode = msgspec.json.Encoder().encode
@@ -109,6 +110,13 @@ def error_frame(message: str, code: str | None = None, request_id: str | None = 
     if _has_separator(message) or (code is not None and _has_separator(code)):
         data = _escape_separators(data)
     return _ERROR_PREFIX + data + _FRAME_END
+
+
+def with_request_id(frame: bytes, request_id: str | None) -> bytes:
+    """An `error` frame (without an id line or a request id yet) with this request id added; others unchanged."""
+    if request_id is None or not frame.startswith(_ERROR_PREFIX):
+        return frame
+    return frame[: -len(_FRAME_END) - 1] + b',"requestId":' + _encode(request_id) + b"}" + _FRAME_END
 
 
 _ID_END = b"}\nid: %d\n\n"

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from lean_chat.frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frame, token_frames
+from lean_chat.frames import (
+    PING_FRAME,
+    SSE_HEADERS,
+    done_frame,
+    error_frame,
+    token_frame,
+    token_frames,
+    with_request_id,
+)
 
 TOKEN_CASES = [
     ("plain", "Hello", b'{"type":"token","token":"Hello"}'),
@@ -91,6 +99,14 @@ def test_line_separators_in_tokens_are_escaped_in_a_batch() -> None:
     assert body.decode().splitlines() == body.decode().split("\n")[:-1]
     for token in tokens:  # a batch of one token (each relayed chunk's) takes its own path
         assert token_frames([token]) == token_frame(token)
+
+
+def test_with_request_id_adds_it_to_an_error_frame_only() -> None:
+    for message, code in (('Bad "thing"', None), ("gone\u2028", "conversation_deleted")):
+        assert with_request_id(error_frame(message, code), "r-1") == error_frame(message, code, "r-1")
+    assert with_request_id(error_frame("x", "c"), None) == error_frame("x", "c")
+    done = done_frame("hi", "mock:m", {"tokens": 1}, "c")
+    assert with_request_id(done, "r-1") == done and with_request_id(token_frame("t"), "r-1") == token_frame("t")
 
 
 def test_line_separators_in_done_and_error_frames_are_escaped() -> None:

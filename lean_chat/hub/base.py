@@ -19,6 +19,7 @@ from ..refusals import Refusal, TooManyStreams
 
 __all__ = [
     "GAP_FRAME",
+    "HUB_UNAVAILABLE_FRAME",
     "Hub",
     "HubUnavailable",
     "KeptFrames",
@@ -32,6 +33,10 @@ __all__ = [
 
 # A reader asked for frames older than the oldest one kept (the stream was longer than the bound).
 GAP_FRAME = error_frame("The frames after this id are no longer kept.", "resume_gap")
+# A reader on another instance than the producer lost the hub (Redis) and could not reach it again.
+HUB_UNAVAILABLE_FRAME = error_frame(
+    "The stream hub could not be reached; the reply may go on: resume after the last id seen.", "hub_unavailable"
+)
 
 
 class HubUnavailable(Refusal):
@@ -51,6 +56,7 @@ class StreamInfo(msgspec.Struct):
     title: str
     resume: bool
     life: int = 0  # the conversation's life the reply belongs to (store/base.py)
+    request_id: str | None = None  # the client's own id of the request that started it, for its `error` frames
 
 
 class Running(Protocol):
@@ -128,6 +134,11 @@ class KeptFrames:
                     yield GAP_FRAME
                     return
                 count = len(self.frames)
+                if index < count and self.lasts[index] <= after:
+                    # Batches came in while the reader asked for an id past the end: skip to the first one that
+                    # holds a frame after that id (its position never moves back).
+                    index = bisect.bisect_right(self.lasts, after)
+                    at = self.offset + index
                 if index < count:
                     first_id, data = self.firsts[index], self.frames[index]
                     chunk = data if first_id > after else frames_after(data, first_id, after)

@@ -2,7 +2,8 @@
 
 Keys, under a prefix (default `lean_chat:`), for stream S of user U in conversation C:
 
-- `s:S` (hash): owner, conversation, title, resume flag, ended flag; expires `ttl` after the end.
+- `s:S` (hash): owner, conversation, title, resume flag, ended flag, the starting request's id (`rid`, when the
+  client sent one); expires `ttl` after the end.
 - `s:S:f` (stream): the kept batches, entry id `0-<last frame id>`, fields `a` (first frame id), `f` (the
   frames' bytes) and `end` on the final frame; at most `max_batches` entries (XADD MAXLEN ~), expiring. An
   instance writes the batches of all its streams in one script call per round (no command per batch).
@@ -34,7 +35,17 @@ import msgspec
 
 from ..frames import error_frame, with_id
 from ..log_escape import log_failure
-from .base import GAP_FRAME, HubUnavailable, KeptFrames, OrphanSaver, Running, StreamInfo, TooManyStreams, frames_after
+from .base import (
+    GAP_FRAME,
+    HUB_UNAVAILABLE_FRAME,
+    HubUnavailable,
+    KeptFrames,
+    OrphanSaver,
+    Running,
+    StreamInfo,
+    TooManyStreams,
+    frames_after,
+)
 
 __all__ = ["INTERRUPTED_CODE", "RedisHub", "rebuild_reply"]
 
@@ -94,6 +105,11 @@ return #KEYS
 
 _ROUND_SECONDS = 0.005
 
+# A reader's reads that fail (a connection killed, Redis restarting) are tried again from where it is, this many
+# times in a row, 0.1 s after the first failure and twice as long after each next one, 1 s at most (about 2.5 s in
+# all); then it ends with a `hub_unavailable` error.
+_READ_TRIES = 5
+
 _TOKEN_EVENT = b"event: token\n"
 _DATA = b"\ndata: "
 
@@ -144,6 +160,18 @@ class _Local:
     info: StreamInfo
     kept: KeptFrames | None
     running: Running | None = None
+
+
+@dataclass
+class _Place:
+    """Where a reader from Redis is: the id of the last frame handed out."""
+
+    after: int
+
+    @property
+    def cursor(self) -> str:
+        """The stream entry id to read after."""
+        return f"0-{self.after}"
 
 
 @dataclass
@@ -291,8 +319,11 @@ class RedisHub:
             local.info = info
             local.running = running
             if info.resume:
+                noted: dict[str, str | int] = {"title": info.title, "life": info.life}
+                if info.request_id is not None:
+                    noted["rid"] = info.request_id  # for the `interrupted` frame, should another instance end it
                 async with self._answering():
-                    await self.redis.hset(self._meta(info.stream_id), mapping={"title": info.title, "life": info.life})
+                    await self.redis.hset(self._meta(info.stream_id), mapping=noted)
 
     def keep(self, stream_id: str, first_id: int, last_id: int, data: bytes) -> None:
         """Queue the batch for Redis; readers here see it once it is written (what a user saw survives us)."""
@@ -434,7 +465,7 @@ class RedisHub:
                         await self._on_orphan(info, content)
                     except Exception as exc:
                         log_failure(logger, "stream hub: saving an interrupted reply failed", exc, stream=stream_id)
-                frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE), last_id + 1)
+                frame = with_id(error_frame(INTERRUPTED_MESSAGE, INTERRUPTED_CODE, info.request_id), last_id + 1)
                 fields = {"a": last_id + 1, "f": frame, "end": 1}
                 await self.redis.xadd(self._frames(stream_id), fields, id=f"0-{last_id + 1}")
                 logger.warning("stream hub: stream %s lost its producer; ended as interrupted", stream_id)
@@ -464,31 +495,48 @@ class RedisHub:
         return self._follow_redis(stream_id, after, idle)
 
     async def _follow_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """The frames after `after`, read from Redis; a Redis failure ends the read (the client resumes later)."""
-        try:
-            async for chunk in self._read_redis(stream_id, after, idle):
-                yield chunk
-        except self._errors as exc:
-            logger.warning("stream hub: reading a stream from Redis failed (%s)", type(exc).__name__)
+        """The frames after `after`, read from Redis; a failing read is tried again from the reader's place (a few
+        times), then the reader ends with a `hub_unavailable` error: never a silent end, which looks complete."""
+        place = _Place(after)
+        failures = 0
+        while True:
+            try:
+                async for chunk in self._read_redis(stream_id, place, idle):
+                    failures = 0
+                    yield chunk
+                return
+            except self._errors as exc:
+                failures += 1
+                if failures > _READ_TRIES:
+                    logger.warning(
+                        "stream hub: reading a stream from Redis failed %d times (%s); the reader ends with %s",
+                        failures,
+                        type(exc).__name__,
+                        "hub_unavailable",
+                    )
+                    yield HUB_UNAVAILABLE_FRAME
+                    return
+                logger.warning("stream hub: reading a stream from Redis failed (%s); trying again", type(exc).__name__)
+                await asyncio.sleep(min(1.0, 0.1 * 2 ** (failures - 1)))
 
-    async def _read_redis(self, stream_id: str, after: int, idle: float) -> AsyncGenerator[bytes | None, None]:
-        """The frames after `after`, read from Redis (the stream runs on another instance, or has ended)."""
+    async def _read_redis(self, stream_id: str, place: _Place, idle: float) -> AsyncGenerator[bytes | None, None]:
+        """The frames after `place`, read from Redis (the stream runs on another instance, or has ended); `place`
+        moves on with every batch handed out, so that a read that failed goes on from there."""
         key = self._frames(stream_id)
-        cursor = f"0-{after}"
         block_ms = max(50, min(1000, int((idle if idle > 0 else 1.0) * 1000)))
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while True:
             await self.redis.set(self._readers(stream_id), b"1", px=self.lease_ms * 2)
-            answer = await self.redis.xread({key: cursor}, count=1000, block=block_ms)
+            answer = await self.redis.xread({key: place.cursor}, count=1000, block=block_ms)
             if answer:
                 for entry_id, fields in answer[0][1]:
-                    first_id, last_id = int(fields[b"a"]), _last_id(entry_id)
+                    first_id, after = int(fields[b"a"]), place.after
                     if first_id > after + 1:
                         yield GAP_FRAME
                         return
+                    place.after = _last_id(entry_id)
                     yield frames_after(fields[b"f"], first_id, after)
-                    after, cursor = last_id, entry_id
                     if b"end" in fields:
                         return
                 quiet_since = loop.time()
@@ -503,7 +551,7 @@ class RedisHub:
             if ended is None:
                 return  # expired
             if ended == b"1":
-                if not await self.redis.xread({key: cursor}, count=1):
+                if not await self.redis.xread({key: place.cursor}, count=1):
                     return
             elif lease_end is None or lease_end < _now_ms():
                 await self._rescue(stream_id)
@@ -577,7 +625,9 @@ def _info(stream_id: str, meta: dict[bytes, bytes]) -> StreamInfo:
         return meta.get(name, b"").decode("utf-8", "surrogatepass")
 
     life = int(meta.get(b"life", b"0"))
-    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), meta.get(b"resume") == b"1", life)
+    request_id = meta[b"rid"].decode() if b"rid" in meta else None
+    resume = meta.get(b"resume") == b"1"
+    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), resume, life, request_id)
 
 
 def _last_id(entry_id: bytes) -> int:

@@ -101,7 +101,8 @@ def test_stop_on_b_closes_the_upstream_of_a_stream_on_a_within_200_ms(
 def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redis_options: dict[str, str]) -> None:
     with two_instances(tmp_path, redis_options) as (a, b), httpx.Client(timeout=30) as http:
         payload = body("kill", targetChars=6000, tokenDelayMs=15)
-        on_a = read(http, "POST", f"{a.url}/chat/stream", json=payload, stop_after=40)
+        headers = {"x-request-id": "killed-1"}
+        on_a = read(http, "POST", f"{a.url}/chat/stream", json=payload, stop_after=40, headers=headers)
         assert on_a.stream_id is not None and not on_a.ended
         follower = Background(http, "GET", f"{b.url}/chat/stream/{on_a.stream_id}", params={"userId": "kill"})
         assert follower.started.wait(10)
@@ -114,6 +115,7 @@ def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redi
         frames = follower.result.frames
         last = check_grammar(frames)
         assert last.event == "error" and last.data["error"]["code"] == "interrupted"
+        assert last.data["error"]["requestId"] == "killed-1", "the request that started it, as on any error frame"
         assert time.monotonic() - killed < 10, "interrupted once the lease lapsed (a few seconds)"
         seen_on_a = tokens_of(on_a.frames)
         produced = tokens_of(frames)
