@@ -110,7 +110,7 @@ def test_the_demo_page_loads_the_served_client() -> None:
         return page, client, off
 
     page, client, off = asyncio.run(fetch())
-    assert "function streamChat" not in page and "streamChat(streamUrl" in page
+    assert "function streamChat" not in page and "streamChat(api(" in page
     assert client.status_code == 200
     assert client.headers["content-type"] == "text/javascript; charset=utf-8"
     assert client.content == SERVED_CLIENT.read_bytes()

@@ -1,75 +1,24 @@
-"""Resume and Stop in Chromium: the demo page's Stop button and reload, and a native EventSource through a proxy
-that cuts the connection (Debian's /usr/bin/chromium driven by Playwright, never a download)."""
+"""Stop and resume in Chromium: the demo page's Stop button, and a native EventSource through a proxy that cuts the
+connection (Debian's /usr/bin/chromium driven by Playwright, never a download). The demo page's resume after a
+reload is in test_demo_conversations.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote
 
 import httpx
-import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from lean_chat import create_app
-from tests.compat.test_demo_page import CHROMIUM, CHROMIUM_ARGS, served  # noqa: F401 - the fixture
 from tests.resume.reading import body, read
+from tests.support.browser import chromium_page, open_conversation, stored_messages
 from tests.support.live_server import LiveServer
 
 
-@pytest.fixture
-def page() -> Iterator[Page]:
-    """A Chromium page; page errors fail the test."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            found = browser.new_page()
-            problems: list[str] = []
-            found.on("pageerror", lambda error: problems.append(str(error)))
-            yield found
-            assert problems == []
-        finally:
-            browser.close()
-
-
-def last_reply(url: str, user: str) -> dict[str, Any]:
-    """The last message of the user's default conversation."""
-    messages = httpx.get(f"{url}/chat/history", params={"userId": user}, timeout=10).json()["messages"]
-    assert messages[-1]["role"] == "assistant", messages
-    return messages[-1]  # type: ignore[no-any-return]
-
-
-def test_the_demo_page_resumes_a_reply_in_progress_after_a_reload(served: str, page: Page) -> None:  # noqa: F811
-    page.goto(served + "/")
-    page.fill("#prompt", "Keep going while I reload")
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "() => { const r = document.querySelector('.msg.assistant');"
-        " return r && r.dataset.state === 'streaming' && r.textContent.length > 40; }",
-        timeout=15000,
-    )
-    user = page.input_value("#user")
-    page.reload()
-    page.wait_for_selector('.msg.assistant[data-resumed="true"]', timeout=10000)
-    assert page.is_visible("#stop")
-    page.wait_for_selector('.msg.assistant[data-state="done"]', timeout=30000)
-    reply = page.text_content(".msg.assistant") or ""
-    saved = last_reply(served, user)
-    assert reply == saved["content"] and saved["meta"] is None
-    assert reply.startswith("Mock reply (mock): Keep going while I reload")
-    messages = httpx.get(f"{served}/chat/history", params={"userId": user}, timeout=10).json()["messages"]
-    assert [m["role"] for m in messages] == ["user", "assistant"], "one turn: the reload asked nothing again"
-    assert page.is_hidden("#stop")
-    # Reloaded again once the reply is over: nothing to resume.
-    page.reload()
-    page.wait_for_timeout(500)
-    assert page.query_selector(".msg.assistant") is None
-
-
-def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> None:  # noqa: F811
+def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> None:
     page.goto(served + "/")
     page.fill("#prompt", "Please stop me")
     page.keyboard.press("Enter")
@@ -81,7 +30,7 @@ def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> N
     page.wait_for_selector('.msg.assistant[data-state="stopped"]', timeout=10000)
     reply = page.text_content(".msg.assistant") or ""
     assert "stopped" in (page.text_content(".meta") or "")
-    saved = last_reply(served, page.input_value("#user"))
+    saved = stored_messages(served, page.input_value("#user"), open_conversation(page))[-1]
     assert saved == {"role": "assistant", "content": reply, "meta": {"partial": True, "stopped": True}}
     assert 30 < len(reply) < 1200
 
@@ -171,8 +120,10 @@ source.addEventListener("error", (e) => { if (e.data) { result.failed = JSON.par
 </script></body></html>"""
 
 
-def test_native_event_source_survives_a_connection_cut(page: Page) -> None:
+def test_native_event_source_survives_a_connection_cut() -> None:
+    problems: list[str] = []  # page errors only: the cut connections are console errors, as they should be
     with (
+        chromium_page(problems, console_errors=False) as page,
         LiveServer(create_app(sqlite_path="", heartbeat_seconds=1.0)) as lean,
         CuttingProxy(lean.port) as proxy,
         httpx.Client(base_url=lean.url, timeout=20) as http,
@@ -189,6 +140,7 @@ def test_native_event_source_survives_a_connection_cut(page: Page) -> None:
         proxy.cut()
         page.wait_for_function("() => result.done !== null || result.failed !== null", timeout=30000)
         result = page.evaluate("result")
+    assert problems == []
     assert result["failed"] is None
     assert result["opens"] >= 2, "EventSource reconnected by itself"
     assert "".join(result["tokens"]) == result["done"]["message"]["content"], "each token once, none lost"

@@ -7,5 +7,6 @@
 - `server_process`: `lean-chat serve` as a real subprocess (`ServerProcess`, `serving`, `environment`).
 - `upstreams`: fake OpenAI, Anthropic and Gemini servers speaking their real streaming formats.
 - `providers`: lean_chat in front of one fake upstream (`lean`, `ask`, `chat_body`, `MODELS`).
+- `browser`: Debian's Chromium through Playwright (`chromium_page`), the demo page's conversation as stored.
 - `postgres`: a database of its own on the test PostgreSQL; `stores`: the kinds of store under test.
 """
