@@ -19,7 +19,7 @@ from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
 from .hub import StreamInfo, open_hub
-from .log_format import LOG_FORMATS
+from .log_format import LOG_FORMATS, configured_secrets
 from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
 from .paths import STREAM_PATH
@@ -126,7 +126,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
     return LeanStarlette(
         stream_lane=stream_lane,
-        request_log=RequestLog(metrics, settings.log_format == "json"),
+        request_log=RequestLog(metrics, settings.log_format == "json", configured_secrets(settings)),
         routes=routes,
         middleware=middleware,
         exception_handlers=refusal_handlers(),

@@ -18,6 +18,7 @@ import msgspec
 from uvicorn.config import LOGGING_CONFIG
 
 from .config import Settings
+from .redaction import redact
 
 __all__ = ["LOG_FORMATS", "JSONFormatter", "configured_secrets", "uvicorn_log_config"]
 
@@ -60,10 +61,7 @@ class JSONFormatter(logging.Formatter):
 
     def _redact(self, text: str) -> str:
         """The text with every configured key replaced."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return redact(text, self.secrets)
 
 
 def _timestamp(created: float) -> str:

@@ -118,3 +118,12 @@ def test_serve_writes_json_lines(tmp_path: Path, live_server: Callable[..., Live
     assert 0 < resumable_line["first_token_ms"] <= resumable_line["duration_ms"]
     (history,) = [line for line in lines if line["logger"] == "lean_chat.access" and line["path"] == "/chat/history"]
     assert history["status"] == 200 and history["request_id"] != "bad id" and "provider" not in history
+
+
+def test_two_overlapping_keys_leave_no_piece_of_either() -> None:
+    # Replaced one after the other, the first key took the shared middle and left the second's tail in the line.
+    first, second = "KEYONE-ABCDEFGH-SHARED99", "SHARED99-KEYTWO-QRSTUVWX"
+    formatter = JSONFormatter(secrets=[first, second])
+    text = "x KEYONE-ABCDEFGH-SHARED99-KEYTWO-QRSTUVWX y"
+    record = logging.LogRecord("lean_chat", logging.INFO, __file__, 1, text, (), None)
+    assert json.loads(formatter.format(record))["message"] == "x [redacted] y"
