@@ -18,7 +18,7 @@ from .chat import ChatService
 from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
-from .hub import StreamInfo, open_hub
+from .hub import StreamInfo, describe_hub, open_hub
 from .log_format import LOG_FORMATS, configured_secrets
 from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
@@ -67,9 +67,10 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             await hub.open(save_orphan)
             endpoints.hub = hub
             logger.info(
-                "lean_chat ready: providers %s; history %s; metrics %s; mock fallback %s",
+                "lean_chat ready: providers %s; history %s; live streams %s; metrics %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                describe_hub(settings),
                 metrics_state(metrics.enabled),
                 "on" if settings.mock_fallback else "off",
             )
