@@ -12,6 +12,7 @@ again in a transaction of its own, so each caller sees what it would have seen a
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,24 +30,30 @@ class GroupCommit:
         self.worker = worker
         self._waiting: list[Job] = []
         self._commit: Operation | None = None  # the queued commit that has not yet taken the waiting writes
+        # The event loop queues writes and the worker thread takes them: each side changes the list and the commit
+        # together, under this lock. Without it, a commit that ran before `write` had noted it stayed noted for
+        # good, and every later write returned None without running (seen on one busy core).
+        self._lock = threading.Lock()
 
     async def write(self, db: sqlite3.Connection, work: Callable[..., _T], *args: Any) -> _T:
         """`work(db, *args)` in a write transaction; it runs to its end even when the caller is cancelled
         (a client gone mid-save), which then waits for it."""
         write = Job(work, args)
-        self._waiting.append(write)
-        commit = self._commit
-        if commit is None:
-            commit = self._commit = self.worker.submit(self._run, db)
+        with self._lock:
+            self._waiting.append(write)
+            commit = self._commit
+            if commit is None:
+                commit = self._commit = self.worker.submit(self._run, db)
         await outlive(commit)
         commit.outcome()  # the commit itself failed (not one write): every write of it fails
         return write.outcome()  # type: ignore[no-any-return]
 
     def _run(self, db: sqlite3.Connection) -> None:
         """On the worker thread: take the waiting writes and commit them."""
-        # In this order: a write queued from now on finds no commit pending and queues the next one.
-        self._commit = None
-        writes, self._waiting = self._waiting, []
+        # Together: a write queued from now on finds no commit pending and queues the next one.
+        with self._lock:
+            self._commit = None
+            writes, self._waiting = self._waiting, []
         if len(writes) == 1:
             _alone(db, writes[0])
             return

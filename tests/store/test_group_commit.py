@@ -155,3 +155,38 @@ async def test_a_cancelled_writer_waits_for_its_commit(setup: Any) -> None:
     with pytest.raises(asyncio.CancelledError):
         await writer
     assert keys(path) == ["kept"]
+
+
+class PreemptedWorker(Worker):
+    """A worker whose thread may run an operation before `submit` has returned it: the event loop's thread
+    preempted right after queuing, as the OS does when the loop and the worker share one busy core."""
+
+    def submit(self, work: Any, *args: Any) -> Any:
+        ran = threading.Event()
+
+        def run(*given: Any) -> Any:
+            try:
+                return work(*given)
+            finally:
+                ran.set()
+
+        operation = super().submit(run, *args)
+        ran.wait(0.5)  # the thread runs it now, unless it must wait for the caller (then this times out)
+        return operation
+
+
+async def test_a_commit_that_runs_before_submit_returns_leaves_later_writes_working(tmp_path: Path) -> None:
+    # The commit ran before `write` noted it as pending; noted for good, every later write found it "pending",
+    # waited for it (done long ago) and returned None without running: start_turn answered None under load.
+    path = str(tmp_path / "preempted.sqlite3")
+    worker = PreemptedWorker("test-sqlite")
+    worker.start()
+    db = await worker.run(sqlite3.connect, path, 5.0, 0, None, False)
+    await worker.run(db.execute, "CREATE TABLE t (k TEXT PRIMARY KEY)")
+    group = GroupCommit(worker)
+    try:
+        assert [await group.write(db, insert, key) for key in ("a", "b", "c")] == ["a", "b", "c"]
+    finally:
+        await worker.run(db.close)
+        worker.stop()
+    assert keys(path) == ["a", "b", "c"]
