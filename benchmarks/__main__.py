@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--quick]`: run the suite and write benchmarks/results/latest.{md,json,png}."""
+"""`python -m benchmarks [--quick]`: run the suite and write latest.{md,json,png} (the full run's are committed)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from .scenarios import PLANS, SCENARIOS, Bench
 __all__ = ["main"]
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# Where --quick and --smoke write unless told: ignored by git, so a quick look never replaces the committed figures.
+QUICK_RESULTS = os.path.join(RESULTS, "quick")
 
 
 def _log(line: str) -> None:
@@ -40,10 +42,17 @@ async def _run(bench: Bench, names: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments, run, write the report."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller scenarios, under 3 minutes")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller scenarios, under 3 minutes; written to benchmarks/results/quick/"
+    )
     parser.add_argument("--smoke", action="store_true", help="a tiny burst only (for the test suite)")
     parser.add_argument("--only", default="", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
-    parser.add_argument("--out", default=RESULTS, help="folder for latest.md/.json/.png")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="folder for latest.md/.json/.png (default: benchmarks/results/, or benchmarks/results/quick/ with "
+        "--quick or --smoke, which git ignores)",
+    )
     parser.add_argument(
         "--profile", default="", help="folder for py-spy profiles (raw stacks) of each lean_chat server"
     )
@@ -73,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - _START, 1),
         "results": results,
     }
-    paths = write_report(args.out, report)
+    out = args.out or (QUICK_RESULTS if args.quick or args.smoke else RESULTS)
+    paths = write_report(out, report)
     print(markdown(report))
     _log(f"wrote {paths['md']}, {paths['json']}, {paths['png']}")
     return 0

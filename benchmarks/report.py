@@ -139,6 +139,7 @@ def figures(results: dict[str, Any]) -> list[Figure]:
         memory = many["memory"]
         lean_kb = memory["lean_chat"]["perStream"] / 1024.0
         ref_kb = memory["reference"]["perStream"] / 1024.0
+        first = " (first probe, fresh server)" if memory["lean_chat"].get("firstProbe") else ""
         out.append(
             Figure(
                 "memory",
@@ -153,7 +154,8 @@ def figures(results: dict[str, Any]) -> list[Figure]:
                     f"at N={memory['floor-paced']['streams']}"
                     if "floor-paced" in memory
                     else ""
-                ),
+                )
+                + first,
             )
         )
     relayed = results.get("many_relayed_streams")

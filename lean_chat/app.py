@@ -18,8 +18,8 @@ from .chat import ChatService
 from .config import Settings
 from .demo import CLIENT_PATH, demo_client, demo_page
 from .endpoints import Endpoints
-from .hub import StreamInfo, open_hub
-from .log_format import LOG_FORMATS
+from .hub import StreamInfo, describe_hub, open_hub
+from .log_format import LOG_FORMATS, configured_secrets
 from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
 from .paths import STREAM_PATH
@@ -67,9 +67,10 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
             await hub.open(save_orphan)
             endpoints.hub = hub
             logger.info(
-                "lean_chat ready: providers %s; history %s; metrics %s; mock fallback %s",
+                "lean_chat ready: providers %s; history %s; live streams %s; metrics %s; mock fallback %s",
                 ", ".join(settings.configured_providers()) or "none (mock only)",
                 chosen.describe(),
+                describe_hub(settings),
                 metrics_state(metrics.enabled),
                 "on" if settings.mock_fallback else "off",
             )
@@ -126,7 +127,7 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
         middleware.append(Middleware(AuthMiddleware, api_keys=settings.api_keys, authenticate=authenticate))
     return LeanStarlette(
         stream_lane=stream_lane,
-        request_log=RequestLog(metrics, settings.log_format == "json"),
+        request_log=RequestLog(metrics, settings.log_format == "json", configured_secrets(settings)),
         routes=routes,
         middleware=middleware,
         exception_handlers=refusal_handlers(),

@@ -24,6 +24,7 @@ import uvicorn
 __all__ = ["Acceptor", "Server", "serve"]
 
 logger = logging.getLogger("lean_chat.listener")
+_uvicorn_logger = logging.getLogger("uvicorn.error")  # where uvicorn says where it listens
 
 # Seconds before accepting again after the process ran out of file descriptors (asyncio waits as long).
 RETRY_AFTER_EMFILE = 1.0
@@ -107,16 +108,22 @@ class Server(uvicorn.Server):
         if sockets is None and (config.uds is not None or config.fd is not None):
             await super().startup(sockets)
             return
+        bound = sockets is None
+        if sockets is None:
+            # Bound before the lifespan runs (uvicorn binds after): a taken port then fails in one line, before
+            # the store, Redis or anything else has been opened that would have to be shut down again.
+            try:
+                sockets = [bind(config.host, config.port)]
+            except OSError as exc:
+                logger.error("%s", cannot_listen(config.host, config.port, exc))
+                self.should_exit = True  # never started: the process exits with 3
+                return
         await super().startup(sockets=[])  # the lifespan only: uvicorn listens on nothing itself
         if not self.started:
+            for sock in sockets if bound else ():
+                sock.close()
             return
         self.started = False  # not until it listens (those waiting for `started` may connect at once)
-        if sockets is None:
-            try:
-                sockets = [config.bind_socket()]  # it logs where it listens, as uvicorn's own startup does
-            except SystemExit:  # the address is taken: uvicorn ends the lifespan before giving up
-                await self.lifespan.shutdown()
-                raise
         loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.Protocol:
@@ -127,6 +134,36 @@ class Server(uvicorn.Server):
         acceptors = [Acceptor(loop, sock, protocol, config.backlog, config.ssl) for sock in sockets]
         self.servers = cast(list[Any], acceptors)  # uvicorn's shutdown closes them, then awaits wait_closed
         self.started = True
+        if bound:
+            scheme = "https" if config.is_ssl else "http"
+            host = f"[{config.host}]" if ":" in config.host else config.host
+            port = sockets[0].getsockname()[1]
+            _uvicorn_logger.info("Uvicorn running on %s://%s:%d (Press CTRL+C to quit)", scheme, host, port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to the address (not listening yet), as uvicorn binds one; OSError when it cannot be."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> str:
+    """The one line said when the address cannot be bound."""
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: the address is already in use (another process, perhaps another"
+            " lean-chat instance, holds the port: give each instance its own --port)"
+        )
+    return f"cannot listen on {where}: {exc.strerror or exc}"
 
 
 def serve(config: uvicorn.Config) -> int:

@@ -1,13 +1,15 @@
-"""Log lines as JSON (`LEAN_CHAT_LOG_FORMAT=json`): one object a line, client text escaped, keys redacted.
+"""Log lines as JSON (`LEAN_CHAT_LOG_FORMAT=json`) or text, configured keys redacted in both.
 
-Every record becomes `{"time", "level", "logger", "message", ...}`; a record with a `fields` mapping (the
-line per finished request) adds those keys. `uvicorn_log_config` hands the same formatter to uvicorn's loggers
-and the root, in every worker process.
+JSON: every record becomes `{"time", "level", "logger", "message", ...}`, client text escaped; a record with a
+`fields` mapping (the line per finished request) adds those keys. Text keeps uvicorn's formats, each line
+redacted once formatted (uvicorn's access line holds the path and query string as the client sent them).
+`uvicorn_log_config` hands the formatters to uvicorn's loggers and the root, in every worker process.
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import logging
 import time
@@ -18,8 +20,16 @@ import msgspec
 from uvicorn.config import LOGGING_CONFIG
 
 from .config import Settings
+from .redaction import redact
 
-__all__ = ["LOG_FORMATS", "JSONFormatter", "configured_secrets", "uvicorn_log_config"]
+__all__ = [
+    "LOG_FORMATS",
+    "JSONFormatter",
+    "RedactingFormatter",
+    "configured_secrets",
+    "redacting",
+    "uvicorn_log_config",
+]
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(levelname)s:     %(message)s"
@@ -60,10 +70,26 @@ class JSONFormatter(logging.Formatter):
 
     def _redact(self, text: str) -> str:
         """The text with every configured key replaced."""
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return redact(text, self.secrets)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Another formatter's lines with every configured key replaced by `[redacted]` (the text log format)."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Sequence[str] | None = None) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = list(secrets) if secrets is not None else configured_secrets(Settings.from_env())
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The inner formatter's line, redacted."""
+        return redact(self.inner.format(record), self.secrets)
+
+
+def redacting(inner: str, **options: Any) -> RedactingFormatter:
+    """For `dictConfig`: the formatter class at the dotted path `inner`, made with `options`, then redacted."""
+    module, _, name = inner.rpartition(".")
+    return RedactingFormatter(getattr(importlib.import_module(module), name)(**options))
 
 
 def _timestamp(created: float) -> str:
@@ -75,12 +101,20 @@ def _timestamp(created: float) -> str:
 def uvicorn_log_config(log_format: str, level: str) -> dict[str, Any]:
     """A `logging.config.dictConfig` for uvicorn's loggers and the root (so lean_chat's), run by each worker.
 
-    Text keeps uvicorn's own formats and gives the root lean_chat's; JSON gives every logger the JSON formatter.
+    Text keeps uvicorn's own formats and gives the root lean_chat's, each redacted; JSON gives every logger the
+    JSON formatter.
     """
     level = level.upper()
     if log_format != "json":
         config = copy.deepcopy(LOGGING_CONFIG)
-        config["formatters"]["lean_chat"] = {"format": TEXT_FORMAT}
+        for formatter in config["formatters"].values():
+            formatter["inner"] = formatter.pop("()")
+            formatter["()"] = "lean_chat.log_format.redacting"
+        config["formatters"]["lean_chat"] = {
+            "()": "lean_chat.log_format.redacting",
+            "inner": "logging.Formatter",
+            "fmt": TEXT_FORMAT,
+        }
         config["handlers"]["lean_chat"] = {
             "class": "logging.StreamHandler",
             "formatter": "lean_chat",

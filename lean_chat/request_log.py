@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
+from .redaction import redact
 from .request_id import REQUEST_ID, REQUEST_ID_HEADER, STATUS, choose_request_id
 from .stream_summary import StreamSummary, summarize
 
@@ -33,9 +35,10 @@ access_logger = logging.getLogger("lean_chat.access")
 class RequestLog:
     """Chooses each request's id; when it ends, counts it and (in JSON log mode) writes its line."""
 
-    def __init__(self, metrics: Metrics, json_lines: bool) -> None:
+    def __init__(self, metrics: Metrics, json_lines: bool, secrets: Sequence[str] = ()) -> None:
         self.metrics = metrics
         self.json_lines = json_lines
+        self.secrets = list(secrets)
 
     async def lane(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the stream lane: the id goes into the scope, the status comes back through it."""
@@ -81,20 +84,23 @@ class RequestLog:
         elif self.json_lines and FOLLOWED in scope:
             summary = summarize(scope[FOLLOWED], started)
         if self.json_lines:
-            fields = _fields(scope, status, started, summary)
+            fields = _fields(scope, status, started, summary, self.secrets)
             access_logger.info("%s %s %d", fields["method"], fields["path"], status, extra={"fields": fields})
 
 
-def _cut(text: str, limit: int) -> str:
-    """At most `limit` characters of client text (the JSON encoder escapes the rest)."""
+def _cut(text: str, limit: int, secrets: Sequence[str]) -> str:
+    """At most `limit` characters of client text, keys redacted first (a key cut in two would no longer match)."""
+    text = redact(text, secrets)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _fields(scope: Scope, status: int, started: float, summary: StreamSummary | None) -> dict[str, Any]:
+def _fields(
+    scope: Scope, status: int, started: float, summary: StreamSummary | None, secrets: Sequence[str]
+) -> dict[str, Any]:
     """The keys of one request's log line."""
     fields: dict[str, Any] = {
         "method": scope["method"],
-        "path": _cut(scope["path"], _MAX_PATH),
+        "path": _cut(scope["path"], _MAX_PATH, secrets),
         "status": status,
         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         "request_id": scope.get(REQUEST_ID),
@@ -102,7 +108,7 @@ def _fields(scope: Scope, status: int, started: float, summary: StreamSummary | 
     if summary is not None:
         fields.update(
             provider=summary.served_by,
-            model=_cut(summary.model, _MAX_MODEL),
+            model=_cut(summary.model, _MAX_MODEL, secrets),
             outcome=summary.outcome,
             code=summary.code,
             output_tokens=summary.output_tokens,

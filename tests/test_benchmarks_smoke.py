@@ -1,4 +1,5 @@
-"""The benchmark suite's smoke run: a tiny burst against every target gives a well-formed report (no speed)."""
+"""The benchmark suite's smoke run: a tiny burst against every target gives a well-formed report (no speed);
+where runs other than the full one write; progress lines that agree with the report."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"lean_chat", "reference", "floor-batch", "floor-token"}
 
 
-def test_smoke_run_writes_markdown_json_and_png(tmp_path: Path) -> None:
+def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m benchmarks ARGS...` run to its end (it must succeed)."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -22,6 +24,11 @@ def test_smoke_run_writes_markdown_json_and_png(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_smoke_run_writes_markdown_json_and_png(tmp_path: Path) -> None:
+    _benchmarks("--smoke", "--out", str(tmp_path))
 
     report = json.loads((tmp_path / "latest.json").read_text())
     assert report["plan"] == "smoke"
@@ -42,3 +49,25 @@ def test_smoke_run_writes_markdown_json_and_png(tmp_path: Path) -> None:
     assert "| scenario | figure | value | target | met | context |" in table
     assert "2 clients: lean_chat / reference" in table
     assert (tmp_path / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_other_than_the_full_one_leaves_the_committed_results_alone() -> None:
+    # A quick run once wrote over the committed benchmarks/results/latest.* and left the tree dirty.
+    results = ROOT / "benchmarks" / "results"
+    _benchmarks("--smoke")
+    assert json.loads((results / "quick" / "latest.json").read_text())["plan"] == "smoke"
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", str(results)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert status.stdout == ""
+
+
+def test_the_upstream_read_directly_is_not_reported_failing_for_lacking_a_done(tmp_path: Path) -> None:
+    # The apparatus probe's line said "0 ok ... FAIL" every time (OpenAI's own stream has no `done` frame) while
+    # the report gave its figures as the measurement's floor.
+    result = _benchmarks("--smoke", "--only", "many_relayed_streams", "--out", str(tmp_path))
+    report = json.loads((tmp_path / "latest.json").read_text())
+    apparatus = report["results"]["many_relayed_streams"]["apparatus"]
+    assert apparatus["ok"] == apparatus["streams"] > 0
+    (line,) = [line for line in result.stderr.splitlines() if "  upstream: " in line]
+    assert line.endswith(" PASS" if apparatus["passed"] else " FAIL"), line

@@ -24,6 +24,7 @@ import uvicorn
 
 from lean_chat.listener import Server
 from tests.support.live_server import free_port
+from tests.support.postgres import temporary_database
 from tests.support.server_process import ServerProcess, environment
 
 CONNECTIONS = 100
@@ -162,3 +163,39 @@ def test_out_of_file_descriptors_it_says_so_then_serves_again(tmp_path: Path) ->
                 status = httpx.get(f"{server.url}/healthz", timeout=2).status_code
             time.sleep(0.1)
         assert status == 200, server.output()[-2000:]
+
+
+@contextmanager
+def _backend(name: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment of an instance keeping its history in SQLite, or also using Redis, or PostgreSQL."""
+    env = {"FASTAPI_AI_CHAT_SQLITE_PATH": str(tmp_path / "chat.sqlite3")}
+    if name == "redis":
+        yield {**env, "LEAN_CHAT_REDIS_URL": "redis://127.0.0.1:6379/0", "LEAN_CHAT_REDIS_PREFIX": "lc_test_taken:"}
+    elif name == "postgres":
+        with temporary_database() as url:
+            yield {"LEAN_CHAT_DATABASE_URL": url}
+    else:
+        yield env
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+def test_a_taken_port_exits_at_once_with_one_clear_line(backend: str, tmp_path: Path) -> None:
+    """A second instance on a busy port (the README's command run twice) says so and exits; it used to hang with
+    Redis configured, deaf to SIGINT and SIGTERM, after opening and closing every backend for nothing."""
+    with _backend(backend, tmp_path) as env, socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = time.monotonic()
+        server = ServerProcess(None, env=env, port=port)
+        try:
+            code = server.wait(timeout=10)
+            took = time.monotonic() - started
+        finally:
+            server.stop()
+    assert code != 0 and took < 5, (code, took)
+    lines = [" ".join(line.split()) for line in server.lines if "Started server process" not in line]
+    assert lines == [
+        f"ERROR: cannot listen on 127.0.0.1:{port}: the address is already in use (another process, perhaps"
+        " another lean-chat instance, holds the port: give each instance its own --port)"
+    ], server.output()

@@ -118,3 +118,34 @@ def test_serve_writes_json_lines(tmp_path: Path, live_server: Callable[..., Live
     assert 0 < resumable_line["first_token_ms"] <= resumable_line["duration_ms"]
     (history,) = [line for line in lines if line["logger"] == "lean_chat.access" and line["path"] == "/chat/history"]
     assert history["status"] == 200 and history["request_id"] != "bad id" and "provider" not in history
+
+
+def test_two_overlapping_keys_leave_no_piece_of_either() -> None:
+    # Replaced one after the other, the first key took the shared middle and left the second's tail in the line.
+    first, second = "KEYONE-ABCDEFGH-SHARED99", "SHARED99-KEYTWO-QRSTUVWX"
+    formatter = JSONFormatter(secrets=[first, second])
+    text = "x KEYONE-ABCDEFGH-SHARED99-KEYTWO-QRSTUVWX y"
+    record = logging.LogRecord("lean_chat", logging.INFO, __file__, 1, text, (), None)
+    assert json.loads(formatter.format(record))["message"] == "x [redacted] y"
+
+
+def test_text_lines_carry_no_piece_of_a_key_sent_in_a_path_or_query(tmp_path: Path) -> None:
+    # The text format (the default) had no redaction at all: uvicorn's access line wrote the path and query string
+    # as sent, keys included.
+    provider_key, api_key = "SK-PROVIDER-0123456789AB", "LC7API9KEY4TOKEN8VALUE5Q"
+    env = {"OPENAI_API_KEY": provider_key, "LEAN_CHAT_API_KEYS": api_key}
+    served = ServerProcess("", None, env, None, args=("--log-format", "text"), cwd=tmp_path)
+    try:
+        served.wait_ready()
+        with httpx.Client(base_url=served.url, timeout=10, headers={"authorization": f"Bearer {api_key}"}) as http:
+            for key in (provider_key, api_key):
+                for start in (0, 100, 240, 250):
+                    assert http.get("/chat/" + "x" * start + key).status_code == 404
+                    assert http.get("/chat/history", params={"userId": "x" * start + key}).status_code == 200
+        assert served.interrupt() == 0
+    finally:
+        served.stop()
+    assert served.log.count('"GET /chat/') == 16  # uvicorn's access lines, each written
+    for key in (provider_key, api_key):
+        pieces = {key[i : i + 8] for i in range(len(key) - 7)}
+        assert [line for line in served.lines if any(piece in line for piece in pieces)] == []

@@ -51,3 +51,20 @@ def test_readme_test_command_alone_installs_what_tests_need() -> None:
     assert script.index("scripts/system-deps") < script.index("-m pytest"), "system packages first, then the tests"
     deps = (root / "scripts" / "system-deps").read_text(encoding="utf-8")
     assert "chromium" in deps and "node" in deps
+
+
+def test_several_instances_on_one_host_each_get_their_own_port() -> None:
+    # The command once had no --port: run twice on one host, the second instance hit a taken port.
+    command = _shell_block_after("## Running several instances")
+    ports = re.findall(r"lean-chat serve\b[^\n]*?--port (\d+)", command)
+    assert command.count("lean-chat serve") == len(ports) >= 2
+    assert len(set(ports)) == len(ports)
+
+
+def test_the_monitoring_section_says_metrics_need_their_extra() -> None:
+    # It read as if `lean-chat serve` always served /metrics; the install-and-serve command has no metrics extra.
+    section = README.split("## Monitoring", 1)[1].split("\n## ", 1)[0]
+    serve_install = _shell_block_after("Install and serve")
+    assert "metrics" not in serve_install
+    first_paragraph = section.strip().split("\n\n", 1)[0]
+    assert "pip install -e '.[metrics]'" in first_paragraph and "404" in first_paragraph

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from ..config import Settings
 from .base import Hub, HubUnavailable, Running, StreamInfo, release_whole
 from .memory import MemoryHub
 
-__all__ = ["Hub", "HubUnavailable", "MemoryHub", "Running", "StreamInfo", "open_hub", "release_whole"]
+__all__ = [
+    "Hub",
+    "HubUnavailable",
+    "MemoryHub",
+    "Running",
+    "StreamInfo",
+    "describe_hub",
+    "open_hub",
+    "release_whole",
+]
 
 
 def open_hub(settings: Settings) -> Hub:
@@ -23,3 +34,15 @@ def open_hub(settings: Settings) -> Hub:
             settings.redis_max_connections,
         )
     return MemoryHub(settings.resume_ttl_seconds, settings.resume_max_batches)
+
+
+def describe_hub(settings: Settings) -> str:
+    """Where live streams are kept, for the start-up line: this process, or Redis's address (never a password)."""
+    if not settings.redis_url:
+        return "in this process"
+    parts = urlsplit(settings.redis_url)
+    if parts.scheme == "unix":
+        where = parts.path
+    else:
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 6379}/{parts.path.lstrip('/') or '0'}"
+    return f"in Redis at {where} (keys {settings.redis_prefix}*)"

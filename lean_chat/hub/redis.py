@@ -290,8 +290,12 @@ class RedisHub:
 
     async def close(self) -> None:
         """Stop the background tasks and close the connections."""
-        for task in self._tasks:
-            task.cancel()
+        pending = set(self._tasks)
+        while pending:
+            # Cancelled again until they end: redis-py swallows a cancel that lands while a pubsub connects.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

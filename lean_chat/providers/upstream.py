@@ -9,6 +9,7 @@ from types import TracebackType
 import httpx
 import msgspec
 
+from ..redaction import redact
 from .base import ProviderError
 from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
@@ -39,14 +40,6 @@ class _ErrorEnvelope(msgspec.Struct, gc=False):
 
 _decode_envelope = msgspec.json.Decoder(_ErrorEnvelope).decode
 _decode_envelopes = msgspec.json.Decoder(list[_ErrorEnvelope]).decode
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """The text with every secret replaced."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def error_detail(error: ErrorInfo | str, secrets: Sequence[str], suffix: str = "") -> str:
