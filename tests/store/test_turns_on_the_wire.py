@@ -137,3 +137,86 @@ def test_conversation_pages(live_server: Callable[..., LiveServer], database_url
         assert older["messages"] == whole["messages"][:2] and older["nextBefore"] is None and older["hasMore"] is False
         bad = http.get("/chat/conversation", params={**query, "limit": "many"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+NUL = "a\x00b"
+LONG = "L" * 10_000  # a random 10,000-character id once gave PostgreSQL's "index row requires 10016 bytes"
+# Requests with a NUL or an oversized id, and the (type, loc) of the 422 every store must give.
+REFUSED: list[tuple[str, str, dict[str, Any], list[tuple[str, list[Any]]]]] = [
+    ("POST", "/chat/stream", stream_body(NUL, "hi"), [("value_error", ["body", "userId"])]),
+    ("POST", "/chat/stream", stream_body("u", NUL), [("value_error", ["body", "messages", 0, "content"])]),
+    (
+        "POST",
+        "/chat/stream",
+        stream_body("u", "hi", conversation_id=NUL),
+        [("value_error", ["body", "params", "conversationId"])],
+    ),
+    ("POST", "/chat/stream", stream_body(LONG, "hi"), [("string_too_long", ["body", "userId"])]),
+    (
+        "POST",
+        "/chat/stream",
+        stream_body("u", "hi", conversation_id=LONG),
+        [("string_too_long", ["body", "params", "conversationId"])],
+    ),
+    ("GET", "/chat/history", {"userId": NUL}, [("value_error", ["query", "userId"])]),
+    ("GET", "/chat/history", {"userId": LONG}, [("string_too_long", ["query", "userId"])]),
+    ("GET", "/chat/conversations", {"userId": NUL}, [("value_error", ["query", "userId"])]),
+    ("GET", "/chat/conversations", {"userId": LONG}, [("string_too_long", ["query", "userId"])]),
+    (
+        "GET",
+        "/chat/conversation",
+        {"userId": "u", "conversationId": NUL},
+        [("value_error", ["query", "conversationId"])],
+    ),
+    (
+        "GET",
+        "/chat/conversation",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["query", "conversationId"])],
+    ),
+    (
+        "POST",
+        "/chat/conversation/create",
+        {"userId": "u", "conversationId": NUL},
+        [("value_error", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/conversation/create", {"userId": "u", "title": NUL}, [("value_error", ["body", "title"])]),
+    (
+        "POST",
+        "/chat/conversation/create",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/conversation/create", {"userId": LONG}, [("string_too_long", ["body", "userId"])]),
+    (
+        "POST",
+        "/chat/conversation/delete",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/clear", {"userId": NUL}, [("value_error", ["body", "userId"])]),
+    ("POST", "/chat/clear", {"userId": LONG}, [("string_too_long", ["body", "userId"])]),
+]
+
+
+def test_nul_and_oversized_ids_are_the_same_422_on_every_store(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for method, path, payload, expected in REFUSED:
+            if method == "GET":
+                answer = http.get(path, params=payload)
+            else:
+                answer = http.post(path, json=payload)
+            assert answer.status_code == 422, (path, answer.status_code, answer.text[:200])
+            assert [(d["type"], d["loc"]) for d in answer.json()["detail"]] == expected, path
+        # Nothing refused was kept, and the longest id allowed works end to end.
+        assert http.get("/chat/conversations", params={"userId": "u"}).json()["conversations"] == []
+        longest = "i" * 256
+        frames = parse_frames(http.post("/chat/stream", json=stream_body(longest, "hi")).content)
+        assert check_grammar(frames).event == "done"
+        shown = http.get("/chat/history", params={"userId": longest}).json()["messages"]
+        assert [m["role"] for m in shown] == ["user", "assistant"]
+        created = http.post("/chat/conversation/create", json={"userId": longest, "conversationId": longest})
+        assert created.status_code == 200 and created.json()["conversationId"] == longest
