@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from lean_chat import create_app
 from tests.support.apps import stream_body
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
+from tests.support.postgres import run_sql
 from tests.support.stores import PERSISTENT
 from tests.support.upstreams import FakeOpenAI, Reply
 
@@ -220,3 +222,42 @@ def test_nul_and_oversized_ids_are_the_same_422_on_every_store(
         assert [m["role"] for m in shown] == ["user", "assistant"]
         created = http.post("/chat/conversation/create", json={"userId": longest, "conversationId": longest})
         assert created.status_code == 200 and created.json()["conversationId"] == longest
+
+
+def refuse_complete_replies(database_url: str) -> None:
+    """A trigger in the store's own database that refuses every complete assistant reply (a partial one passes)."""
+    if database_url.startswith("sqlite:"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            db.execute(
+                "CREATE TRIGGER refuse_complete BEFORE INSERT ON lc_messages"
+                " WHEN NEW.role = 'assistant' AND NEW.meta IS NULL BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        return
+    run_sql(
+        database_url,
+        "CREATE FUNCTION refuse_complete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.role = 'assistant' AND NEW.meta IS NULL THEN RAISE EXCEPTION 'refused'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_complete BEFORE INSERT ON lc_messages FOR EACH ROW EXECUTE FUNCTION refuse_complete()",
+    )
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+def test_a_reply_whose_save_failed_is_kept_partial(
+    live_server: Callable[..., LiveServer], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    refuse_complete_replies(database_url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http, caplog.at_level(logging.ERROR):
+            frames = parse_frames(http.post("/chat/stream", json=stream_body("keep", "a question")).content)
+            stored = http.get("/chat/history", params={"userId": "keep"}).json()["messages"]
+    finally:
+        if not database_url.startswith("sqlite:"):
+            run_sql(database_url, "DROP FUNCTION refuse_complete() CASCADE")
+    last = check_grammar(frames)
+    assert last.event == "error" and last.data["error"]["code"] == "internal_error"
+    # The failed save of the complete reply did not count as saved: the reply is kept, marked partial.
+    text = "".join(f.data["token"] for f in frames if f.event == "token")
+    assert stored[1:] == [{"role": "assistant", "content": text, "meta": {"partial": True}}]
+    assert [r for r in caplog.records if r.getMessage().startswith("stream failed")]
