@@ -76,6 +76,16 @@ class ContextView(Sequence[ContextMessage]):
         return ContextMessage(message.role, message.content)
 
 
+def _keepable(reply: StoredMessage) -> StoredMessage:
+    """The reply as every store can keep it: a U+0000 from the provider (PostgreSQL's text cannot hold it) as U+FFFD.
+
+    Clients cannot send U+0000 (schema.py refuses it), so only a provider's text can hold one.
+    """
+    if "\x00" not in reply.content:
+        return reply
+    return StoredMessage(reply.role, reply.content.replace("\x00", "\ufffd"), reply.meta)
+
+
 def _stored(message: ChatMessage) -> StoredMessage:
     """A request message as the store keeps it."""
     return StoredMessage(message.role, message.content, message.meta)
@@ -251,7 +261,7 @@ class Turn:
         async with self._saving:
             if not self.saved:
                 try:
-                    await self.service.store.save_reply(self.user_id, self.conversation_id, self.life, reply)
+                    await self.service.store.save_reply(self.user_id, self.conversation_id, self.life, _keepable(reply))
                 except ConversationGone:
                     self._kept = False
                 except asyncio.CancelledError:
@@ -291,7 +301,7 @@ class ChatService:
 
     async def save_interrupted(self, user_id: str, conversation_id: str, life: int, content: str) -> None:
         """Save a reply whose producer died, rebuilt from its kept frames, marked partial (not into a new life)."""
-        reply = StoredMessage("assistant", content, dict(PARTIAL_META))
+        reply = _keepable(StoredMessage("assistant", content, dict(PARTIAL_META)))
         try:
             await self.store.save_reply(user_id, conversation_id, life, reply)
         except ConversationGone:

@@ -261,3 +261,18 @@ def test_a_reply_whose_save_failed_is_kept_partial(
     text = "".join(f.data["token"] for f in frames if f.event == "token")
     assert stored[1:] == [{"role": "assistant", "content": text, "meta": {"partial": True}}]
     assert [r for r in caplog.records if r.getMessage().startswith("stream failed")]
+
+
+def test_a_nul_from_the_provider_is_kept_as_a_replacement_character_on_every_store(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    fake = FakeOpenAI(Reply(tokens=["zero", "\x00", "byte"]))
+    fake.url = live_server(fake).url
+    server = live_server(create_app(database_url=database_url, **fake.options()))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        body = {"userId": "nul", "messages": [{"role": "user", "content": "hi"}], "params": {"model": "gpt-4.1"}}
+        last = check_grammar(parse_frames(http.post("/chat/stream", json=body).content))
+        stored = http.get("/chat/history", params={"userId": "nul"}).json()["messages"]
+    # The client sees what the provider sent; every store keeps the same text, which PostgreSQL can hold.
+    assert last.event == "done" and last.data["message"]["content"] == "zero\x00byte"
+    assert stored[1:] == [{"role": "assistant", "content": "zero\ufffdbyte", "meta": None}]
