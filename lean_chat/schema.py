@@ -112,8 +112,11 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
     except RecursionError:
         raise ValidationFailed([_json_invalid(0, _TOO_DEEP)]) from None
     else:
-        if not _breaks_string_rules(body, value, kind):
-            return value
+        try:
+            if not _breaks_string_rules(body, value, kind):
+                return value
+        except RecursionError:  # the walk for NULs, deep in a body msgspec could just read
+            raise ValidationFailed([_json_invalid(0, _TOO_DEEP)]) from None
         problem = ""
     raise ValidationFailed(_explain(body, kind, problem))
 
@@ -160,7 +163,10 @@ def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]
         _check_field(data[name], rule, loc, errors)
         if name == "params" and isinstance(data[name], dict) and isinstance(data[name].get("conversationId"), str):
             errors += _too_long(data[name]["conversationId"], [*loc, "conversationId"])
-        errors += [_nul_error(at, text) for at, text in _nul_locations(data[name], loc)]
+        try:
+            errors += [_nul_error(at, text) for at, text in _nul_locations(data[name], loc)]
+        except RecursionError:
+            return [_json_invalid(0, _TOO_DEEP)]
     # Valid by the rules yet refused by msgspec: a lone surrogate, NaN/Infinity or a number out of range.
     return errors or [_json_invalid(0, f"Unsupported JSON value: {problem}")]
 

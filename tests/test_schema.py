@@ -164,3 +164,12 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
     body = json.dumps({"userId": "\\u0000", "messages": []}).encode()
     assert b"\\\\u0000" in body
     assert decode_body(body, ChatRequest).userId == "\\u0000"
+
+
+def test_a_nul_deep_in_a_body_is_a_422_at_any_depth() -> None:
+    # Near the stack's limit (wherever the caller's stack leaves it), msgspec still reads the body and the walk for
+    # NULs, a few frames deeper, is the first to run out of stack: that too is a 422.
+    for depth in range(600, 1000):
+        nested = b"[" * depth + b'"\\u0000"' + b"]" * depth
+        (only,) = detail_of(b'{"userId":"u","messages":[],"params":{"x":' + nested + b"}}", ChatRequest)
+        assert only["type"] in ("value_error", "json_invalid"), depth
