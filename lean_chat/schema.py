@@ -94,7 +94,6 @@ _RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
 MAX_ID_CHARS = 256
 # PostgreSQL's text cannot hold U+0000; it is refused in every client string so that every store answers alike.
 _NUL = "\x00"
-_NUL_ESCAPE = b"\\u0000"  # how a NUL can appear in JSON text (a raw control character is not valid JSON)
 _NUL_REASON = "the NUL character (U+0000) is not allowed"
 
 
@@ -132,8 +131,21 @@ def _breaks_string_rules(body: bytes, value: Any, kind: type[Any]) -> bool:
         cid = value.params.get("conversationId")
         if isinstance(cid, str) and len(cid) > MAX_ID_CHARS:
             return True
-    # The quick test first: a NUL in a string is always written as an escape in the body's bytes.
-    return _NUL_ESCAPE in body and any(True for _ in _nul_locations(msgspec.to_builtins(value), []))
+    # A NUL is always written as an escape: a body without a backslash (found at memchr's speed) holds none.
+    return b"\\" in body and any(_holds_nul(getattr(value, name)) for name, _, _ in _RULES[kind])
+
+
+def _holds_nul(value: Any) -> bool:
+    """True when a decoded value holds U+0000 in a string or an object key (a search per string, at memchr's speed)."""
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, ChatMessage):
+        return _NUL in value.content or (value.meta is not None and _holds_nul(value.meta))
+    if isinstance(value, dict):
+        return any(_NUL in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]:
