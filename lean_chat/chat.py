@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
@@ -75,6 +76,16 @@ class ContextView(Sequence[ContextMessage]):
         return ContextMessage(message.role, message.content)
 
 
+def _keepable(reply: StoredMessage) -> StoredMessage:
+    """The reply as every store can keep it: a U+0000 from the provider (PostgreSQL's text cannot hold it) as U+FFFD.
+
+    Clients cannot send U+0000 (schema.py refuses it), so only a provider's text can hold one.
+    """
+    if "\x00" not in reply.content:
+        return reply
+    return StoredMessage(reply.role, reply.content.replace("\x00", "\ufffd"), reply.meta)
+
+
 def _stored(message: ChatMessage) -> StoredMessage:
     """A request message as the store keeps it."""
     return StoredMessage(message.role, message.content, message.meta)
@@ -118,7 +129,9 @@ class Turn:
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
         self._pending: list[str] = []
-        self.saved = False
+        self.saved = False  # a reply was saved, or refused for good (see _save)
+        self._kept = True  # False when the save was refused: the conversation is gone
+        self._saving = asyncio.Lock()
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
         self.unsaved: tuple[str, str] | None = None  # why finish() gave an `error` frame: (message, code)
 
@@ -221,6 +234,10 @@ class Turn:
                 await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
             except StoreUnavailable:
                 logger.warning("partial reply not saved: the history store is unavailable")
+            except Exception as exc:  # the turn is ending already: its own failure is what the client sees
+                log_failure(
+                    logger, "partial reply not saved", exc, user=self.user_id, conversation=self.conversation_id
+                )
 
     async def stop_reply(self) -> bytes:
         """Save the reply so far as stopped by the user; return its `done` frame, which adds `"stopped": true`."""
@@ -235,13 +252,25 @@ class Turn:
         return mark_stopped(done_frame(content, provider, self.usage(content), self.conversation_id))
 
     async def _save(self, reply: StoredMessage) -> bool:
-        """Append the assistant reply to the conversation; False when it was deleted since the turn began."""
-        self.saved = True
-        try:
-            await self.service.store.save_reply(self.user_id, self.conversation_id, self.life, reply)
-        except ConversationGone:
-            return False
-        return True
+        """Append the assistant reply to the conversation; False when it was deleted since the turn began.
+
+        One reply is saved per turn: a later save (the partial one on the way out) waits for an earlier one in flight
+        and is skipped once one was saved or refused for good. A save that failed leaves the reply unsaved, so that
+        the partial reply is still saved on the way out.
+        """
+        async with self._saving:
+            if not self.saved:
+                try:
+                    await self.service.store.save_reply(self.user_id, self.conversation_id, self.life, _keepable(reply))
+                except ConversationGone:
+                    self._kept = False
+                except asyncio.CancelledError:
+                    # The write ran to its end before this (store writes run to the end), with an outcome unknown
+                    # here: a second write could keep the reply twice.
+                    self.saved = True
+                    raise
+                self.saved = True
+            return self._kept
 
 
 def conversation_of(request: ChatRequest) -> str:
@@ -272,7 +301,7 @@ class ChatService:
 
     async def save_interrupted(self, user_id: str, conversation_id: str, life: int, content: str) -> None:
         """Save a reply whose producer died, rebuilt from its kept frames, marked partial (not into a new life)."""
-        reply = StoredMessage("assistant", content, dict(PARTIAL_META))
+        reply = _keepable(StoredMessage("assistant", content, dict(PARTIAL_META)))
         try:
             await self.store.save_reply(user_id, conversation_id, life, reply)
         except ConversationGone:

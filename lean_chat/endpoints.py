@@ -17,7 +17,7 @@ from .hub import Hub, StreamInfo, release_whole
 from .json_response import JSON
 from .limits import check_chat_request
 from .metrics import Metrics
-from .query import query_int, query_user, query_value
+from .query import query_id, query_int, query_user
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
 from .request_id import frame_request_id
@@ -127,7 +127,7 @@ class Endpoints:
     async def conversations(self, request: Request) -> Response:
         """`GET /chat/conversations`: the user's conversations, newest first."""
         errors: list[dict[str, Any]] = []
-        user_id = query_value(request, "userId", errors)
+        user_id = query_id(request, "userId", errors)
         limit = query_int(request, "limit", 50, errors)
         if errors:
             raise ValidationFailed(errors)
@@ -138,8 +138,8 @@ class Endpoints:
     async def conversation(self, request: Request) -> Response:
         """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
         errors: list[dict[str, Any]] = []
-        user_id = query_value(request, "userId", errors)
-        conversation_id = query_value(request, "conversationId", errors)
+        user_id = query_id(request, "userId", errors)
+        conversation_id = query_id(request, "conversationId", errors)
         query = request.query_params
         paged = "limit" in query or "before" in query
         limit = min(max(1, query_int(request, "limit", 0, errors)), _PAGE_MAX) if "limit" in query else None

@@ -11,12 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .schema import (
+    MAX_ID_CHARS,
     ChatMessage,
     ChatRequest,
     CreateConversationRequest,
     DeleteConversationRequest,
     StopRequest,
     UserOnlyRequest,
+    id_fields,
 )
 from .store.base import ConversationInfo, StoredMessage
 
@@ -188,15 +190,6 @@ _DOCUMENTED: tuple[type[Any], ...] = (
     HTTPValidationError,
 )
 
-# Fields that must hold at least one character (checked by schema.decode_body; msgspec cannot see it).
-_NON_EMPTY: dict[str, tuple[str, ...]] = {
-    "ChatRequest": ("userId",),
-    "UserOnlyRequest": ("userId",),
-    "CreateConversationRequest": ("userId",),
-    "DeleteConversationRequest": ("userId", "conversationId"),
-    "StopRequest": ("userId",),
-}
-
 _STREAM_DESCRIPTION = (
     "Server-Sent Events (`text/event-stream`): frames `event: NAME\\ndata: JSON\\n\\n`. Many `token` "
     "frames, then exactly one `done` or one `error`; `: ping` comment frames may come between them. "
@@ -364,9 +357,14 @@ def _paths() -> dict[str, Any]:
 def _components() -> dict[str, Any]:
     """The component schemas, from the msgspec Structs."""
     _, schemas = msgspec.json.schema_components(_DOCUMENTED, ref_template=_REF)
-    for name, fields in _NON_EMPTY.items():
-        for field in fields:
-            schemas[name]["properties"][field]["minLength"] = 1
+    for kind in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest):
+        properties = schemas[kind.__name__]["properties"]
+        for field, required in id_fields(kind):  # the rules schema.decode_body checks (msgspec cannot see them)
+            # An optional id is `anyOf: [string, null]`: the limits belong to its string.
+            text = next((t for t in properties[field].get("anyOf", ()) if t.get("type") == "string"), properties[field])
+            if required:
+                text["minLength"] = 1
+            text["maxLength"] = MAX_ID_CHARS
     return schemas
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from starlette.requests import Request
 
 from .refusals import ValidationFailed
-from .schema import query_error
+from .schema import id_errors, query_error
 
-__all__ = ["MAX_INTEGER_DIGITS", "query_int", "query_user", "query_value"]
+__all__ = ["MAX_INTEGER_DIGITS", "query_id", "query_int", "query_user", "query_value"]
 
 # What pydantic reads as an integer from a query string: ASCII digits, `_` between them, an optional `.0`.
 _INTEGER = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
@@ -24,6 +24,13 @@ def query_value(request: Request, name: str, errors: list[dict[str, Any]]) -> st
     if value is None:
         errors.append(query_error("missing", name, "Field required", None))
         return ""
+    return value
+
+
+def query_id(request: Request, name: str, errors: list[dict[str, Any]]) -> str:
+    """A required id (`userId`, `conversationId`): present, at most MAX_ID_CHARS characters, no U+0000."""
+    value = query_value(request, name, errors)
+    errors += id_errors(value, ["query", name])
     return value
 
 
@@ -48,7 +55,7 @@ def query_int(request: Request, name: str, default: int, errors: list[dict[str, 
 def query_user(request: Request) -> str:
     """The `userId` query parameter, or a 422 naming it."""
     errors: list[dict[str, Any]] = []
-    user_id = query_value(request, "userId", errors)
+    user_id = query_id(request, "userId", errors)
     if errors:
         raise ValidationFailed(errors)
     return user_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import msgspec
@@ -10,6 +11,7 @@ import msgspec
 from .refusals import BodyUnreadable, ValidationFailed
 
 __all__ = [
+    "MAX_ID_CHARS",
     "ROLES",
     "ChatMessage",
     "ChatRequest",
@@ -18,6 +20,8 @@ __all__ = [
     "StopRequest",
     "UserOnlyRequest",
     "decode_body",
+    "id_errors",
+    "id_fields",
     "query_error",
 ]
 
@@ -75,15 +79,22 @@ _decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {
     for t in (ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest)
 }
 
-# Field rules per body type: (name, kind, required). Kinds: "str1" (string, min 1 char), "str", "str?",
-# "messages", "dict?".
+# Field rules per body type: (name, kind, required). Kinds: "id" (an id: string of 1..MAX_ID_CHARS characters),
+# "id?" (an id or absent/null), "str?", "messages", "dict?". No string anywhere in a body may hold U+0000.
 _RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
-    ChatRequest: (("userId", "str1", True), ("messages", "messages", True), ("params", "dict?", False)),
-    UserOnlyRequest: (("userId", "str1", True),),
-    CreateConversationRequest: (("userId", "str1", True), ("conversationId", "str?", False), ("title", "str?", False)),
-    DeleteConversationRequest: (("userId", "str1", True), ("conversationId", "str1", True)),
-    StopRequest: (("userId", "str1", True), ("streamId", "str?", False), ("conversationId", "str?", False)),
+    ChatRequest: (("userId", "id", True), ("messages", "messages", True), ("params", "dict?", False)),
+    UserOnlyRequest: (("userId", "id", True),),
+    CreateConversationRequest: (("userId", "id", True), ("conversationId", "id?", False), ("title", "str?", False)),
+    DeleteConversationRequest: (("userId", "id", True), ("conversationId", "id", True)),
+    StopRequest: (("userId", "id", True), ("streamId", "id?", False), ("conversationId", "id?", False)),
 }
+
+# The longest id (userId, conversationId, streamId) a client may send, in characters: every store keeps and
+# indexes ids of this length (PostgreSQL's b-tree refuses index rows over about 2.7 kB).
+MAX_ID_CHARS = 256
+# PostgreSQL's text cannot hold U+0000; it is refused in every client string so that every store answers alike.
+_NUL = "\x00"
+_NUL_REASON = "the NUL character (U+0000) is not allowed"
 
 
 _TOO_DEEP = "JSON is nested too deeply"
@@ -100,15 +111,41 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
     except RecursionError:
         raise ValidationFailed([_json_invalid(0, _TOO_DEEP)]) from None
     else:
-        if not _has_empty_required(value, kind):
-            return value
+        try:
+            if not _breaks_string_rules(body, value, kind):
+                return value
+        except RecursionError:  # the walk for NULs, deep in a body msgspec could just read
+            raise ValidationFailed([_json_invalid(0, _TOO_DEEP)]) from None
         problem = ""
     raise ValidationFailed(_explain(body, kind, problem))
 
 
-def _has_empty_required(value: Any, kind: type[Any]) -> bool:
-    """True when a field that needs at least one character is empty (msgspec does not check it)."""
-    return any(rule == "str1" and getattr(value, name) == "" for name, rule, _ in _RULES[kind])
+def _breaks_string_rules(body: bytes, value: Any, kind: type[Any]) -> bool:
+    """True when a decoded body breaks a rule msgspec does not check: an id's length, or a NUL in any string."""
+    for name, rule, _ in _RULES[kind]:
+        if rule in ("id", "id?"):
+            text = getattr(value, name)
+            if text is not None and (len(text) > MAX_ID_CHARS or (rule == "id" and not text)):
+                return True
+    if kind is ChatRequest and value.params is not None:
+        cid = value.params.get("conversationId")
+        if isinstance(cid, str) and len(cid) > MAX_ID_CHARS:
+            return True
+    # A NUL is always written as an escape: a body without a backslash (found at memchr's speed) holds none.
+    return b"\\" in body and any(_holds_nul(getattr(value, name)) for name, _, _ in _RULES[kind])
+
+
+def _holds_nul(value: Any) -> bool:
+    """True when a decoded value holds U+0000 in a string or an object key (a search per string, at memchr's speed)."""
+    if isinstance(value, str):
+        return _NUL in value
+    if isinstance(value, ChatMessage):
+        return _NUL in value.content or (value.meta is not None and _holds_nul(value.meta))
+    if isinstance(value, dict):
+        return any(_NUL in key or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]:
@@ -136,6 +173,12 @@ def _explain(body: bytes, kind: type[Any], problem: str) -> list[dict[str, Any]]
                 errors.append(_error("missing", loc, "Field required", data))
             continue
         _check_field(data[name], rule, loc, errors)
+        if name == "params" and isinstance(data[name], dict) and isinstance(data[name].get("conversationId"), str):
+            errors += _too_long(data[name]["conversationId"], [*loc, "conversationId"])
+        try:
+            errors += [_nul_error(at, text) for at, text in _nul_locations(data[name], loc)]
+        except RecursionError:
+            return [_json_invalid(0, _TOO_DEEP)]
     # Valid by the rules yet refused by msgspec: a lone surrogate, NaN/Infinity or a number out of range.
     return errors or [_json_invalid(0, f"Unsupported JSON value: {problem}")]
 
@@ -170,15 +213,17 @@ def _json_invalid(position: int, reason: str) -> dict[str, Any]:
 
 def _check_field(value: Any, rule: str, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
     """Append the errors of one field's value to `errors`."""
-    if rule in ("str?", "dict?") and value is None:
+    if rule in ("id?", "str?", "dict?") and value is None:
         return
-    if rule in ("str1", "str", "str?"):
+    if rule in ("id", "id?", "str?"):
         if not isinstance(value, str):
             errors.append(_error("string_type", loc, "Input should be a valid string", value))
-        elif rule == "str1" and not value:
+        elif rule == "id" and not value:
             errors.append(
                 _error("string_too_short", loc, "String should have at least 1 character", value, {"min_length": 1})
             )
+        elif rule != "str?":
+            errors += _too_long(value, loc)
     elif rule == "dict?":
         if not isinstance(value, dict):
             errors.append(_error("dict_type", loc, "Input should be a valid dictionary", value))
@@ -210,6 +255,39 @@ def _check_message(item: Any, loc: list[str | int], errors: list[dict[str, Any]]
         errors.append(_error("dict_type", [*loc, "meta"], "Input should be a valid dictionary", item["meta"]))
 
 
+def _too_long(value: str, loc: list[str | int]) -> list[dict[str, Any]]:
+    """The error of an id over MAX_ID_CHARS characters, if it is."""
+    if len(value) <= MAX_ID_CHARS:
+        return []
+    message = f"String should have at most {MAX_ID_CHARS} characters"
+    return [_error("string_too_long", loc, message, value, {"max_length": MAX_ID_CHARS})]
+
+
+def _nul_locations(value: Any, loc: list[str | int]) -> Iterator[tuple[list[str | int], str]]:
+    """Where a JSON value holds a string (or an object key) with U+0000 in it, and that string."""
+    if isinstance(value, str):
+        if _NUL in value:
+            yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and _NUL in key:
+                yield [*loc, key], key
+            yield from _nul_locations(item, [*loc, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _nul_locations(item, [*loc, index])
+
+
+def _nul_error(loc: list[str | int], value: str) -> dict[str, Any]:
+    """The error of a string holding U+0000 (shaped as FastAPI reports a validator's ValueError)."""
+    return _error("value_error", loc, f"Value error, {_NUL_REASON}", value, {"error": _NUL_REASON})
+
+
+def id_errors(value: str, loc: list[str | int]) -> list[dict[str, Any]]:
+    """The errors of an id given outside a body (a query parameter): too long, or holding U+0000."""
+    return _too_long(value, loc) + ([_nul_error(loc, value)] if _NUL in value else [])
+
+
 def _not_an_object(loc: list[str | int], value: Any) -> dict[str, Any]:
     """The error for a value that should have been a JSON object."""
     return _error(
@@ -223,6 +301,11 @@ def _error(kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str,
     if ctx is not None:
         entry["ctx"] = ctx
     return entry
+
+
+def id_fields(kind: type[Any]) -> list[tuple[str, bool]]:
+    """The id fields of a body type, each with whether it is required (for the OpenAPI document)."""
+    return [(name, rule == "id") for name, rule, _ in _RULES[kind] if rule in ("id", "id?")]
 
 
 def query_error(kind: str, name: str, msg: str, value: Any) -> dict[str, Any]:

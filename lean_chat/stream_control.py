@@ -16,9 +16,10 @@ from .detached import DetachedTurn
 from .follow import FollowStream
 from .hub import Hub
 from .json_response import JSON
+from .query import query_id
 from .random_ids import uuid4_hex
 from .refusals import ValidationFailed
-from .schema import StopRequest, query_error
+from .schema import StopRequest
 
 __all__ = ["STREAM_ID", "StreamControl", "new_stream_id"]
 
@@ -49,11 +50,9 @@ class StreamControl:
     async def resume(self, request: Request) -> ASGIApp:
         """`GET /chat/stream/{streamId}?userId=`: the frames after Last-Event-ID, then the live ones."""
         errors: list[dict[str, Any]] = []
-        user_id = request.query_params.get("userId")
-        if user_id is None:
-            errors.append(query_error("missing", "userId", "Field required", None))
+        user_id = query_id(request, "userId", errors)
         after = _last_event_id(request, errors)
-        if errors or user_id is None:
+        if errors:
             raise ValidationFailed(errors)
         stream_id = request.path_params["streamId"]
         hub = self._hub()

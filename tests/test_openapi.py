@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from lean_chat import create_app
 from lean_chat.openapi import openapi_document
+from lean_chat.schema import MAX_ID_CHARS
 from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -75,7 +76,7 @@ def test_request_bodies_come_from_the_msgspec_structs_with_their_rules() -> None
     schemas = openapi_document()["components"]["schemas"]
     chat = schemas["ChatRequest"]
     assert chat["required"] == ["userId", "messages"]
-    assert chat["properties"]["userId"] == {"type": "string", "minLength": 1}
+    assert chat["properties"]["userId"] == {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}
     assert chat["properties"]["messages"]["items"] == {"$ref": "#/components/schemas/ChatMessage"}
     assert sorted(schemas["ChatMessage"]["properties"]["role"]["enum"]) == ["assistant", "system", "user"]
     assert schemas["DeleteConversationRequest"]["properties"]["conversationId"]["minLength"] == 1

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from lean_chat.refusals import BodyUnreadable, ValidationFailed
 from lean_chat.schema import (
+    MAX_ID_CHARS,
     ChatMessage,
     ChatRequest,
     CreateConversationRequest,
@@ -132,3 +133,43 @@ def test_any_bytes_never_crash_the_decoder(body: bytes, kind: type[Any]) -> None
 @given(value=near_valid, kind=st.sampled_from(KINDS))
 def test_near_valid_bodies_never_crash_the_decoder(value: dict[str, Any], kind: type[Any]) -> None:
     _check_outcome(json.dumps(value).encode(), kind)
+
+
+def test_ids_longer_than_the_limit_are_refused_at_the_limit_kept() -> None:
+    at_limit = "u" * MAX_ID_CHARS
+    assert decode_body(json.dumps({"userId": at_limit}).encode(), UserOnlyRequest).userId == at_limit
+    (only,) = detail_of(json.dumps({"userId": at_limit + "u"}).encode(), UserOnlyRequest)
+    assert (only["type"], only["loc"], only["ctx"]) == ("string_too_long", ["body", "userId"], {"max_length": 256})
+    body = {"userId": "u", "messages": [], "params": {"conversationId": at_limit + "c"}}
+    (only,) = detail_of(json.dumps(body).encode(), ChatRequest)
+    assert (only["type"], only["loc"]) == ("string_too_long", ["body", "params", "conversationId"])
+
+
+def test_a_nul_in_any_string_is_refused_where_it_is() -> None:
+    body = {
+        "userId": "u",
+        "messages": [{"role": "user", "content": "ok"}, {"role": "user", "content": "a\x00b", "meta": {"k\x00": 1}}],
+        "params": {"mock": {"deep": ["\x00"]}},
+    }
+    detail = detail_of(json.dumps(body).encode(), ChatRequest)
+    assert [(d["type"], d["loc"]) for d in detail] == [
+        ("value_error", ["body", "messages", 1, "content"]),
+        ("value_error", ["body", "messages", 1, "meta", "k\x00"]),
+        ("value_error", ["body", "params", "mock", "deep", 0]),
+    ]
+    assert detail[0]["msg"] == "Value error, the NUL character (U+0000) is not allowed"
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    body = json.dumps({"userId": "\\u0000", "messages": []}).encode()
+    assert b"\\\\u0000" in body
+    assert decode_body(body, ChatRequest).userId == "\\u0000"
+
+
+def test_a_nul_deep_in_a_body_is_a_422_at_any_depth() -> None:
+    # Near the stack's limit (wherever the caller's stack leaves it), msgspec still reads the body and the walk for
+    # NULs, a few frames deeper, is the first to run out of stack: that too is a 422.
+    for depth in range(600, 1000):
+        nested = b"[" * depth + b'"\\u0000"' + b"]" * depth
+        (only,) = detail_of(b'{"userId":"u","messages":[],"params":{"x":' + nested + b"}}", ChatRequest)
+        assert only["type"] in ("value_error", "json_invalid"), depth

@@ -53,6 +53,8 @@ BAD_BODIES: list[tuple[str, bytes, list[tuple[str, list[Any]]]]] = [
         [("dict_type", ["body", "messages", 0, "meta"])],
     ),
     ("/chat/stream", b'{"userId":"u","messages":[],"params":[]}', [("dict_type", ["body", "params"])]),
+    ("/chat/stream", b'{"userId":"u\\u0000","messages":[]}', [("value_error", ["body", "userId"])]),
+    ("/chat/stop", b'{"userId":"u","streamId":"\\u0000"}', [("value_error", ["body", "streamId"])]),
     ("/chat/clear", b"{}", [("missing", ["body", "userId"])]),
     ("/chat/clear", b'{"userId":""}', [("string_too_short", ["body", "userId"])]),
     ("/chat/clear", b'{"userId":null}', [("string_type", ["body", "userId"])]),
@@ -78,6 +80,10 @@ BAD_BODIES: list[tuple[str, bytes, list[tuple[str, list[Any]]]]] = [
 ]
 
 BAD_QUERIES: list[tuple[str, list[tuple[str, list[Any]]]]] = [
+    ("/chat/history?userId=a%00", [("value_error", ["query", "userId"])]),
+    ("/chat/history?userId=" + "u" * 257, [("string_too_long", ["query", "userId"])]),
+    ("/chat/conversation?userId=u&conversationId=%00", [("value_error", ["query", "conversationId"])]),
+    ("/chat/stream/abc?userId=" + "u" * 257, [("string_too_long", ["query", "userId"])]),
     ("/chat/history", [("missing", ["query", "userId"])]),
     ("/chat/conversations", [("missing", ["query", "userId"])]),
     ("/chat/conversations?userId=u&limit=abc", [("int_parsing", ["query", "limit"])]),

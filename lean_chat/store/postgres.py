@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,16 +36,31 @@ _CACHE_FROM = 1
 _encode_meta = msgspec.json.Encoder().encode
 _decode_meta = msgspec.json.Decoder(dict[str, Any]).decode
 
-# Failures that mean "the database is not there right now" (as opposed to a bug in a statement).
+# Faults of the connection, not of the statement: the database is gone or restarting, or it cut this connection
+# (a terminated backend, a failover, a pooler restart). Each is StoreUnavailable: a 503 before a stream,
+# `store_unavailable` in one.
 _GONE: tuple[type[BaseException], ...] = (
     OSError,
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
 )
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when asyncpg refused the statement before sending it, because its connection broke while idle.
+
+    A backend terminated while its connection waits in the pool sends a FATAL message, then closes the socket.
+    asyncpg reads the message with no operation running and, until it has seen the close, the next statement on
+    that connection fails with "cannot switch to state N; another operation (2) is in progress" before a byte
+    is written (asyncpg then aborts the connection). The statement never ran: it may run on another connection.
+    """
+    return isinstance(exc, asyncpg.InternalClientError) and str(exc).startswith("cannot switch to state")
+
 
 _SAVE_REPLY = """
 WITH c AS (
@@ -140,32 +154,40 @@ class PostgresStore:
         if pool is not None:
             await pool.close()
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; failing to get one, or losing it, becomes StoreUnavailable."""
+    async def _run(self, method: str, sql: str, *args: Any, repeatable: bool = False) -> Any:
+        """`connection.<method>(sql, *args)` on a pooled connection; a connection fault becomes StoreUnavailable.
+
+        One more try on another connection follows a fault that cannot have written anything (no connection was
+        had, or the one had broke in the pool: `_never_sent`), or any fault when running the statement twice
+        changes nothing (`repeatable`). A timed-out wait is not repeated: the caller would wait twice as long.
+        """
         pool = self._pool
         if pool is None:
             raise StoreUnavailable("PostgresStore is not open")
-        try:
-            connection = await pool.acquire(timeout=self.timeout)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # refused, starting up, shutting down, not accepting connections, timed out
-            raise StoreUnavailable(type(exc).__name__) from None
-        try:
-            yield connection
-        except _GONE as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
-        finally:
+        for last in (False, True):
             try:
-                await pool.release(connection)
-            except _GONE:
-                pass  # a broken connection: the pool replaces it on a later acquire
+                connection = await pool.acquire(timeout=self.timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # refused, starting up, shutting down, cut while connecting, timed out
+                if last or isinstance(exc, asyncio.TimeoutError):
+                    raise StoreUnavailable(type(exc).__name__) from None
+                continue
+            try:
+                return await getattr(connection, method)(sql, *args)
+            except _GONE as exc:
+                if last or isinstance(exc, asyncio.TimeoutError) or not (repeatable or _never_sent(exc)):
+                    raise StoreUnavailable(type(exc).__name__) from None
+            finally:
+                try:
+                    await pool.release(connection)
+                except Exception:  # noqa: BLE001 - a broken connection: the pool replaces it on a later acquire
+                    pass
+        raise AssertionError("unreachable")
 
     async def ping(self) -> None:
         """Run a trivial query."""
-        async with self._connection() as connection:
-            await connection.fetchval("SELECT 1")
+        await self._run("fetchval", "SELECT 1", repeatable=True)
 
     @to_the_end
     async def start_turn(
@@ -176,20 +198,20 @@ class PostgresStore:
             raise ConversationForbidden(conversation_id)
         cached = self._cache.get(conversation_id)
         known = cached if cached is not None and cached.cap == max_context_chars else None
-        async with self._connection() as connection:
-            rows = await connection.fetch(
-                "SELECT * FROM lc_start_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                user_id,
-                conversation_id,
-                [m.role for m in incoming],
-                [m.content for m in incoming],
-                [_encode_meta(m.meta).decode() if m.meta else None for m in incoming],
-                title_for(incoming),
-                max_context_chars,
-                time.time(),
-                known.life if known is not None else 0,
-                known.count if known is not None else 0,
-            )
+        rows = await self._run(
+            "fetch",
+            "SELECT * FROM lc_start_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            user_id,
+            conversation_id,
+            [m.role for m in incoming],
+            [m.content for m in incoming],
+            [_encode_meta(m.meta).decode() if m.meta else None for m in incoming],
+            title_for(incoming),
+            max_context_chars,
+            time.time(),
+            known.life if known is not None else 0,
+            known.count if known is not None else 0,
+        )
         head = rows[0]
         kind, life, title = str(head["kind"]), int(head["life"]), str(head["title"])
         if kind == "forbidden":
@@ -209,10 +231,9 @@ class PostgresStore:
     async def save_reply(self, user_id: str, conversation_id: str, life: int, reply: StoredMessage) -> None:
         """Append the reply when the conversation is still the user's, in that life; else ConversationGone."""
         meta = _encode_meta(reply.meta).decode() if reply.meta else None
-        async with self._connection() as connection:
-            position = await connection.fetchval(
-                _SAVE_REPLY, conversation_id, user_id, life, reply.role, reply.content, meta, time.time()
-            )
+        position = await self._run(
+            "fetchval", _SAVE_REPLY, conversation_id, user_id, life, reply.role, reply.content, meta, time.time()
+        )
         if position is None:
             self._cache.forget(conversation_id)
             raise ConversationGone(conversation_id)
@@ -222,8 +243,8 @@ class PostgresStore:
         """Create the conversation (or touch it when it is already the user's) and return its title."""
         if is_reserved_for_other(conversation_id, user_id):
             raise ConversationForbidden(conversation_id)
-        async with self._connection() as connection:
-            kept = await connection.fetchval(_CREATE, conversation_id, user_id, title, time.time())
+        # Repeatable: a second run over a first that was written leaves the same row and gives the same title.
+        kept = await self._run("fetchval", _CREATE, conversation_id, user_id, title, time.time(), repeatable=True)
         if kept is None:
             raise ConversationForbidden(conversation_id)
         return str(kept)
@@ -231,22 +252,23 @@ class PostgresStore:
     @to_the_end
     async def delete(self, user_id: str, conversation_id: str) -> None:
         """Delete the conversation (its messages go with it) when it is the user's."""
-        async with self._connection() as connection:
-            await connection.execute(
-                "DELETE FROM lc_conversations WHERE conversation_id = $1 AND user_id = $2", conversation_id, user_id
-            )
+        await self._run(
+            "execute",
+            "DELETE FROM lc_conversations WHERE conversation_id = $1 AND user_id = $2",
+            conversation_id,
+            user_id,
+            repeatable=True,
+        )
         self._cache.forget(conversation_id)
 
     @to_the_end
     async def clear(self, user_id: str) -> None:
         """Delete all of the user's conversations."""
-        async with self._connection() as connection:
-            await connection.execute("DELETE FROM lc_conversations WHERE user_id = $1", user_id)
+        await self._run("execute", "DELETE FROM lc_conversations WHERE user_id = $1", user_id, repeatable=True)
 
     async def list_conversations(self, user_id: str, limit: int) -> list[ConversationInfo]:
         """The user's conversations, most recently updated first."""
-        async with self._connection() as connection:
-            rows = await connection.fetch(_LIST, user_id, limit)
+        rows = await self._run("fetch", _LIST, user_id, limit, repeatable=True)
         return [ConversationInfo(str(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     async def history(self, user_id: str) -> list[StoredMessage]:
@@ -257,10 +279,8 @@ class PostgresStore:
         self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
     ) -> ConversationPage:
         """A page of the conversation's messages (all by default); empty when unknown or foreign."""
-        async with self._connection() as connection:
-            rows = await connection.fetch(
-                _READ, conversation_id, user_id, None if before is None else max(0, before), limit
-            )
+        before = None if before is None else max(0, before)
+        rows = await self._run("fetch", _READ, conversation_id, user_id, before, limit, repeatable=True)
         messages = [_message(row) for row in rows]
         return ConversationPage(messages, int(rows[0]["pos"]) if rows else 0)
 

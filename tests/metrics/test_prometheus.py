@@ -191,7 +191,8 @@ async def test_no_label_takes_a_client_value(live_server: Callable[..., LiveServ
     settings = metrics_settings(fake, upstream.url, api_keys=[KEY], metrics_max_models=5)
     async with in_process(**settings) as http:
         for i, model in enumerate(hostile):
-            body = stream_body(users[i % len(users)], "hi", model=model, conversation_id=f"conv-{i}-\x00")
+            cid = f'conv-{i}-\n"}}'  # hostile, yet an id lean_chat takes (a U+0000 would be a 422)
+            body = stream_body(users[i % len(users)], "hi", model=model, conversation_id=cid)
             await http.post("/chat/stream", json=body, headers={**AUTH, "x-request-id": f"rid-{i}"})
         samples = await scrape(http)
     labels = {(key, label) for (_, pairs) in samples for key, label in pairs}

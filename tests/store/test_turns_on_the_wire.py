@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from lean_chat import create_app
 from tests.support.apps import stream_body
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
+from tests.support.postgres import run_sql
 from tests.support.stores import PERSISTENT
 from tests.support.upstreams import FakeOpenAI, Reply
 
@@ -137,3 +139,140 @@ def test_conversation_pages(live_server: Callable[..., LiveServer], database_url
         assert older["messages"] == whole["messages"][:2] and older["nextBefore"] is None and older["hasMore"] is False
         bad = http.get("/chat/conversation", params={**query, "limit": "many"})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "limit"]
+
+
+NUL = "a\x00b"
+LONG = "L" * 10_000  # a random 10,000-character id once gave PostgreSQL's "index row requires 10016 bytes"
+# Requests with a NUL or an oversized id, and the (type, loc) of the 422 every store must give.
+REFUSED: list[tuple[str, str, dict[str, Any], list[tuple[str, list[Any]]]]] = [
+    ("POST", "/chat/stream", stream_body(NUL, "hi"), [("value_error", ["body", "userId"])]),
+    ("POST", "/chat/stream", stream_body("u", NUL), [("value_error", ["body", "messages", 0, "content"])]),
+    (
+        "POST",
+        "/chat/stream",
+        stream_body("u", "hi", conversation_id=NUL),
+        [("value_error", ["body", "params", "conversationId"])],
+    ),
+    ("POST", "/chat/stream", stream_body(LONG, "hi"), [("string_too_long", ["body", "userId"])]),
+    (
+        "POST",
+        "/chat/stream",
+        stream_body("u", "hi", conversation_id=LONG),
+        [("string_too_long", ["body", "params", "conversationId"])],
+    ),
+    ("GET", "/chat/history", {"userId": NUL}, [("value_error", ["query", "userId"])]),
+    ("GET", "/chat/history", {"userId": LONG}, [("string_too_long", ["query", "userId"])]),
+    ("GET", "/chat/conversations", {"userId": NUL}, [("value_error", ["query", "userId"])]),
+    ("GET", "/chat/conversations", {"userId": LONG}, [("string_too_long", ["query", "userId"])]),
+    (
+        "GET",
+        "/chat/conversation",
+        {"userId": "u", "conversationId": NUL},
+        [("value_error", ["query", "conversationId"])],
+    ),
+    (
+        "GET",
+        "/chat/conversation",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["query", "conversationId"])],
+    ),
+    (
+        "POST",
+        "/chat/conversation/create",
+        {"userId": "u", "conversationId": NUL},
+        [("value_error", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/conversation/create", {"userId": "u", "title": NUL}, [("value_error", ["body", "title"])]),
+    (
+        "POST",
+        "/chat/conversation/create",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/conversation/create", {"userId": LONG}, [("string_too_long", ["body", "userId"])]),
+    (
+        "POST",
+        "/chat/conversation/delete",
+        {"userId": "u", "conversationId": LONG},
+        [("string_too_long", ["body", "conversationId"])],
+    ),
+    ("POST", "/chat/clear", {"userId": NUL}, [("value_error", ["body", "userId"])]),
+    ("POST", "/chat/clear", {"userId": LONG}, [("string_too_long", ["body", "userId"])]),
+]
+
+
+def test_nul_and_oversized_ids_are_the_same_422_on_every_store(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        for method, path, payload, expected in REFUSED:
+            if method == "GET":
+                answer = http.get(path, params=payload)
+            else:
+                answer = http.post(path, json=payload)
+            assert answer.status_code == 422, (path, answer.status_code, answer.text[:200])
+            assert [(d["type"], d["loc"]) for d in answer.json()["detail"]] == expected, path
+        # Nothing refused was kept, and the longest id allowed works end to end.
+        assert http.get("/chat/conversations", params={"userId": "u"}).json()["conversations"] == []
+        longest = "i" * 256
+        frames = parse_frames(http.post("/chat/stream", json=stream_body(longest, "hi")).content)
+        assert check_grammar(frames).event == "done"
+        shown = http.get("/chat/history", params={"userId": longest}).json()["messages"]
+        assert [m["role"] for m in shown] == ["user", "assistant"]
+        created = http.post("/chat/conversation/create", json={"userId": longest, "conversationId": longest})
+        assert created.status_code == 200 and created.json()["conversationId"] == longest
+
+
+def refuse_complete_replies(database_url: str) -> None:
+    """A trigger in the store's own database that refuses every complete assistant reply (a partial one passes)."""
+    if database_url.startswith("sqlite:"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            db.execute(
+                "CREATE TRIGGER refuse_complete BEFORE INSERT ON lc_messages"
+                " WHEN NEW.role = 'assistant' AND NEW.meta IS NULL BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        return
+    run_sql(
+        database_url,
+        "CREATE FUNCTION refuse_complete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.role = 'assistant' AND NEW.meta IS NULL THEN RAISE EXCEPTION 'refused'; END IF;"
+        " RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_complete BEFORE INSERT ON lc_messages FOR EACH ROW EXECUTE FUNCTION refuse_complete()",
+    )
+
+
+@pytest.mark.parametrize("kind", PERSISTENT)
+def test_a_reply_whose_save_failed_is_kept_partial(
+    live_server: Callable[..., LiveServer], database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = live_server(create_app(database_url=database_url))
+    refuse_complete_replies(database_url)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http, caplog.at_level(logging.ERROR):
+            frames = parse_frames(http.post("/chat/stream", json=stream_body("keep", "a question")).content)
+            stored = http.get("/chat/history", params={"userId": "keep"}).json()["messages"]
+    finally:
+        if not database_url.startswith("sqlite:"):
+            run_sql(database_url, "DROP FUNCTION refuse_complete() CASCADE")
+    last = check_grammar(frames)
+    assert last.event == "error" and last.data["error"]["code"] == "internal_error"
+    # The failed save of the complete reply did not count as saved: the reply is kept, marked partial.
+    text = "".join(f.data["token"] for f in frames if f.event == "token")
+    assert stored[1:] == [{"role": "assistant", "content": text, "meta": {"partial": True}}]
+    assert [r for r in caplog.records if r.getMessage().startswith("stream failed")]
+
+
+def test_a_nul_from_the_provider_is_kept_as_a_replacement_character_on_every_store(
+    live_server: Callable[..., LiveServer], database_url: str
+) -> None:
+    fake = FakeOpenAI(Reply(tokens=["zero", "\x00", "byte"]))
+    fake.url = live_server(fake).url
+    server = live_server(create_app(database_url=database_url, **fake.options()))
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        body = {"userId": "nul", "messages": [{"role": "user", "content": "hi"}], "params": {"model": "gpt-4.1"}}
+        last = check_grammar(parse_frames(http.post("/chat/stream", json=body).content))
+        stored = http.get("/chat/history", params={"userId": "nul"}).json()["messages"]
+    # The client sees what the provider sent; every store keeps the same text, which PostgreSQL can hold.
+    assert last.event == "done" and last.data["message"]["content"] == "zero\x00byte"
+    assert stored[1:] == [{"role": "assistant", "content": "zero\ufffdbyte", "meta": None}]
