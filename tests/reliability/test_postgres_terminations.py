@@ -137,6 +137,7 @@ def run(tmp_path: Path, rounds: int, turns: int) -> tuple[Outcome, str]:
     return total, log
 
 
+@pytest.mark.load
 def test_terminated_backends_give_503_or_store_unavailable_never_500(tmp_path: Path) -> None:
     total, log = run(tmp_path, rounds=1, turns=80)
     assert "Traceback" not in log, log[-3000:]

@@ -94,6 +94,7 @@ def _blocked_reads(admin: Any, name: str) -> list[int]:
     return [c["id"] for c in admin.client_list() if c["name"] == name and c["cmd"] == "xread" and "b" in c["flags"]]
 
 
+@pytest.mark.load
 def test_a_reader_whose_redis_connection_is_killed_reads_on_to_one_done(two_instances: Instances, admin: Any) -> None:
     name = f"lc_test_reader_{uuid.uuid4().hex[:12]}"
     http, b = two_instances(f"redis://{REDIS}?client_name={name}")
@@ -122,6 +123,7 @@ def test_a_reader_whose_redis_connection_is_killed_reads_on_to_one_done(two_inst
     assert ids == list(range(1, len(ids) + 1)), "every frame once, in order, across the killed connections"
 
 
+@pytest.mark.load
 def test_a_reader_that_cannot_reach_redis_again_ends_with_one_hub_unavailable_error(
     two_instances: Instances, admin: Any
 ) -> None:
