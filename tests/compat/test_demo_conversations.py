@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, Route
 
-from tests.support.browser import open_conversation, stored_messages
+from tests.support.browser import ask_and_wait_for_streaming, open_conversation, stored_messages
 
 # Text that would become markup, or run, if the page ever put it into innerHTML.
 HOSTILE = [
@@ -94,13 +94,7 @@ def test_a_reload_mid_reply_resumes_the_active_stream_to_the_stored_reply(served
     mock_replies(page, targetChars=1200, tokenDelayMs=25)
     page.goto(served + "/")
     user = page.input_value("#user")
-    page.fill("#prompt", "Keep going while I reload")
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "() => { const r = document.querySelector('.msg.assistant');"
-        " return r && r.dataset.state === 'streaming' && r.textContent.length > 40; }",
-        timeout=15000,
-    )
+    ask_and_wait_for_streaming(page, "Keep going while I reload", 40)
     conversation = open_conversation(page)
     page.reload()
     # The row names the stream still running, and the page follows it from its first token again.
@@ -155,12 +149,7 @@ def test_coming_back_to_a_conversation_mid_reply_resumes_it(served: str, page: P
     mock_replies(page, targetChars=1200, tokenDelayMs=25)
     page.goto(served + "/")
     user = page.input_value("#user")
-    page.fill("#prompt", "Carry on without me")
-    page.keyboard.press("Enter")
-    page.wait_for_function(
-        "() => { const r = document.querySelector('.msg.assistant'); return r && r.textContent.length > 40; }",
-        timeout=15000,
-    )
+    ask_and_wait_for_streaming(page, "Carry on without me", 40)
     conversation = open_conversation(page)
     page.click("#new-chat")
     assert shown(page) == [] and page.is_enabled("#send") and page.is_hidden("#stop")

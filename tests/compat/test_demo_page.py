@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.browser import chromium_page, open_conversation, stored_messages
+from tests.support.browser import ask_and_wait_for_streaming, chromium_page, open_conversation, stored_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -18,14 +18,8 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
         page.on("response", lambda response: answers.append((response.url, response.status)))
         page.goto(served + "/")
         assert page.title() == "lean_chat"
-        page.fill("#prompt", "Hello from Chromium, grüße")
-        page.keyboard.press("Enter")
         # Part of the reply is on screen while the stream is still open: it streams, it does not arrive at once.
-        page.wait_for_function(
-            "() => { const r = document.querySelector('.msg.assistant');"
-            " return r && r.dataset.state === 'streaming' && r.textContent.length > 20; }",
-            timeout=15000,
-        )
+        ask_and_wait_for_streaming(page, "Hello from Chromium, grüße", 20)
         page.wait_for_selector('.msg.assistant[data-state="done"]', timeout=30000)
         reply = page.text_content(".msg.assistant") or ""
         note = page.text_content(".meta") or ""

@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium_page", "open_conversation", "stored_messages"]
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "ask_and_wait_for_streaming",
+    "chromium_page",
+    "open_conversation",
+    "stored_messages",
+]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -50,3 +57,15 @@ def stored_messages(url: str, user: str, conversation_id: str) -> list[dict[str,
     answer = httpx.get(f"{url}/chat/conversation", params=params, timeout=10)
     answer.raise_for_status()
     return answer.json()["messages"]  # type: ignore[no-any-return]
+
+
+def ask_and_wait_for_streaming(page: Page, prompt: str, chars: int) -> None:
+    """Send `prompt` from the demo page and wait until more than `chars` of the reply are shown while it streams."""
+    page.fill("#prompt", prompt)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "chars => { const r = document.querySelector('.msg.assistant');"
+        " return r && r.dataset.state === 'streaming' && r.textContent.length > chars; }",
+        arg=chars,
+        timeout=15000,
+    )
