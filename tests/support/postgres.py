@@ -42,7 +42,7 @@ def temporary_database(prefix: str = "lc_test") -> Iterator[str]:
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     try:
         run_sql(ADMIN_URL, f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL at {ADMIN_URL} is unreachable or refused CREATE DATABASE: {exc!r}", pytrace=False)
     try:
         yield database_url(name)

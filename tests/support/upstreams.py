@@ -390,7 +390,7 @@ async def _wait(gone: asyncio.Event, seconds: float) -> bool:
     """Sleep, returning False early when the client has gone away."""
     try:
         await asyncio.wait_for(gone.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return False
 
