@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from compat.kit import Kit, Outcome, running_kit
+from compat.kit import Kit, Outcome, Scenario, running_kit
 from compat.node import node_stream
 from compat.scenarios import (
     SCENARIOS,
-    Scenario,
     same_mock_grammar,
     same_rejection,
     same_stream,
