@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import sys
 import threading
@@ -106,7 +107,7 @@ def crowd_turns(app: TurnCounter, port: int) -> list[int]:
             sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         app.release.set()
         for sock in sockets:
-            reply = b"".join(iter(lambda sock=sock: sock.recv(65536), b""))
+            reply = b"".join(iter(functools.partial(sock.recv, 65536), b""))
             assert reply.startswith(b"HTTP/1.1 200"), reply[:80]
     finally:
         for sock in sockets:

@@ -73,7 +73,7 @@ class CuttingProxy:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self.tasks.add(task)  # type: ignore[arg-type]
+        self.tasks.add(task)
         self.writers.add(writer)
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers.add(upstream_writer)
@@ -96,7 +96,7 @@ class CuttingProxy:
             for end in (writer, upstream_writer):
                 end.transport.abort()
                 self.writers.discard(end)
-            self.tasks.discard(task)  # type: ignore[arg-type]
+            self.tasks.discard(task)
 
     def cut(self) -> None:
         """Cut every open connection (as a phone losing signal)."""

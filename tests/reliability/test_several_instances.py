@@ -154,6 +154,7 @@ def check_shared_history(conversations: list[Conversation], shown: dict[str, lis
         assert sorted(stored) == sorted(expected), conversation.cid  # nothing lost, nothing duplicated
         assert stored[:2] == expected[:2]
         for turn in conversation.turns:
+            assert turn.done is not None
             assert stored.index(("assistant", turn.done)) > stored.index(("user", turn.text)), conversation.cid
 
 

@@ -7,6 +7,7 @@ redis-py swallows a cancel that lands while a pubsub connects; the stop listener
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ async def _never_called(info: StreamInfo, content: str) -> None:
 
 @pytest.mark.parametrize("turns", range(8))
 async def test_the_redis_hub_closes_within_a_second_however_soon_after_opening(
-    redis_options: dict[str, str], turns: int
+    redis_options: dict[str, Any], turns: int
 ) -> None:
     hub = open_hub(Settings(**redis_options))
     await hub.open(_never_called)

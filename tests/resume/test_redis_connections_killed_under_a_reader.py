@@ -65,7 +65,7 @@ Instances = Callable[[str], tuple[httpx.Client, str]]
 
 @pytest.fixture
 def two_instances(
-    live_server: Callable[..., LiveServer], tmp_path: Path, redis_options: dict[str, str]
+    live_server: Callable[..., LiveServer], tmp_path: Path, redis_options: dict[str, Any]
 ) -> Iterator[Instances]:
     """A factory: instance A (the producer) and instance B, whose Redis URL is given: A's client, B's URL."""
     clients: list[httpx.Client] = []

@@ -520,7 +520,7 @@ class FakeAnthropic(FakeUpstream):
     def head(self, reply: Reply, request: Any) -> list[str]:
         """message_start (input usage), content_block_start, ping."""
         model = str((request or {}).get("model", ""))
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_fake",
             "type": "message",
             "role": "assistant",
