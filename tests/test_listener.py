@@ -179,7 +179,10 @@ def _backend(name: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+@pytest.mark.parametrize(
+    "backend",
+    ["sqlite", pytest.param("redis", marks=pytest.mark.redis), pytest.param("postgres", marks=pytest.mark.postgres)],
+)
 def test_a_taken_port_exits_at_once_with_one_clear_line(backend: str, tmp_path: Path) -> None:
     """A second instance on a busy port (the README's command run twice) says so and exits; it used to hang with
     Redis configured, deaf to SIGINT and SIGTERM, after opening and closing every backend for nothing."""

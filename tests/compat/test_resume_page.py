@@ -10,12 +10,15 @@ import threading
 from urllib.parse import quote
 
 import httpx
+import pytest
 from playwright.sync_api import Page
 
 from lean_chat import create_app
 from tests.resume.reading import body, read
 from tests.support.browser import chromium_page, open_conversation, stored_messages
 from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
 
 
 def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> None:

@@ -84,6 +84,7 @@ async def test_integers_up_to_the_limit_still_read(http: httpx.AsyncClient) -> N
         assert b"event: done" in b"".join([chunk async for chunk in r.aiter_bytes()])
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("query", ["limit=" + "9" * 20, "before=" + "9" * 20, "limit=2&before=" + "9" * 4300])
 async def test_a_page_bound_past_the_database_integers_gives_the_page_on_postgresql_never_500(
     postgres: str, query: str

@@ -31,6 +31,8 @@ from tests.support.frames import check_grammar, parse_frames
 from tests.support.postgres import ADMIN_URL, run_sql, temporary_database
 from tests.support.server_process import ServerProcess
 
+pytestmark = pytest.mark.postgres
+
 TURNS = 3
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from lean_chat import create_app
 from tests.support.live_server import LiveServer
+from tests.support.services import needs
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -20,6 +21,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 def redis_options() -> Iterator[dict[str, Any]]:
     """Settings for a Redis hub under a prefix of this test's own; its keys are deleted afterwards."""
     import redis
+
+    needs("redis")
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -35,7 +38,7 @@ def redis_options() -> Iterator[dict[str, Any]]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def hub_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Hub settings: each test runs with the in-process hub and with the Redis one."""
     if request.param == "memory":

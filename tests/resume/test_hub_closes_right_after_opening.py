@@ -14,7 +14,7 @@ import pytest
 from lean_chat.config import Settings
 from lean_chat.hub import StreamInfo, open_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 async def _never_called(info: StreamInfo, content: str) -> None:

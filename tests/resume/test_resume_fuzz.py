@@ -47,7 +47,7 @@ class ResumeTarget:
         self.loop.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def target(request: pytest.FixtureRequest) -> Iterator[ResumeTarget]:
     """The app under test, with each hub."""
     options = {} if request.param == "memory" else request.getfixturevalue("redis_options")

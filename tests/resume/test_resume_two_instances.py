@@ -39,6 +39,7 @@ def two_instances(
         yield a, b
 
 
+@pytest.mark.redis
 def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with two_instances(tmp_path, redis_options) as (a, b), httpx.Client(timeout=20) as http:
         reference = http.post(f"{b.url}/chat/stream", json=body("ref", resume=False, targetChars=900)).content
@@ -68,6 +69,7 @@ def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[
         )
 
 
+@pytest.mark.redis
 def test_stop_on_b_closes_the_upstream_of_a_stream_on_a_within_200_ms(
     tmp_path: Path, redis_options: dict[str, Any], live_server: Callable[..., LiveServer]
 ) -> None:
@@ -99,6 +101,7 @@ def test_stop_on_b_closes_the_upstream_of_a_stream_on_a_within_200_ms(
             assert saved[-1]["content"] == done.data["message"]["content"]
 
 
+@pytest.mark.redis
 def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with two_instances(tmp_path, redis_options) as (a, b), httpx.Client(timeout=30) as http:
         payload = body("kill", targetChars=6000, tokenDelayMs=15)
@@ -132,6 +135,7 @@ def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redi
         assert b.output().count("lost its producer") == 1
 
 
+@pytest.mark.redis
 def test_the_per_user_stream_limit_counts_across_instances(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with (
         two_instances(tmp_path, redis_options, LEAN_CHAT_MAX_STREAMS_PER_USER="1") as (a, b),

@@ -23,6 +23,7 @@ def _ready_line(caplog: pytest.LogCaptureFixture) -> str:
     return ready
 
 
+@pytest.mark.redis
 async def test_the_start_up_line_names_redis_when_live_streams_are_kept_there(
     redis_options: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
