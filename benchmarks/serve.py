@@ -182,5 +182,6 @@ def main() -> None:
     else:
         serve(config)  # as `lean-chat serve` runs lean_chat: every waiting connection accepted each loop turn
 
+
 if __name__ == "__main__":
     main()
