@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.cores.pin_self()
     import uvloop
 
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     try:
         results = uvloop.run(_run(bench, names))
     finally:

@@ -112,15 +112,21 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
         from lean_chat import create_app
 
         # benchmarks/postgres.py runs lean_chat on PostgreSQL through this variable.
-        store = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
+        store: dict[str, Any] = {"sqlite_path": sqlite_path, "database_url": os.environ.get("LEAN_CHAT_DATABASE_URL")}
         metrics = os.environ.get("LEAN_CHAT_METRICS", "") == "1"  # benchmarks.metrics_cost turns it on
         # benchmarks/resume_cost.py: the stream hub on Redis when asked for (default: in memory).
         redis_url = os.environ.get("BENCH_REDIS_URL", "")
-        hub = {"redis_url": redis_url, "redis_prefix": os.environ.get("BENCH_REDIS_PREFIX", "")} if redis_url else {}
+        hub: dict[str, Any] = {}
+        if redis_url:
+            hub = {"redis_url": redis_url, "redis_prefix": os.environ.get("BENCH_REDIS_PREFIX", "")}
         if upstream:
             # LEAN_CHAT_UPSTREAM_TRANSPORT=httpx measures httpx's own transport instead of lean_chat's.
             transport = os.environ.get("LEAN_CHAT_UPSTREAM_TRANSPORT", "lean")
-            options = {"openai_api_key": key, "openai_base_url": upstream, "upstream_transport": transport}
+            options: dict[str, Any] = {
+                "openai_api_key": key,
+                "openai_base_url": upstream,
+                "upstream_transport": transport,
+            }
             return create_app(**store, **hub, **options, metrics=metrics)
         return create_app(**store, **hub, metrics=metrics)
     if target == "reference":
@@ -175,6 +181,7 @@ def main() -> None:
             uvicorn.Server(config).run()  # as its users run it: uvicorn's own listener
     else:
         serve(config)  # as `lean-chat serve` runs lean_chat: every waiting connection accepted each loop turn
+
 
 if __name__ == "__main__":
     main()

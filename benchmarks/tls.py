@@ -21,7 +21,7 @@ def _name(common: str) -> x509.Name:
 
 def make_loopback_ca(folder: str) -> tuple[str, str, str]:
     """Write ca.pem, server.pem and server.key for 127.0.0.1 into `folder`; return their paths."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()

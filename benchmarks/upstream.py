@@ -88,6 +88,16 @@ class UpstreamProtocol(asyncio.Protocol):
 _HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
+class _Trickle:
+    """One trickling stream: its transport and the index of the chunk it writes next."""
+
+    __slots__ = ("index", "transport")
+
+    def __init__(self, transport: asyncio.Transport, index: int) -> None:
+        self.transport = transport
+        self.index = index
+
+
 class Ticker:
     """One timer for every trickling stream: each tick writes the chunks due by then, and schedules the next."""
 
@@ -95,14 +105,14 @@ class Ticker:
         self.chunks = [b"%x\r\n" % len(event) + event + b"\r\n" for event in events]
         self.chunks[-1] += b"0\r\n\r\n"
         self.period = max(1, round(interval / TICK))
-        self.buckets: dict[int, list[list[object]]] = {}
+        self.buckets: dict[int, list[_Trickle]] = {}
         self.tick = 0
         self.running = False
 
     def start(self, transport: asyncio.Transport) -> None:
         """Write the head and first chunk now; the rest one per interval."""
         transport.write(_HEAD + self.chunks[0])
-        self.buckets.setdefault(self.tick + self.period, []).append([transport, 1])
+        self.buckets.setdefault(self.tick + self.period, []).append(_Trickle(transport, 1))
         if not self.running:
             self.running = True
             loop = asyncio.get_running_loop()
@@ -121,12 +131,12 @@ class Ticker:
                 continue
             later = self.buckets.setdefault(self.tick + period, [])
             for stream in due:
-                transport, index = stream
-                if transport.is_closing():  # type: ignore[attr-defined]
+                transport, index = stream.transport, stream.index
+                if transport.is_closing():
                     continue
-                transport.write(chunks[index])  # type: ignore[attr-defined, index]
+                transport.write(chunks[index])
                 if index != last:
-                    stream[1] = index + 1  # type: ignore[operator]
+                    stream.index = index + 1
                     later.append(stream)
         if self.buckets:
             loop.call_at(self.origin + (self.tick + 1) * TICK, self._on_tick)

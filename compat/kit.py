@@ -46,7 +46,8 @@ class Outcome:
     @property
     def is_stream(self) -> bool:
         """True for a Server-Sent Events answer."""
-        return self.headers.get("content-type", "").startswith("text/event-stream")
+        content_type: str = self.headers.get("content-type", "")
+        return content_type.startswith("text/event-stream")
 
     @property
     def frames(self) -> list[Frame]:

@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from tests.support.services import needs
+
 __all__ = ["CLIENT", "NODE", "node_stream"]
 
 CLIENT = Path(__file__).resolve().parent / "client.mjs"
@@ -16,6 +18,7 @@ NODE = shutil.which("node") or "/usr/bin/node"
 
 def node_stream(url: str, body: Any) -> dict[str, Any]:
     """POST `body` to `url` with the client under Node; what it saw: status, tokens, done, error, comments, reads."""
+    needs("node")
     result = subprocess.run([NODE, str(CLIENT), url, json.dumps(body)], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
         raise RuntimeError(f"node client failed: {result.stderr.strip()}")

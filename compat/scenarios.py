@@ -196,6 +196,7 @@ def same_cors(scenario: Scenario, ours: Outcome, theirs: Outcome) -> None:
     """The same status and the same CORS headers (any origin, no credentials, by default)."""
     assert ours.status == theirs.status
     assert _cors(ours) == _cors(theirs)
+    assert scenario.request.headers is not None
     assert _cors(ours)["access-control-allow-origin"] in ("*", scenario.request.headers["origin"])
 
 

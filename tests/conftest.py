@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support import services
 from tests.support.apps import in_process
 from tests.support.busy_cpu import busy_cpus
 from tests.support.live_server import LiveServer
@@ -20,6 +21,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="keep every core busy with spinning processes for the whole run (scripts/test runs the `load` tests so)",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stop the run when a test asks for a service's fixture without its marker (before `-m` leaves any out)."""
+    problems = [
+        f"{item.nodeid}: `{name}` without the `{services.FIXTURES[name]}` marker"
+        for item in items
+        for name in services.unmarked(item)
+    ]
+    if problems:
+        raise pytest.UsageError("tests reaching a service must carry its marker:\n" + "\n".join(problems))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Note the test being run, for `services.needs` (set up, call and teardown)."""
+    services.running.append(item)
+    try:
+        return (yield)
+    finally:
+        services.running.remove(item)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -24,7 +24,8 @@ async def mode_client(request: pytest.FixtureRequest, sqlite_path: str) -> Async
 
 def is_sqlite(http: httpx.AsyncClient) -> bool:
     """True for the SQLite-backed app of `mode_client`."""
-    return http.headers.get("x-mode") == "sqlite"
+    mode: str | None = http.headers.get("x-mode")
+    return mode == "sqlite"
 
 
 async def test_history_shape(mode_client: httpx.AsyncClient) -> None:

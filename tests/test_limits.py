@@ -4,6 +4,8 @@ list `limit`, streams per user."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import httpx
@@ -82,7 +84,7 @@ async def test_body_over_the_limit_is_413_on_every_post_endpoint() -> None:
             assert refused.status_code == 413, path
             assert refused.json() == {"detail": "Request body is too large (limit 200 bytes)."}
 
-            async def chunks() -> object:
+            async def chunks() -> AsyncIterator[bytes]:
                 for _ in range(10):
                     yield b" " * 50  # no content-length: counted as it arrives
 
@@ -105,7 +107,7 @@ async def test_conversations_limit_is_clamped(sqlite_path: str) -> None:
 
 async def test_concurrent_streams_per_user_past_the_limit_get_429(sqlite_path: str) -> None:
     async with in_process(sqlite_path=sqlite_path, max_streams_per_user=2) as http:
-        slow = {"tokenDelayMs": 8, "targetChars": 250}
+        slow: dict[str, Any] = {"tokenDelayMs": 8, "targetChars": 250}
 
         async def open_stream(user: str, n: int) -> httpx.Response:
             body = stream_body(user, f"hi {n}", conversation_id=f"{user}-{n}", **slow)

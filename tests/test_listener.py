@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import sys
 import threading
@@ -106,7 +107,7 @@ def crowd_turns(app: TurnCounter, port: int) -> list[int]:
             sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         app.release.set()
         for sock in sockets:
-            reply = b"".join(iter(lambda sock=sock: sock.recv(65536), b""))
+            reply = b"".join(iter(functools.partial(sock.recv, 65536), b""))
             assert reply.startswith(b"HTTP/1.1 200"), reply[:80]
     finally:
         for sock in sockets:
@@ -178,7 +179,10 @@ def _backend(name: str, tmp_path: Path) -> Iterator[dict[str, str]]:
         yield env
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "redis", "postgres"])
+@pytest.mark.parametrize(
+    "backend",
+    ["sqlite", pytest.param("redis", marks=pytest.mark.redis), pytest.param("postgres", marks=pytest.mark.postgres)],
+)
 def test_a_taken_port_exits_at_once_with_one_clear_line(backend: str, tmp_path: Path) -> None:
     """A second instance on a busy port (the README's command run twice) says so and exits; it used to hang with
     Redis configured, deaf to SIGINT and SIGTERM, after opening and closing every backend for nothing."""

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,12 @@ pytestmark = pytest.mark.anyio
 # Upper case and digits only, so that the lower-case filler around them never makes a piece of one.
 PROVIDER_KEY = "SK-PROVIDER-0123456789AB"
 API_KEY = "LC7API9KEY4TOKEN8VALUE5Q"
-SETTINGS = {"sqlite_path": "", "openai_api_key": PROVIDER_KEY, "api_keys": [API_KEY], "log_format": "json"}
+SETTINGS: dict[str, Any] = {
+    "sqlite_path": "",
+    "openai_api_key": PROVIDER_KEY,
+    "api_keys": [API_KEY],
+    "log_format": "json",
+}
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 
 

@@ -27,7 +27,8 @@ def detail_of(body: bytes, kind: type[Any]) -> list[dict[str, Any]]:
     """The `detail` list a bad body gives."""
     with pytest.raises(ValidationFailed) as caught:
         decode_body(body, kind)
-    return caught.value.detail
+    detail: list[dict[str, Any]] = caught.value.detail
+    return detail
 
 
 def test_good_chat_request() -> None:

@@ -455,7 +455,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             else:
                 async with _timeout(timeout):  # a timer; wait_for adds a task per connection (before Python 3.12)
                     _, connection = await opening
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise httpx.ConnectTimeout(f"could not connect within {timeout} s") from None
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             raise httpx.ConnectError(f"could not connect ({type(exc).__name__})") from None

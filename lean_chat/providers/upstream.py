@@ -232,5 +232,5 @@ class UpstreamStream:
 
         try:
             await asyncio.wait_for(rest(), grace)
-        except (ProviderError, httpx.HTTPError, asyncio.TimeoutError):
+        except (TimeoutError, ProviderError, httpx.HTTPError):
             pass

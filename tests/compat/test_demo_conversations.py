@@ -7,9 +7,12 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Page, Route
 
 from tests.support.browser import ask_and_wait_for_streaming, open_conversation, stored_messages
+
+pytestmark = pytest.mark.browser
 
 # Text that would become markup, or run, if the page ever put it into innerHTML.
 HOSTILE = [

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from compat.node import CLIENT, NODE, node_stream
 from lean_chat import create_app
@@ -32,6 +33,7 @@ def _expected(body: dict[str, Any]) -> list[Any]:
     return parse_frames(asyncio.run(read()))
 
 
+@pytest.mark.node
 def test_the_client_reads_a_live_stream_with_pings_between_tokens(live_server: Callable[..., LiveServer]) -> None:
     body = {
         "userId": "node",
@@ -69,6 +71,7 @@ class Chopper:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+@pytest.mark.node
 def test_the_client_copes_with_frames_cut_across_reads(live_server: Callable[..., LiveServer]) -> None:
     body = {
         "userId": "cut",
@@ -86,6 +89,7 @@ def test_the_client_copes_with_frames_cut_across_reads(live_server: Callable[...
     assert stats["done"] == frames[-1].data
 
 
+@pytest.mark.node
 def test_the_client_reports_errors(live_server: Callable[..., LiveServer]) -> None:
     server = live_server(create_app(sqlite_path=""))
     no_key = node_stream(
@@ -118,6 +122,7 @@ def test_the_demo_page_loads_the_served_client() -> None:
     assert off == 404
 
 
+@pytest.mark.node
 def test_node_runs_the_very_client_the_page_loads() -> None:
     script = (
         f"import * as cli from {json.dumps(CLIENT.as_uri())};\n"
@@ -130,6 +135,7 @@ def test_node_runs_the_very_client_the_page_loads() -> None:
     assert "function streamChat" not in CLIENT.read_text(encoding="utf-8")
 
 
+@pytest.mark.node
 def test_the_client_parses_frames_like_the_python_reader() -> None:
     script = (
         "import { parseFrame } from " + json.dumps(CLIENT.as_uri()) + ";\n"

@@ -10,12 +10,15 @@ import threading
 from urllib.parse import quote
 
 import httpx
+import pytest
 from playwright.sync_api import Page
 
 from lean_chat import create_app
 from tests.resume.reading import body, read
 from tests.support.browser import chromium_page, open_conversation, stored_messages
 from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
 
 
 def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> None:
@@ -73,7 +76,7 @@ class CuttingProxy:
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self.tasks.add(task)  # type: ignore[arg-type]
+        self.tasks.add(task)
         self.writers.add(writer)
         upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.writers.add(upstream_writer)
@@ -96,7 +99,7 @@ class CuttingProxy:
             for end in (writer, upstream_writer):
                 end.transport.abort()
                 self.writers.discard(end)
-            self.tasks.discard(task)  # type: ignore[arg-type]
+            self.tasks.discard(task)
 
     def cut(self) -> None:
         """Cut every open connection (as a phone losing signal)."""

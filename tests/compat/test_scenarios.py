@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from compat.kit import Kit, Outcome, running_kit
+from compat.kit import Kit, Outcome, Scenario, running_kit
 from compat.node import node_stream
 from compat.scenarios import (
     SCENARIOS,
-    Scenario,
     same_mock_grammar,
     same_rejection,
     same_stream,
@@ -74,6 +73,7 @@ def test_the_checks_notice_a_difference(kit: Kit) -> None:
         same_rejection(invalid, _tampered(ours, b'"role"]', b'"rolle"]'), theirs)
 
 
+@pytest.mark.node
 def test_the_node_client_reads_both_implementations_alike(kit: Kit) -> None:
     message = {"role": "user", "content": "Hi 👋"}
     body = {"userId": "node-both", "messages": [message], "params": {"mock": {"tokenDelayMs": 0}}}

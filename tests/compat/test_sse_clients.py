@@ -18,11 +18,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lean_chat import create_app
 from tests.support.live_server import LiveServer
+from tests.support.services import needs
 from tests.support.upstreams import FakeOpenAI, Reply
 
 JS = Path(__file__).resolve().parents[1] / "js"
 NODE = shutil.which("node") or "/usr/bin/node"
-CLIENTS = ["eventsource-parser", "fetch-event-source", "httpx-sse"]
+# The first two run under Node.
+CLIENTS = [
+    pytest.param("eventsource-parser", marks=pytest.mark.node),
+    pytest.param("fetch-event-source", marks=pytest.mark.node),
+    pytest.param("httpx-sse"),
+]
 HOSTILE = (
     'He said "hi" \\ back\\slash\\n\nnew line\r\ncr\rLS\u2028PS\u2029NEL\x85 {"json": [1]} data: x\n\n'
     "event: done\n: not a comment 👩🏽‍💻🎉 東京 naïve \u200b\ufeff \U0010fffd end"
@@ -40,12 +46,6 @@ def install_js_clients() -> None:
     if npm is None:
         pytest.fail("npm is missing: `bash scripts/system-deps` installs it (Debian's npm package)")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, capture_output=True, timeout=600)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def js_clients() -> None:
-    """The Node clients are installed before the first test."""
-    install_js_clients()
 
 
 class StreamCounter:
@@ -102,6 +102,8 @@ def read_with(client: str, url: str, body: dict[str, Any]) -> Seen:
     """The stream through one client."""
     if client == "httpx-sse":
         return read_with_httpx_sse(url, body)
+    needs("node")
+    install_js_clients()
     result = subprocess.run(
         [NODE, str(JS / "sse_clients.mjs"), client, url, json.dumps(body)],
         capture_output=True,

@@ -37,7 +37,8 @@ async def stream(http: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any
     """One stream's final frame's data."""
     response = await http.post("/chat/stream", json=body, headers=AUTH)
     assert response.status_code == 200, response.text
-    return check_grammar(parse_frames(response.content)).data
+    data: dict[str, Any] = check_grammar(parse_frames(response.content)).data
+    return data
 
 
 def assert_one_mock_stream_closed(samples: Samples) -> None:

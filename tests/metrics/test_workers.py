@@ -105,10 +105,14 @@ def test_two_workers_figures_add_up_and_survive_restarts(tmp_path: Path) -> None
         for _ in range(3):
             before = children(process.pid)
             process.send_signal(signal.SIGHUP)
-            wait_until(
-                lambda before=before: not (children(process.pid) & before) and len(children(process.pid)) >= 2,
-                message=lambda before=before: f"workers {before} -> {children(process.pid)}\n{served.log}",
-            )
+
+            def replaced(before: set[int] = before) -> bool:
+                return not (children(process.pid) & before) and len(children(process.pid)) >= 2
+
+            def change(before: set[int] = before) -> str:
+                return f"workers {before} -> {children(process.pid)}\n{served.log}"
+
+            wait_until(replaced, message=change)
         wait_until(lambda: value(scrape(), "lean_chat_workers") == 2)
         samples = scrape()
         assert value(samples, STARTED, provider="mock", model="gpt-4.1") == sent

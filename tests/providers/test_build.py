@@ -9,6 +9,7 @@ from lean_chat.config import Settings
 from lean_chat.providers import build_providers
 from lean_chat.providers.anthropic import AnthropicProvider
 from lean_chat.providers.gemini import GeminiProvider
+from lean_chat.providers.http_provider import HTTPProvider
 from lean_chat.providers.openai import OpenAIProvider
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,7 @@ async def test_providers_share_the_client_and_take_their_settings() -> None:
         built = build_providers(settings, client)
     openai, anthropic = built["openai"], built["anthropic"]
     assert isinstance(openai, OpenAIProvider) and isinstance(anthropic, AnthropicProvider)
-    assert all(p.client is client for p in built.values())
+    assert all(isinstance(p, HTTPProvider) and p.client is client for p in built.values())
     assert openai.url == "http://vllm.local:8000/v1/chat/completions"
     assert openai.headers["authorization"] == "Bearer sk-1"
     assert (openai.policy.max_retries, openai.policy.base_delay_ms, openai.policy.max_delay_ms) == (5, 10, 20)

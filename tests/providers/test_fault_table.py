@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,8 @@ async def test_retry_after_is_capped(upstream: FakeUpstream) -> None:
 async def test_retries_run_out(upstream: FakeUpstream, caplog: pytest.LogCaptureFixture) -> None:
     upstream.reset(Reply(status=500, error_message="Upstream is on fire."))
     caplog.set_level(logging.WARNING, "lean_chat")
-    async with lean(upstream, **{f"{upstream.name}_max_retries": 2}) as http:
+    retries: dict[str, Any] = {f"{upstream.name}_max_retries": 2}
+    async with lean(upstream, **retries) as http:
         frames, last = await ask(http, MODELS[upstream.name])
     assert tokens(frames) == []
     assert last.event == "error"

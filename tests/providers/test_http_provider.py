@@ -9,6 +9,7 @@ from lean_chat.config import Settings
 from lean_chat.providers import build_providers
 from lean_chat.providers.base import ContextMessage, StreamCall
 from lean_chat.providers.client import upstream_client
+from lean_chat.providers.http_provider import HTTPProvider
 
 pytestmark = pytest.mark.anyio
 
@@ -28,6 +29,7 @@ async def test_requests_are_what_httpx_builds_from_the_same_parts(name: str, bas
     )
     async with upstream_client(settings) as client:
         provider = build_providers(settings, client)[name]
+        assert isinstance(provider, HTTPProvider)
         for text in ("hi", "a longer question, é and all " * 20):
             call = StreamCall(MODELS[name], [ContextMessage("user", text)], {})
             body = provider.body(call)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from lean_chat.providers.sse_parser import LineTooLong, SSEEvent, SSEParser
@@ -30,7 +32,7 @@ EXPECTED = [
 ]
 
 
-def parse_in_pieces(pieces: list[bytes]) -> list[SSEEvent]:
+def parse_in_pieces(pieces: Sequence[bytes]) -> list[SSEEvent]:
     """Everything the parser produces from these reads, then the end of the stream."""
     parser = SSEParser()
     events: list[SSEEvent] = []

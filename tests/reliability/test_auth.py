@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,9 @@ KEYS = ["backend-key-one", "backend-key-two"]
 SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 
 
-def bearer(token: str) -> dict[str, bytes]:
+def bearer(token: str) -> dict[bytes, bytes]:
     """The Authorization header for a bearer token (bytes: a token may hold any UTF-8)."""
-    return {"authorization": f"Bearer {token}".encode()}
+    return {b"authorization": f"Bearer {token}".encode()}
 
 
 async def named_user(request: Request) -> str | None:
@@ -58,7 +60,9 @@ async def test_auth_is_off_by_default(sqlite_path: str) -> None:
 
 
 @pytest.mark.parametrize("headers", [{}, bearer("wrong"), {"authorization": "Basic YWxpY2U6cHc="}, bearer("")])
-async def test_api_keys_refuse_missing_or_wrong_keys_with_401(sqlite_path: str, headers: dict[str, str]) -> None:
+async def test_api_keys_refuse_missing_or_wrong_keys_with_401(
+    sqlite_path: str, headers: dict[str, str] | dict[bytes, bytes]
+) -> None:
     async with in_process(sqlite_path=sqlite_path, api_keys=KEYS) as http:
         for method, path, options in calls("alice"):
             response = await http.request(method, path, headers=headers, **options)
@@ -161,9 +165,9 @@ async def test_401_comes_before_the_body_is_read(sqlite_path: str) -> None:
         received.append("body")
         return {"type": "http.request", "body": b"{", "more_body": True}
 
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = http_scope(headers=json_headers())
@@ -200,12 +204,8 @@ async def test_security_doc_signed_token_example_works(sqlite_path: str) -> None
         assert (await http.get("/chat/history", params={"userId": "alice"})).status_code == 401
 
 
-async def test_constant_time_comparison_is_used() -> None:
+async def test_constant_time_comparison_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     """The key check goes through hmac.compare_digest for every configured key (no early exit)."""
-    import hmac
-
-    from lean_chat import auth
-
     calls_seen: list[bytes] = []
     original = hmac.compare_digest
 
@@ -213,14 +213,12 @@ async def test_constant_time_comparison_is_used() -> None:
         calls_seen.append(b)
         return original(a, b)
 
-    auth.hmac.compare_digest = spy  # type: ignore[assignment]
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(hmac, "compare_digest", spy)
         app = create_app(sqlite_path="", api_keys=KEYS)
         async with in_process(app) as http:
             response = await http.get("/chat/history", params={"userId": "a"}, headers=bearer(KEYS[0]))
             assert response.status_code == 200
-    finally:
-        auth.hmac.compare_digest = original
     assert calls_seen == [k.encode() for k in KEYS]
 
 

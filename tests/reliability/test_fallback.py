@@ -51,7 +51,7 @@ def _fallbacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 @pytest.mark.parametrize("provider", list(MODELS))
 @pytest.mark.parametrize("failure", ["401", "429"])
-async def test_a_fallback_to_the_mock_was_silent(
+async def test_a_fallback_to_the_mock_logs_a_warning_naming_the_failure(
     provider: str, failure: str, fakes: dict[str, FakeUpstream], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake = fakes[provider]

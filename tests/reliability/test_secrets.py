@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -67,16 +68,17 @@ async def test_no_key_in_frames_logs_exceptions_or_urls(
     for base in (fake.base_url(), refused_url(), "http://upstream.lean-chat.invalid"):
         for script in tempting_replies() if base == fake.base_url() else [[Reply()]]:
             fake.reset(*script)
+            upstream_options: dict[str, Any] = {
+                f"{provider}_api_key": API_KEY,
+                f"{provider}_base_url": base,
+                f"{provider}_retry_base_delay_ms": 1,
+                f"{provider}_retry_max_delay_ms": 2,
+            }
             app = create_app(
                 sqlite_path=str(tmp_path / "secrets.sqlite3"),
                 api_keys=[LEAN_KEY],
                 read_timeout_seconds=0.3,
-                **{
-                    f"{provider}_api_key": API_KEY,
-                    f"{provider}_base_url": base,
-                    f"{provider}_retry_base_delay_ms": 1,
-                    f"{provider}_retry_max_delay_ms": 2,
-                },
+                **upstream_options,
             )
             body = {
                 "userId": "u",

@@ -31,6 +31,8 @@ from tests.support.frames import check_grammar, parse_frames
 from tests.support.postgres import ADMIN_URL, run_sql, temporary_database
 from tests.support.server_process import ServerProcess
 
+pytestmark = pytest.mark.postgres
+
 TURNS = 3
 
 
@@ -154,6 +156,7 @@ def check_shared_history(conversations: list[Conversation], shown: dict[str, lis
         assert sorted(stored) == sorted(expected), conversation.cid  # nothing lost, nothing duplicated
         assert stored[:2] == expected[:2]
         for turn in conversation.turns:
+            assert turn.done is not None
             assert stored.index(("assistant", turn.done)) > stored.index(("user", turn.text)), conversation.cid
 
 

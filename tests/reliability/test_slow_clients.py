@@ -76,7 +76,7 @@ def _trickle(port: int, first: bytes, drip: bytes, every: float, give_up: float)
 
 
 @pytest.mark.parametrize("path", ["/chat/clear", "/chat/stream", "/chat/conversation/create"])
-def test_a_body_sent_a_byte_at_a_time_held_its_connection_forever(served: ServerProcess, path: str) -> None:
+def test_a_body_sent_a_byte_at_a_time_gets_408_within_the_body_timeout(served: ServerProcess, path: str) -> None:
     body = b'{"userId":"slow","messages":[{"role":"user","content":"' + b"x" * 200 + b'"}]}'
     received, closed_after = _trickle(_port(served), _head(path, len(body)), body, 0.2, 15)
     assert received.startswith(b"HTTP/1.1 408 "), received[:200]
@@ -91,7 +91,7 @@ def test_a_slow_body_without_credentials_is_refused_at_once(served: ServerProces
     assert closed_after is not None and closed_after < BODY_TIMEOUT + SLACK, closed_after
 
 
-def test_an_idle_keep_alive_connection_was_held_forever(served: ServerProcess) -> None:
+def test_an_idle_keep_alive_connection_is_closed_after_the_keep_alive_timeout(served: ServerProcess) -> None:
     request = b"GET /healthz HTTP/1.1\r\nHost: lean.test\r\n\r\n"
     received, closed_after = _trickle(_port(served), request, b"", 1.0, 15)
     assert received.startswith(b"HTTP/1.1 200 "), received[:200]

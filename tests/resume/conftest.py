@@ -12,14 +12,17 @@ import pytest
 
 from lean_chat import create_app
 from tests.support.live_server import LiveServer
+from tests.support.services import needs
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def redis_options() -> Iterator[dict[str, str]]:
+def redis_options() -> Iterator[dict[str, Any]]:
     """Settings for a Redis hub under a prefix of this test's own; its keys are deleted afterwards."""
     import redis
+
+    needs("redis")
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
@@ -35,19 +38,19 @@ def redis_options() -> Iterator[dict[str, str]]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-def hub_options(request: pytest.FixtureRequest) -> dict[str, str]:
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+def hub_options(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Hub settings: each test runs with the in-process hub and with the Redis one."""
     if request.param == "memory":
         return {}
-    options: dict[str, str] = request.getfixturevalue("redis_options")
+    options: dict[str, Any] = request.getfixturevalue("redis_options")
     return options
 
 
 @pytest.fixture
 def serve(
-    live_server: Callable[..., LiveServer], hub_options: dict[str, str], tmp_path: Any
-) -> Callable[..., httpx.Client]:
+    live_server: Callable[..., LiveServer], hub_options: dict[str, Any], tmp_path: Any
+) -> Iterator[Callable[..., httpx.Client]]:
     """A factory: a lean_chat app under uvicorn (SQLite history, the test's hub) and a client for it."""
     clients: list[httpx.Client] = []
 
@@ -58,6 +61,6 @@ def serve(
         clients.append(client)
         return client
 
-    yield start  # type: ignore[misc]
+    yield start
     for client in clients:
         client.close()

@@ -7,13 +7,14 @@ redis-py swallows a cancel that lands while a pubsub connects; the stop listener
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from lean_chat.config import Settings
 from lean_chat.hub import StreamInfo, open_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 
 
 async def _never_called(info: StreamInfo, content: str) -> None:
@@ -22,7 +23,7 @@ async def _never_called(info: StreamInfo, content: str) -> None:
 
 @pytest.mark.parametrize("turns", range(8))
 async def test_the_redis_hub_closes_within_a_second_however_soon_after_opening(
-    redis_options: dict[str, str], turns: int
+    redis_options: dict[str, Any], turns: int
 ) -> None:
     hub = open_hub(Settings(**redis_options))
     await hub.open(_never_called)

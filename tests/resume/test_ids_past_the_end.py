@@ -44,7 +44,7 @@ async def test_kept_frames_give_nothing_before_an_id_past_their_end(after: int) 
     assert b"".join(chunk for chunk in seen if chunk) == expected
 
 
-def _instances(serve: Serve, hub_options: dict[str, str]) -> list[httpx.Client]:
+def _instances(serve: Serve, hub_options: dict[str, Any]) -> list[httpx.Client]:
     """The producing instance, and with Redis a second one on the same keys (which reads from Redis)."""
     return [serve(), serve()] if hub_options else [serve()]
 
@@ -61,16 +61,17 @@ def _events(response: httpx.Response) -> list[Any]:
 
 
 def test_a_resume_past_the_end_of_a_running_stream_gives_only_frames_after_the_id(
-    serve: Serve, hub_options: dict[str, str]
+    serve: Serve, hub_options: dict[str, Any]
 ) -> None:
     instances = _instances(serve, hub_options)
     producer = instances[0]
     first = read(producer, "POST", "/chat/stream", json=body("far", targetChars=1500), stop_after=3)
     assert first.stream_id is not None and not first.ended
+    stream_id = first.stream_id
     near = 300  # past the frames produced when the readers ask (300 tokens take at least 1.5 s), before the end
     asks = [(str(http.base_url), str(after)) for http in instances for after in [near, *FAR, *REFUSED]]
     with ThreadPoolExecutor(len(asks)) as pool:
-        answers = list(pool.map(lambda ask: _get(ask[0], first.stream_id, "far", ask[1]), asks))
+        answers = list(pool.map(lambda ask: _get(ask[0], stream_id, "far", ask[1]), asks))
     whole = read(producer, "GET", f"/chat/stream/{first.stream_id}", params={"userId": "far"})
     last = check_grammar(whole.frames)
     assert last.event == "done"
@@ -89,8 +90,8 @@ def test_a_resume_past_the_end_of_a_running_stream_gives_only_frames_after_the_i
     for http in instances:
         tail = http.get(f"/chat/stream/{first.stream_id}", params={"userId": "far"}, headers={"Last-Event-ID": "299"})
         assert frame_ids(_events(tail)) == list(range(300, end + 1))
-        for after in FAR:
-            headers = {"Last-Event-ID": str(after)}
+        for far in FAR:
+            headers = {"Last-Event-ID": str(far)}
             finished = http.get(f"/chat/stream/{first.stream_id}", params={"userId": "far"}, headers=headers)
             assert finished.status_code == 204 and finished.content == b""
         for refused in REFUSED:

@@ -22,6 +22,9 @@ from lean_chat import create_app
 from tests.resume.reading import Read, body, frame_ids, read, tokens_of
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
+from tests.support.services import needs
+
+pytestmark = pytest.mark.redis
 
 REDIS = "127.0.0.1:6379/0"
 
@@ -30,6 +33,8 @@ REDIS = "127.0.0.1:6379/0"
 def admin() -> Iterator[Any]:
     """A Redis client of the test's own, to kill connections and switch users."""
     import redis
+
+    needs("redis")
 
     client = redis.Redis.from_url(f"redis://{REDIS}")
     yield client
@@ -65,7 +70,7 @@ Instances = Callable[[str], tuple[httpx.Client, str]]
 
 @pytest.fixture
 def two_instances(
-    live_server: Callable[..., LiveServer], tmp_path: Path, redis_options: dict[str, str]
+    live_server: Callable[..., LiveServer], tmp_path: Path, redis_options: dict[str, Any]
 ) -> Iterator[Instances]:
     """A factory: instance A (the producer) and instance B, whose Redis URL is given: A's client, B's URL."""
     clients: list[httpx.Client] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -19,7 +20,7 @@ Serve = Callable[..., httpx.Client]
 def _failing(user_id: str, resume: bool) -> dict[str, object]:
     """A turn on the fake OpenAI, which fails after a few tokens (`provider_error`)."""
     payload = body(user_id, resume=resume)
-    payload["params"]["model"] = "gpt-4.1"  # type: ignore[index]
+    payload["params"]["model"] = "gpt-4.1"
     return payload
 
 
@@ -29,7 +30,7 @@ def _last(content: bytes) -> Frame:
 
 
 def test_error_frames_of_resumable_streams_carry_the_request_id_as_plain_ones_do(
-    serve: Serve, live_server: Callable[..., LiveServer], hub_options: dict[str, str]
+    serve: Serve, live_server: Callable[..., LiveServer], hub_options: dict[str, Any]
 ) -> None:
     fake = FakeOpenAI(Reply(tokens=["a ", "b ", "c ", "d "], fail_after=2))
     fake.url = live_server(fake).url
@@ -85,7 +86,7 @@ def test_a_resume_gap_names_the_readers_own_request(serve: Serve) -> None:
 def test_a_resumable_stream_into_a_deleted_conversation_ends_with_the_request_id(serve: Serve) -> None:
     http = serve()
     payload = body("del", targetChars=600, tokenDelayMs=10)
-    payload["params"]["conversationId"] = "doomed"  # type: ignore[index]
+    payload["params"]["conversationId"] = "doomed"
     started = read(http, "POST", "/chat/stream", json=payload, headers={"x-request-id": "deleted-1"}, stop_after=3)
     assert started.stream_id is not None and not started.ended
     assert http.post("/chat/conversation/delete", json={"userId": "del", "conversationId": "doomed"}).status_code == 200

@@ -47,7 +47,7 @@ class ResumeTarget:
         self.loop.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def target(request: pytest.FixtureRequest) -> Iterator[ResumeTarget]:
     """The app under test, with each hub."""
     options = {} if request.param == "memory" else request.getfixturevalue("redis_options")
@@ -67,7 +67,7 @@ header_bytes = st.one_of(nasty.map(lambda s: s.encode("utf-8", "surrogatepass"))
 @st.composite
 def stream_ids(draw: st.DrawFn, real: str) -> str:
     """Stream ids: the real one, near misses, and anything."""
-    return draw(
+    drawn: str = draw(
         st.one_of(
             st.just(real),
             st.just(real.upper()),
@@ -78,6 +78,7 @@ def stream_ids(draw: st.DrawFn, real: str) -> str:
             nasty.filter(lambda s: "/" not in s and s not in ("", ".", "..") and _encodable(s)),
         )
     )
+    return drawn
 
 
 def _encodable(text: str) -> bool:

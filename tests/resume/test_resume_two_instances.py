@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from tests.support.upstreams import FakeOpenAI, Reply
 
 @contextmanager
 def two_instances(
-    tmp_path: Path, redis_options: dict[str, str], **env: str
+    tmp_path: Path, redis_options: dict[str, Any], **env: str
 ) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Instances A and B on one Redis (the test's prefix) and one SQLite file."""
     environment = {
@@ -38,7 +39,8 @@ def two_instances(
         yield a, b
 
 
-def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[str, str]) -> None:
+@pytest.mark.redis
+def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with two_instances(tmp_path, redis_options) as (a, b), httpx.Client(timeout=20) as http:
         reference = http.post(f"{b.url}/chat/stream", json=body("ref", resume=False, targetChars=900)).content
         first = read(http, "POST", f"{a.url}/chat/stream", json=body("ab", targetChars=900), stop_after=9)
@@ -67,8 +69,9 @@ def test_a_stream_started_on_a_resumes_on_b(tmp_path: Path, redis_options: dict[
         )
 
 
+@pytest.mark.redis
 def test_stop_on_b_closes_the_upstream_of_a_stream_on_a_within_200_ms(
-    tmp_path: Path, redis_options: dict[str, str], live_server: Callable[..., LiveServer]
+    tmp_path: Path, redis_options: dict[str, Any], live_server: Callable[..., LiveServer]
 ) -> None:
     fake = FakeOpenAI(Reply(tokens=[f"w{i} " for i in range(600)], token_delay=0.02))
     fake.url = live_server(fake).url
@@ -98,7 +101,8 @@ def test_stop_on_b_closes_the_upstream_of_a_stream_on_a_within_200_ms(
             assert saved[-1]["content"] == done.data["message"]["content"]
 
 
-def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redis_options: dict[str, str]) -> None:
+@pytest.mark.redis
+def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with two_instances(tmp_path, redis_options) as (a, b), httpx.Client(timeout=30) as http:
         payload = body("kill", targetChars=6000, tokenDelayMs=15)
         headers = {"x-request-id": "killed-1"}
@@ -131,7 +135,8 @@ def test_sigkill_of_the_producer_mid_reply_then_resume_on_b(tmp_path: Path, redi
         assert b.output().count("lost its producer") == 1
 
 
-def test_the_per_user_stream_limit_counts_across_instances(tmp_path: Path, redis_options: dict[str, str]) -> None:
+@pytest.mark.redis
+def test_the_per_user_stream_limit_counts_across_instances(tmp_path: Path, redis_options: dict[str, Any]) -> None:
     with (
         two_instances(tmp_path, redis_options, LEAN_CHAT_MAX_STREAMS_PER_USER="1") as (a, b),
         httpx.Client(timeout=20) as http,

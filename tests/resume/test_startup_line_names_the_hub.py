@@ -6,6 +6,7 @@ It named the history store and metrics but not Redis, so a misconfigured Redis i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,9 @@ def _ready_line(caplog: pytest.LogCaptureFixture) -> str:
     return ready
 
 
+@pytest.mark.redis
 async def test_the_start_up_line_names_redis_when_live_streams_are_kept_there(
-    redis_options: dict[str, str], caplog: pytest.LogCaptureFixture
+    redis_options: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="lean_chat")
     async with in_process(sqlite_path="", **redis_options):

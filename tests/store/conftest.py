@@ -11,6 +11,7 @@ from lean_chat.config import Settings
 from lean_chat.store import open_store
 from lean_chat.store.base import Store
 from tests.support.postgres import run_sql, temporary_database
+from tests.support.services import needs
 from tests.support.stores import STORES
 
 
@@ -34,6 +35,7 @@ def database_url(request: Any, kind: str, tmp_path: Any) -> str:
         return "memory://"
     if kind == "sqlite":
         return f"sqlite:///{tmp_path}/chat.sqlite3"
+    needs("postgres")
     url: str = request.getfixturevalue("postgres_url")
     try:
         run_sql(url, "TRUNCATE lc_conversations CASCADE")

@@ -50,6 +50,7 @@ async def test_an_old_sqlite_file_is_migrated_and_keeps_its_history(tmp_path: Pa
     db.close()
 
 
+@pytest.mark.postgres
 def test_instances_starting_at_once_migrate_once() -> None:
     async def start_four(url: str) -> list[int]:
         stores = [PostgresStore(url, min_size=1, max_size=2) for _ in range(4)]

@@ -22,6 +22,7 @@ from tests.support.postgres import temporary_database
 from tests.support.server_process import environment, serving
 
 
+@pytest.mark.postgres
 def test_the_store_is_chosen_by_the_url_scheme(tmp_path: Path, postgres_url: str) -> None:
     assert isinstance(open_store(Settings(database_url="memory://")), MemoryStore)
     chosen = open_store(Settings(database_url=f"sqlite:///{tmp_path}/a.sqlite3"))
@@ -45,6 +46,7 @@ def test_a_postgres_url_without_asyncpg_names_the_extra(monkeypatch: pytest.Monk
         open_store(Settings(database_url="postgresql://127.0.0.1/test"))
 
 
+@pytest.mark.postgres
 def test_serve_with_database_url_keeps_history_in_postgres(tmp_path: Path) -> None:
     with temporary_database() as url:
         database_url = url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@")

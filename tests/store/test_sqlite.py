@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
@@ -123,10 +123,11 @@ async def test_long_conversation_reads_stay_right_after_delete_clear_and_restart
             expected += [("user", f"q{i}"), ("assistant", done.data["message"]["content"])]
         shown = (await http.get("/chat/conversation", params={"userId": "long", "conversationId": "c"})).json()
         assert [(m["role"], m["content"]) for m in shown["messages"]] == expected
-        for forget in (
+        forgets: tuple[Callable[[], Awaitable[httpx.Response]], ...] = (
             lambda: http.post("/chat/conversation/delete", json={"userId": "long", "conversationId": "c"}),
             lambda: http.post("/chat/clear", json={"userId": "long"}),
-        ):
+        )
+        for forget in forgets:
             for i in range(17):  # long enough to be cached again
                 await turn(http, stream_body("long", f"again {i}", conversation_id="c"))
             await forget()

@@ -19,7 +19,7 @@ from tests.support.stores import PERSISTENT
 from tests.support.upstreams import FakeOpenAI, Reply
 
 # A mock reply of about 60 tokens at 20 ms each: a second or so to delete the conversation under it.
-SLOW = {"tokenDelayMs": 20, "targetChars": 300}
+SLOW: dict[str, Any] = {"tokenDelayMs": 20, "targetChars": 300}
 
 
 def stream_while(server: LiveServer, body: dict[str, Any], during: Callable[[], None]) -> list[Any]:

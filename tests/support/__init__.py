@@ -9,4 +9,5 @@
 - `providers`: lean_chat in front of one fake upstream (`lean`, `ask`, `chat_body`, `MODELS`).
 - `browser`: Debian's Chromium through Playwright (`chromium_page`), the demo page's conversation as stored.
 - `postgres`: a database of its own on the test PostgreSQL; `stores`: the kinds of store under test.
+- `services`: the markers of tests needing PostgreSQL, Redis, Chromium or Node, and the check that they carry them.
 """

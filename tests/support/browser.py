@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
+from tests.support.services import needs
+
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
@@ -34,6 +36,7 @@ CHROMIUM_ARGS = [
 @contextlib.contextmanager
 def chromium_page(problems: list[str], console_errors: bool = True, **options: Any) -> Iterator[Page]:
     """A fresh Chromium page; uncaught page errors (and console errors, unless told not to) go to `problems`."""
+    needs("browser")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

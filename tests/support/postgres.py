@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import asyncpg
 import pytest
 
+from tests.support.services import needs
+
 __all__ = ["ADMIN_URL", "database_url", "run_sql", "temporary_database"]
 
 # Trust auth on loopback, as the development and CI machines run it.
@@ -39,10 +41,11 @@ def run_sql(url: str, *statements: str) -> None:
 @contextmanager
 def temporary_database(prefix: str = "lc_test") -> Iterator[str]:
     """A new database, dropped afterwards (its connections cut first); yields its URL. Fails when unreachable."""
+    needs("postgres")
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     try:
         run_sql(ADMIN_URL, f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL at {ADMIN_URL} is unreachable or refused CREATE DATABASE: {exc!r}", pytrace=False)
     try:
         yield database_url(name)

@@ -390,7 +390,7 @@ async def _wait(gone: asyncio.Event, seconds: float) -> bool:
     """Sleep, returning False early when the client has gone away."""
     try:
         await asyncio.wait_for(gone.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return False
 
@@ -520,7 +520,7 @@ class FakeAnthropic(FakeUpstream):
     def head(self, reply: Reply, request: Any) -> list[str]:
         """message_start (input usage), content_block_start, ping."""
         model = str((request or {}).get("model", ""))
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_fake",
             "type": "message",
             "role": "assistant",
