@@ -23,6 +23,8 @@ from tests.support.frames import check_grammar, parse_frames
 from tests.support.postgres import ADMIN_URL, temporary_database
 from tests.support.server_process import ServerProcess
 
+pytestmark = pytest.mark.postgres
+
 _TERMINATE = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
 )
@@ -42,8 +44,11 @@ async def one_turn(http: httpx.AsyncClient, cid: str, rng: random.Random, outcom
     """One turn into a conversation of its own, its answer noted."""
     await asyncio.sleep(rng.random() * 0.5)
     mock = {"tokenDelayMs": rng.choice([1, 3, 5]), "targetChars": rng.choice([250, 500, 800])}
-    body = {"userId": f"user{rng.randrange(8)}", "messages": [{"role": "user", "content": f"question {cid}"}]}
-    body["params"] = {"conversationId": cid, "mock": mock}
+    body: dict[str, Any] = {
+        "userId": f"user{rng.randrange(8)}",
+        "messages": [{"role": "user", "content": f"question {cid}"}],
+        "params": {"conversationId": cid, "mock": mock},
+    }
     response = await http.post("/chat/stream", json=body)
     outcome.statuses.append(response.status_code)
     if response.status_code != 200:
