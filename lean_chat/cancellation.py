@@ -1,7 +1,7 @@
 """Taking back a cancellation the app sent itself (a watcher's, a deadline's) once it has been handled.
 
-Python 3.11 counts a task's pending cancellations (`Task.cancelling`; `asyncio.timeout` and task groups read the
-count), so a handled one must be taken back with `Task.uncancel`. Python 3.10 counts none: nothing to take back.
+A task counts its pending cancellations (`Task.cancelling`; `asyncio.timeout` and task groups read the count), so
+a handled one must be taken back with `Task.uncancel`, or a later `asyncio.timeout` in the same task misreads it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,5 @@ __all__ = ["take_back_cancel"]
 
 
 def take_back_cancel(task: asyncio.Task[Any]) -> int:
-    """Take back one cancellation of `task`; how many are still pending (always 0 before Python 3.11)."""
-    uncancel = getattr(task, "uncancel", None)
-    return 0 if uncancel is None else int(uncancel())
+    """Take back one cancellation of `task`; how many are still pending."""
+    return task.uncancel()
