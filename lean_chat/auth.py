@@ -10,6 +10,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .headers import header
 from .paths import OPEN_PATHS, route_path
 from .refusals import AuthRejected, Refusal, UserMismatch, refusal_response
 
@@ -37,14 +38,11 @@ _MISSING = "Missing credentials: send an Authorization: Bearer header."
 
 def bearer_token(scope: Scope) -> str | None:
     """The token of an `Authorization: Bearer ...` header, or None."""
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            text: str = value.decode("latin-1")
-            scheme, _, token = text.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            return None
-    return None
+    value = header(scope, b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def is_key(token: str | None, keys: Sequence[bytes]) -> bool:

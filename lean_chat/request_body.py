@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope
 
 from .auth import check_user
 from .cancellation import take_back_cancel
+from .headers import header
 from .refusals import BodyTimeout, BodyTooLarge, ValidationFailed
 from .schema import decode_body
 
@@ -66,9 +67,9 @@ class BodyReader:
 
     async def read(self, scope: Scope, receive: Receive) -> bytes:
         """The whole request body, refusing more than `limit` bytes (by header or by count) or a late one."""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                raise BodyTooLarge(self.limit)
+        length = header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            raise BodyTooLarge(self.limit)
         deadlines = self.deadlines
         if deadlines is None:
             return await self._chunks(receive)
@@ -125,8 +126,8 @@ class BodyReader:
 
 def is_json(scope: Scope) -> bool:
     """True when the body is declared as JSON (or not declared at all)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            media: bytes = value.split(b";", 1)[0].strip().lower()
-            return media == b"application/json" or media.endswith(b"+json")
-    return True
+    value = header(scope, b"content-type")
+    if value is None:
+        return True
+    media = value.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")

@@ -6,6 +6,7 @@ import re
 
 from starlette.types import Scope
 
+from .headers import header
 from .random_ids import random_hex
 
 __all__ = [
@@ -33,12 +34,10 @@ _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 def choose_request_id(scope: Scope) -> str:
     """Put the request's id in the scope and return it: the client's when it is 1 to 128 characters of
     `A-Z a-z 0-9 . _ : -`, else 32 new hex digits."""
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER:
-            if _SANE.fullmatch(value):
-                chosen = scope[REQUEST_ID] = scope[CLIENT_REQUEST_ID] = str(value.decode("ascii"))
-                return chosen
-            break
+    value = header(scope, REQUEST_ID_HEADER)
+    if value is not None and _SANE.fullmatch(value):
+        chosen = scope[REQUEST_ID] = scope[CLIENT_REQUEST_ID] = value.decode("ascii")
+        return chosen
     chosen = scope[REQUEST_ID] = random_hex(16)
     return chosen
 
