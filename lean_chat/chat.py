@@ -17,7 +17,15 @@ from .providers.routing import provider_for_model
 from .schema import ChatMessage, ChatRequest
 from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
 
-__all__ = ["CONVERSATION_GONE", "ChatService", "ContextView", "Turn", "TurnFailed", "conversation_of"]
+__all__ = [
+    "CONVERSATION_GONE",
+    "ChatService",
+    "ContextView",
+    "Turn",
+    "TurnFailed",
+    "conversation_of",
+    "estimated_tokens",
+]
 
 logger = logging.getLogger("lean_chat")
 
@@ -84,6 +92,11 @@ def _keepable(reply: StoredMessage) -> StoredMessage:
     if "\x00" not in reply.content:
         return reply
     return StoredMessage(reply.role, reply.content.replace("\x00", "\ufffd"), reply.meta)
+
+
+def estimated_tokens(text: str) -> int:
+    """A reply's output tokens when the provider reported none: about four characters each, at least one."""
+    return max(1, (len(text) + 3) // 4)
 
 
 def _stored(message: ChatMessage) -> StoredMessage:
@@ -195,8 +208,7 @@ class Turn:
     def usage(self, content: str) -> dict[str, int]:
         """The `usage` object of the done frame."""
         reported = self.call.usage
-        estimate = max(1, (len(content) + 3) // 4)
-        usage = {"tokens": estimate if reported.output_tokens is None else reported.output_tokens}
+        usage = {"tokens": estimated_tokens(content) if reported.output_tokens is None else reported.output_tokens}
         if reported.input_tokens is not None:
             usage["inputTokens"] = reported.input_tokens
         if reported.output_tokens is not None:

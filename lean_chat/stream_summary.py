@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from .chat import estimated_tokens
 from .providers.routing import provider_for_model
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
     usage = turn.call.usage
     output = usage.output_tokens
     first = turn.first_token_at
+    sent = turn.started or outcome in ("done", "stopped")
     return StreamSummary(
         provider=routed,
         model=turn.model,
@@ -87,7 +89,8 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
         code=code,
         duration_seconds=now - started,
         first_token_seconds=None if first is None else first - started,
-        output_tokens=output if output is not None else (len(turn.content) + 3) // 4,
+        # As the `done` frame counts them (a stream that produced nothing and sent no `done` counts none).
+        output_tokens=output if output is not None else estimated_tokens(turn.content) if sent else 0,
         input_tokens=usage.input_tokens,
         served_by=turn.provider_name,
         fell_back=routed != "mock" and turn.provider_name == "mock" and turn.call.attempts > 0,

@@ -288,3 +288,16 @@ async def test_resumable_streams_are_counted_like_the_others(log_format: str) ->
     ended = value(samples, "lean_chat_streams_ended_total", provider="mock", model="gpt-4.1", outcome="done", code="")
     assert ended == 1
     assert_one_mock_stream_closed(samples)
+
+
+async def test_an_empty_reply_counts_the_output_tokens_its_done_frame_shows(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    fake = FakeOpenAI(Reply(tokens=[], usage=False))
+    url = live_server(fake).url
+    async with in_process(**metrics_settings(fake, url)) as http:
+        done = await stream(http, {"userId": "u", "messages": [{"role": "user", "content": "hi"}]})
+        samples = await scrape(http)
+    assert done["type"] == "done" and done["message"]["content"] == "" and done["usage"]["tokens"] == 1
+    output = {"gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4.1", "gen_ai_token_type": "output"}
+    assert value(samples, "gen_ai_client_token_usage_sum", **output) == done["usage"]["tokens"]
