@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.durability import Tally, TurnRecord
+from tests.support.durability import Tally, TurnRecord, verify
 from tests.support.frames import parse_frames
 from tests.support.server_process import ServerProcess
 
@@ -97,28 +97,6 @@ def stored_rows(path: str) -> tuple[str, dict[str, list[tuple[str, str, Any]]]]:
     return str(integrity), rows
 
 
-def verify(records: list[TurnRecord], rows: dict[str, list[tuple[str, str, Any]]], tally: Tally) -> list[str]:
-    """Compare what clients saw with what is stored; return the problems found."""
-    problems: list[str] = []
-    for record in records:
-        if not record.started:
-            continue
-        stored = rows.get(record.conversation_id, [])
-        tally.messages_checked += 1
-        try:
-            at = stored.index(("user", record.text, None))
-        except ValueError:
-            tally.messages_lost += 1
-            problems.append(f"user message lost: {record.text!r}")
-            continue
-        if record.done is not None:
-            tally.messages_checked += 1
-            if at + 1 >= len(stored) or stored[at + 1] != ("assistant", record.done, None):
-                tally.messages_lost += 1
-                problems.append(f"complete reply lost after {record.text!r}")
-    return problems
-
-
 async def served_history(url: str, records: list[TurnRecord]) -> dict[str, list[dict[str, Any]]]:
     """Every conversation as the restarted server shows it."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -152,7 +130,8 @@ def run_kills(tmp_path: Path, rounds: int, seed: int, latest_kill: float = 2.0) 
         integrity, rows = stored_rows(path)
         assert integrity == "ok"
         checked = Tally()
-        problems = verify(tally.records, rows, checked)  # every round so far: old data survives new kills
+        # Every round so far: old data survives new kills.
+        problems = verify(tally.records, rows, checked, reply_right_after=True)
         assert problems == [], problems[:5]
     # After the last kill: a restarted server serves everything.
     with ServerProcess(path, tmp_path / "server.log") as server:
@@ -160,7 +139,7 @@ def run_kills(tmp_path: Path, rounds: int, seed: int, latest_kill: float = 2.0) 
     as_rows = {
         cid: [(m["role"], m["content"], None if not m["meta"] else m["meta"]) for m in ms] for cid, ms in served.items()
     }
-    return tally.conclude(verify(tally.records, as_rows, tally))
+    return tally.conclude(verify(tally.records, as_rows, tally, reply_right_after=True))
 
 
 @pytest.mark.load

@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support.durability import Tally, TurnRecord
+from tests.support.durability import Tally, TurnRecord, verify
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.postgres import ADMIN_URL, run_sql, temporary_database
 from tests.support.server_process import ServerProcess
@@ -197,28 +197,6 @@ async def stored_rows(url: str) -> dict[str, list[tuple[str, str, Any]]]:
     return rows
 
 
-def verify(records: list[TurnRecord], rows: dict[str, list[tuple[str, str, Any]]], tally: Tally) -> list[str]:
-    """Every started turn's user message is stored, and every `done` reply whole after it; return the problems."""
-    problems: list[str] = []
-    for record in records:
-        if not record.started:
-            continue
-        stored = rows.get(record.conversation_id, [])
-        tally.messages_checked += 1 + (record.done is not None)
-        if ("user", record.text, None) not in stored:
-            tally.messages_lost += 1
-            problems.append(f"user message lost: {record.text!r}")
-        elif stored.count(("user", record.text, None)) > 1:
-            problems.append(f"user message duplicated: {record.text!r}")
-        elif (
-            record.done is not None
-            and ("assistant", record.done, None) not in stored[stored.index(("user", record.text, None)) :]
-        ):
-            tally.messages_lost += 1
-            problems.append(f"complete reply lost after {record.text!r}")
-    return problems
-
-
 async def kill_round(servers: list[ServerProcess], count: int, tag: str, seed: int) -> list[TurnRecord]:
     """Both instances write; the first is SIGKILLed at a random moment once replies complete and stream."""
     rng = random.Random(seed)
@@ -246,11 +224,11 @@ def run_kills(tmp_path: Path, rounds: int, count: int, seed: int) -> Tally:
             assert servers[0].wait(10) == -signal.SIGKILL
             tally.kills += 1
             tally.records.extend(records)
-            problems = verify(tally.records, asyncio.run(stored_rows(url)), Tally())
+            problems = verify(tally.records, asyncio.run(stored_rows(url)), Tally(), reply_right_after=False)
             assert problems == [], problems[:5]
             servers[0].stop()
             servers[0] = start_server(url, tmp_path, f"r{round_number}").wait_ready()
-        problems = verify(tally.records, asyncio.run(stored_rows(url)), tally)
+        problems = verify(tally.records, asyncio.run(stored_rows(url)), tally, reply_right_after=False)
     return tally.conclude(problems)
 
 

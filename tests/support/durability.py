@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Tally", "TurnRecord"]
+__all__ = ["Tally", "TurnRecord", "verify"]
 
 
 @dataclass
@@ -36,3 +37,37 @@ class Tally:
         self.turns_done = sum(r.done is not None for r in self.records)
         assert self.turns_started > 0 and self.messages_lost == 0
         return self
+
+
+def verify(
+    records: list[TurnRecord], rows: dict[str, list[tuple[str, str, Any]]], tally: Tally, *, reply_right_after: bool
+) -> list[str]:
+    """Compare what clients saw with what is stored (`rows`: conversation id -> (role, content, meta) in order);
+    return the problems found.
+
+    Every started turn's user message is stored once, and a reply whose `done` was seen is stored whole after it:
+    right after it when the conversation's turns ran one at a time (`reply_right_after`), anywhere after it when
+    some ran together.
+    """
+    problems: list[str] = []
+    for record in records:
+        if not record.started:
+            continue
+        stored = rows.get(record.conversation_id, [])
+        asked = ("user", record.text, None)
+        tally.messages_checked += 1 + (record.done is not None)
+        if asked not in stored:
+            tally.messages_lost += 1 + (record.done is not None)
+            problems.append(f"user message lost: {record.text!r}")
+            continue
+        if stored.count(asked) > 1:
+            problems.append(f"user message duplicated: {record.text!r}")
+        if record.done is None:
+            continue
+        after = stored.index(asked) + 1
+        reply = ("assistant", record.done, None)
+        found = stored[after : after + 1] == [reply] if reply_right_after else reply in stored[after:]
+        if not found:
+            tally.messages_lost += 1
+            problems.append(f"complete reply lost after {record.text!r}")
+    return problems
