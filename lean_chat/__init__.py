@@ -1,4 +1,4 @@
-"""lean_chat: a fast, sturdy streaming AI-chat backend (raw ASGI on Starlette, SSE, msgspec, aiosqlite)."""
+"""lean_chat: a fast, sturdy streaming AI-chat backend (raw ASGI on Starlette, SSE, msgspec, SQLite)."""
 
 from __future__ import annotations
 
