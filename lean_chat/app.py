@@ -22,11 +22,11 @@ from .hub import StreamInfo, describe_hub, open_hub
 from .log_format import LOG_FORMATS, configured_secrets
 from .metrics import load_metrics, metrics_state
 from .openapi import openapi_json
-from .paths import STREAM_PATH
 from .providers import build_providers
 from .providers.client import upstream_client
 from .refusals import BodyTooLarge, refusal_handlers
 from .request_log import RequestLog
+from .routes import API_ROUTES
 from .shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 from .store import open_store
 from .store.base import Store
@@ -95,19 +95,12 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
 
     stream_lane = StreamLane(endpoints)
     routes = [
-        # Reached only by methods other than POST (405): POST goes down the stream lane.
-        Route(STREAM_PATH, stream_lane, methods=["POST"]),
-        Route(STREAM_PATH + "/{streamId}", endpoints.control.resume, methods=["GET"]),
-        Route("/chat/stop", endpoints.control.stop, methods=["POST"]),
-        Route("/chat/history", endpoints.history, methods=["GET"]),
-        Route("/chat/clear", endpoints.clear, methods=["POST"]),
-        Route("/chat/conversations", endpoints.conversations, methods=["GET"]),
-        Route("/chat/conversation", endpoints.conversation, methods=["GET"]),
-        Route("/chat/conversation/create", endpoints.create, methods=["POST"]),
-        Route("/chat/conversation/delete", endpoints.delete, methods=["POST"]),
-        Route("/healthz", endpoints.healthz, methods=["GET"]),
-        Route("/openapi.json", openapi_json, methods=["GET"]),
+        # A lane route is reached only by its other methods (405): its own goes down the stream lane.
+        Route(api.path, stream_lane if api.lane else api.endpoint(endpoints), methods=[api.method])
+        for api in API_ROUTES
     ]
+    # Outside the API the document describes: the document itself, the metrics, the demo page.
+    routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     if metrics.enabled:
         routes.append(Route("/metrics", metrics.endpoint, methods=["GET"]))
     if settings.serve_demo_page:

@@ -19,6 +19,15 @@ from .limits import check_chat_request
 from .metrics import Metrics
 from .query import query_id, query_int, query_user
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
+from .replies import (
+    ClearReply,
+    ConversationReply,
+    ConversationsReply,
+    CreateConversationReply,
+    DeleteConversationReply,
+    HealthReply,
+    HistoryReply,
+)
 from .request_body import BodyReader
 from .request_id import frame_request_id
 from .request_log import FOLLOWED, STREAM
@@ -116,13 +125,13 @@ class Endpoints:
         """`GET /chat/history`: the user's default conversation."""
         user_id = query_user(request)
         messages = await self.store.history(user_id)
-        return JSON({"userId": user_id, "messages": messages})
+        return JSON(HistoryReply(user_id, messages))
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
         body: UserOnlyRequest = await self.bodies.decode(request.scope, request.receive, UserOnlyRequest)
         await self.store.clear(body.userId)
-        return JSON({"ok": True, "userId": body.userId})
+        return JSON(ClearReply(True, body.userId))
 
     async def conversations(self, request: Request) -> Response:
         """`GET /chat/conversations`: the user's conversations, newest first."""
@@ -133,7 +142,7 @@ class Endpoints:
             raise ValidationFailed(errors)
         limit = max(1, min(self.settings.max_conversations_limit, limit))
         rows = await self.store.list_conversations(user_id, limit)
-        return JSON({"userId": user_id, "conversations": await self.control.with_active_streams(user_id, rows)})
+        return JSON(ConversationsReply(user_id, await self.control.with_active_streams(user_id, rows)))
 
     async def conversation(self, request: Request) -> Response:
         """`GET /chat/conversation`: one conversation's messages ([] when unknown or foreign)."""
@@ -147,9 +156,9 @@ class Endpoints:
         if errors:
             raise ValidationFailed(errors)
         page = await self.store.read(user_id, conversation_id.strip(), limit, before)
-        answer: dict[str, Any] = {"userId": user_id, "conversationId": conversation_id, "messages": page.messages}
+        answer = ConversationReply(user_id, conversation_id, page.messages)
         if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
-            answer |= {"nextBefore": page.start if page.start > 0 else None, "hasMore": page.start > 0}
+            answer.nextBefore, answer.hasMore = page.start if page.start > 0 else None, page.start > 0
         return JSON(answer)
 
     async def create(self, request: Request) -> Response:
@@ -163,7 +172,7 @@ class Endpoints:
             kept = await self.store.create(body.userId, conversation_id, title)
         except ConversationForbidden:
             raise ConversationTaken() from None
-        return JSON({"ok": True, "userId": body.userId, "conversationId": conversation_id, "title": kept})
+        return JSON(CreateConversationReply(True, body.userId, conversation_id, kept))
 
     async def delete(self, request: Request) -> Response:
         """`POST /chat/conversation/delete`: delete one of the user's conversations (idempotent)."""
@@ -171,12 +180,12 @@ class Endpoints:
             request.scope, request.receive, DeleteConversationRequest
         )
         await self.store.delete(body.userId, body.conversationId.strip())
-        return JSON({"ok": True, "userId": body.userId, "conversationId": body.conversationId})
+        return JSON(DeleteConversationReply(True, body.userId, body.conversationId))
 
     async def healthz(self, request: Request) -> Response:
         """`GET /healthz`: 200 when the store answers."""
         try:
             await self.store.ping()
         except Exception:
-            return JSON({"ok": False, "detail": "store unavailable"}, status_code=503)
-        return JSON({"ok": True})
+            return JSON(HealthReply(False, "store unavailable"), status_code=503)
+        return JSON(HealthReply(True))

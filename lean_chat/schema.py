@@ -21,7 +21,7 @@ __all__ = [
     "UserOnlyRequest",
     "decode_body",
     "id_errors",
-    "id_fields",
+    "id_lengths",
     "query_error",
 ]
 
@@ -92,6 +92,8 @@ _RULES: dict[type[Any], tuple[tuple[str, str, bool], ...]] = {
 # The longest id (userId, conversationId, streamId) a client may send, in characters: every store keeps and
 # indexes ids of this length (PostgreSQL's b-tree refuses index rows over about 2.7 kB).
 MAX_ID_CHARS = 256
+# The lengths each id rule allows, in characters (fewest, most): decode_body checks them, openapi.py shows them.
+_ID_LENGTHS: dict[str, tuple[int, int]] = {"id": (1, MAX_ID_CHARS), "id?": (0, MAX_ID_CHARS)}
 # PostgreSQL's text cannot hold U+0000; it is refused in every client string so that every store answers alike.
 _NUL = "\x00"
 _NUL_REASON = "the NUL character (U+0000) is not allowed"
@@ -123,9 +125,10 @@ def decode_body(body: bytes, kind: type[Any]) -> Any:
 def _breaks_string_rules(body: bytes, value: Any, kind: type[Any]) -> bool:
     """True when a decoded body breaks a rule msgspec does not check: an id's length, or a NUL in any string."""
     for name, rule, _ in _RULES[kind]:
-        if rule in ("id", "id?"):
+        if rule in _ID_LENGTHS:
             text = getattr(value, name)
-            if text is not None and (len(text) > MAX_ID_CHARS or (rule == "id" and not text)):
+            fewest, most = _ID_LENGTHS[rule]
+            if text is not None and not fewest <= len(text) <= most:
                 return True
     if kind is ChatRequest and value.params is not None:
         cid = value.params.get("conversationId")
@@ -218,10 +221,8 @@ def _check_field(value: Any, rule: str, loc: list[str | int], errors: list[dict[
     if rule in ("id", "id?", "str?"):
         if not isinstance(value, str):
             errors.append(_error("string_type", loc, "Input should be a valid string", value))
-        elif rule == "id" and not value:
-            errors.append(
-                _error("string_too_short", loc, "String should have at least 1 character", value, {"min_length": 1})
-            )
+        elif rule in _ID_LENGTHS and len(value) < _ID_LENGTHS[rule][0]:
+            errors.append(_too_short(value, loc, _ID_LENGTHS[rule][0]))
         elif rule != "str?":
             errors += _too_long(value, loc)
     elif rule == "dict?":
@@ -253,6 +254,12 @@ def _check_message(item: Any, loc: list[str | int], errors: list[dict[str, Any]]
         errors.append(_error("string_type", [*loc, "content"], "Input should be a valid string", item["content"]))
     if item.get("meta") is not None and not isinstance(item["meta"], dict):
         errors.append(_error("dict_type", [*loc, "meta"], "Input should be a valid dictionary", item["meta"]))
+
+
+def _too_short(value: str, loc: list[str | int], fewest: int) -> dict[str, Any]:
+    """The error of an id under `fewest` characters (worded as pydantic words it)."""
+    message = f"String should have at least {fewest} character{'' if fewest == 1 else 's'}"
+    return _error("string_too_short", loc, message, value, {"min_length": fewest})
 
 
 def _too_long(value: str, loc: list[str | int]) -> list[dict[str, Any]]:
@@ -303,9 +310,9 @@ def _error(kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str,
     return entry
 
 
-def id_fields(kind: type[Any]) -> list[tuple[str, bool]]:
-    """The id fields of a body type, each with whether it is required (for the OpenAPI document)."""
-    return [(name, rule == "id") for name, rule, _ in _RULES[kind] if rule in ("id", "id?")]
+def id_lengths(kind: type[Any]) -> list[tuple[str, int, int]]:
+    """The id fields of a body type, each with the fewest and most characters it allows (for the OpenAPI document)."""
+    return [(name, *_ID_LENGTHS[rule]) for name, rule, _ in _RULES[kind] if rule in _ID_LENGTHS]
 
 
 def query_error(kind: str, name: str, msg: str, value: Any) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from .json_response import JSON
 from .query import query_id
 from .random_ids import uuid4_hex
 from .refusals import ValidationFailed
+from .replies import ConversationRow, ErrorReply, StopReply
 from .schema import StopRequest
+from .store.base import ConversationInfo
 
 __all__ = ["STREAM_ID", "StreamControl", "new_stream_id"]
 
@@ -61,7 +63,7 @@ class StreamControl:
             return Response(status_code=204)  # unknown or expired: tells EventSource to stop reconnecting
         info, ended = found
         if info.user_id != user_id:
-            return JSON({"detail": "Not Found"}, status_code=404)
+            return JSON(ErrorReply("Not Found"), status_code=404)
         if not info.resume or (ended and after >= await hub.last_id(stream_id)):
             return Response(status_code=204)  # nothing kept, or nothing left to send
         running = hub.running(stream_id)
@@ -82,17 +84,15 @@ class StreamControl:
             stream_id = (await hub.active(body.userId, [conversation_id])).get(conversation_id, "")
         stopped = bool(stream_id) and STREAM_ID.fullmatch(stream_id) is not None
         stopped = stopped and await hub.stop(body.userId, stream_id)
-        return JSON({"ok": True, "stopped": stopped})
+        return JSON(StopReply(True, stopped))
 
-    async def with_active_streams(self, user_id: str, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    async def with_active_streams(self, user_id: str, rows: Sequence[ConversationInfo]) -> list[ConversationRow]:
         """Conversation rows with `activeStreamId` (null when nothing streams into it)."""
         active = await self._hub().active(user_id, [row.conversationId for row in rows]) if rows else {}
-        listed: list[dict[str, Any]] = []
-        for row in rows:
-            item = msgspec.structs.asdict(row)
-            item["activeStreamId"] = active.get(row.conversationId)
-            listed.append(item)
-        return listed
+        return [
+            ConversationRow(**msgspec.structs.asdict(row) | {"activeStreamId": active.get(row.conversationId)})
+            for row in rows
+        ]
 
 
 def _last_event_id(request: Request, errors: list[dict[str, Any]]) -> int:

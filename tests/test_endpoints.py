@@ -195,3 +195,28 @@ async def test_cors_origins_configurable(sqlite_path: str) -> None:
         assert good.headers["access-control-allow-origin"] == "http://good.example"
         bad = await http.get("/chat/history", params={"userId": "x"}, headers={"origin": "http://bad.example"})
         assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_json_replies_keep_their_bytes_and_key_order(client: httpx.AsyncClient) -> None:
+    """The replies are Structs now: what a client reads must not change, byte for byte where nothing varies."""
+    assert (await client.get("/chat/history", params={"userId": "k"})).content == b'{"userId":"k","messages":[]}'
+    assert (await client.post("/chat/clear", json={"userId": "k"})).content == b'{"ok":true,"userId":"k"}'
+    created = await client.post("/chat/conversation/create", json={"userId": "k", "conversationId": "c", "title": "T"})
+    assert created.content == b'{"ok":true,"userId":"k","conversationId":"c","title":"T"}'
+    await reply_to(client, "k", "hello", cid="c")
+    listed = (await client.get("/chat/conversations", params={"userId": "k"})).json()
+    assert list(listed) == ["userId", "conversations"]
+    row = ["conversationId", "title", "createdAt", "updatedAt", "messageCount", "activeStreamId"]
+    assert [list(item) for item in listed["conversations"]] == [row]
+    one = await client.get("/chat/conversation", params={"userId": "k", "conversationId": "c"})
+    assert list(one.json()) == ["userId", "conversationId", "messages"]
+    assert [list(message) for message in one.json()["messages"]] == [["role", "content", "meta"]] * 2
+    paged = await client.get("/chat/conversation", params={"userId": "k", "conversationId": "c", "limit": 1})
+    assert list(paged.json()) == ["userId", "conversationId", "messages", "nextBefore", "hasMore"]
+    first = await client.get("/chat/conversation", params={"userId": "k", "conversationId": "c", "before": 1})
+    assert first.content.endswith(b',"nextBefore":null,"hasMore":false}')
+    stop = await client.post("/chat/stop", json={"userId": "k", "conversationId": "c"})
+    assert stop.content == b'{"ok":true,"stopped":false}'
+    deleted = await client.post("/chat/conversation/delete", json={"userId": "k", "conversationId": "c"})
+    assert deleted.content == b'{"ok":true,"userId":"k","conversationId":"c"}'
+    assert (await client.get("/healthz")).content == b'{"ok":true}'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -10,7 +11,16 @@ from starlette.routing import Route
 
 from lean_chat import create_app
 from lean_chat.openapi import openapi_document
-from lean_chat.schema import MAX_ID_CHARS
+from lean_chat.refusals import ValidationFailed
+from lean_chat.schema import (
+    MAX_ID_CHARS,
+    ChatRequest,
+    CreateConversationRequest,
+    DeleteConversationRequest,
+    StopRequest,
+    UserOnlyRequest,
+    decode_body,
+)
 from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -104,7 +114,7 @@ def test_the_document_matches_the_reference_paths_operations_and_bodies() -> Non
             assert mine["properties"][field].get("minLength") == rule.get("minLength"), (name, field)
 
 
-async def test_real_replies_fit_the_documented_shapes(client: httpx.AsyncClient) -> None:
+async def test_real_replies_paged_ones_included_fit_the_documented_shapes(client: httpx.AsyncClient) -> None:
     document = openapi_document()
     body = {"userId": "doc", "messages": [{"role": "user", "content": "hi"}], "params": {"mock": {"tokenDelayMs": 0}}}
     frames = parse_frames((await client.post("/chat/stream", json=body)).content)
@@ -112,6 +122,10 @@ async def test_real_replies_fit_the_documented_shapes(client: httpx.AsyncClient)
     schemas = document["components"]["schemas"]
     _assert_fits(document, schemas["TokenEvent"], frames[0].data)
     _assert_fits(document, schemas["DoneEvent"], done.data)
+    paged = {"userId": "doc", "conversationId": "default:doc", "limit": "1"}
+    page = await client.get("/chat/conversation", params=paged)  # adds `nextBefore` and `hasMore`
+    assert page.json()["hasMore"] is True
+    _assert_fits(document, _reply_schema(document, "/chat/conversation", "get"), page.json())
     created = await client.post("/chat/conversation/create", json={"userId": "doc", "title": "T"})
     replies = {
         ("/chat/history", "get"): await client.get("/chat/history", params={"userId": "doc"}),
@@ -132,3 +146,25 @@ async def test_real_replies_fit_the_documented_shapes(client: httpx.AsyncClient)
     invalid = await client.post("/chat/stream", json={"userId": ""})
     assert invalid.status_code == 422
     _assert_fits(document, schemas["HTTPValidationError"], invalid.json())
+
+
+@pytest.mark.parametrize(
+    "kind", [ChatRequest, UserOnlyRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest]
+)
+def test_documented_id_lengths_are_the_ones_the_decoder_enforces(kind: type[Any]) -> None:
+    schema = openapi_document()["components"]["schemas"][kind.__name__]
+    for field, rule in schema["properties"].items():
+        text = next((t for t in rule.get("anyOf", [rule]) if t.get("type") == "string"), None)
+        if text is None or "maxLength" not in text:
+            continue
+        fewest, most = text.get("minLength", 0), text["maxLength"]
+        body = {"userId": "u", "conversationId": "c", "messages": []}
+        for length, accepted in ((fewest, True), (most, True), (most + 1, False), (fewest - 1, False)):
+            if length < 0:
+                continue
+            value = {**body, field: "x" * length}
+            if accepted:
+                decode_body(json.dumps(value).encode(), kind)
+            else:
+                with pytest.raises(ValidationFailed):
+                    decode_body(json.dumps(value).encode(), kind)
