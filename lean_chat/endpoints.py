@@ -21,8 +21,8 @@ from .query import query_id, query_int, query_user
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
 from .request_id import frame_request_id
-from .request_log import FOLLOWED, STREAM
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
+from .scope_keys import FOLLOWED, STREAM
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
 from .stream_control import StreamControl, new_stream_id

@@ -10,6 +10,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .cancellation import take_back_cancel
 from .chat import Turn
+from .client_watch import watch_client
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS, with_request_id
 from .hub import Hub
@@ -62,8 +63,7 @@ class FollowStream:
         self._task = asyncio.current_task()
         if self.send_timeout > 0:
             self._watchdog = loop.call_later(self.send_timeout, self._watch)
-        watcher = loop.create_task(_next_message(receive))
-        watcher.add_done_callback(self._on_receive)
+        watcher = watch_client(receive, self._client_gone)
         if self.producer is not None:
             self.producer.attach()
         try:
@@ -90,7 +90,6 @@ class FollowStream:
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
-            watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             if self.producer is not None:
                 self.producer.detach()
@@ -121,12 +120,9 @@ class FollowStream:
         if self._task is not None:
             self._task.cancel()
 
-    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+    def _client_gone(self) -> None:
         """The client went away: stop following (the producer goes on)."""
-        if task.cancelled() or task.exception() is not None:
-            return
-        if task.result().get("type") == "http.disconnect":
-            self._drop(End.CLIENT_GONE)
+        self._drop(End.CLIENT_GONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +141,3 @@ class FollowedTurn:
     def error_code(self) -> str | None:
         """The code of the `error` frame that ended what the reader read, if one did."""
         return self.reader.error_code
-
-
-async def _next_message(receive: Receive) -> Message:
-    """The next ASGI message from the client."""
-    return await receive()

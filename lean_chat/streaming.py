@@ -11,22 +11,15 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .cancellation import take_back_cancel
 from .chat import Turn
+from .client_watch import left, watch_client
 from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
 from .request_id import frame_request_id, id_header
+from .scope_keys import BODY_SEND
 from .shutdown import Drain
 
-__all__ = ["BODY_SEND", "End", "ErrorStream", "TurnStream"]
-
-# The scope key of the server's own `send`, for a stream's body frames, when no middleware on the lane changes
-# bodies (the stream lane sets it: each token batch then passes no middleware's `send` wrapper).
-BODY_SEND = "lean_chat.body_send"
+__all__ = ["End", "ErrorStream", "TurnStream"]
 
 _DONE_EVENT = b"event: done\n"
-
-
-async def _next_message(receive: Receive) -> Message:
-    """The next ASGI message from the client (a coroutine, so it can run as a task)."""
-    return await receive()
 
 
 class ErrorStream:
@@ -98,8 +91,7 @@ class TurnStream:
         self._body_send = scope.get(BODY_SEND, send)  # past the lane's middleware, when none changes bodies
         self.request_id = frame_request_id(scope)
         self._headers = self.headers + id_header(scope)
-        self._watcher = watcher = loop.create_task(_next_message(receive))
-        watcher.add_done_callback(self._on_receive)
+        self._watcher = watcher = watch_client(receive, self._client_gone)
         self._last_write = loop.time()
         self._arm(loop)
         if self.drain is not None:
@@ -109,7 +101,6 @@ class TurnStream:
         finally:
             if self.drain is not None:
                 self.drain.discard(self)
-            watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             self._quiet()
 
@@ -218,10 +209,7 @@ class TurnStream:
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""
-        watcher = self._watcher
-        if watcher is None or not watcher.done() or watcher.cancelled() or watcher.exception() is not None:
-            return False
-        return watcher.result().get("type") == "http.disconnect"
+        return self._watcher is not None and left(self._watcher)
 
     def _quiet(self) -> None:
         """Stop the timer and any ping in flight."""
@@ -256,16 +244,13 @@ class TurnStream:
                 self._sending_since = None
             self._last_write = loop.time()
 
-    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+    def _client_gone(self) -> None:
         """The client went away (or the server is closing the connection): stop the turn."""
-        if task.cancelled() or task.exception() is not None:
-            return
-        if task.result().get("type") == "http.disconnect":
-            if self.end is None:
-                self._end_by(End.CLIENT_GONE)
-            else:  # after another end, nothing more goes to a client that left: not even the write in flight
-                self._cut_stuck_write()
-                self._quiet()
+        if self.end is None:
+            self._end_by(End.CLIENT_GONE)
+        else:  # after another end, nothing more goes to a client that left: not even the write in flight
+            self._cut_stuck_write()
+            self._quiet()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Schedule the next check for silence or a stuck send."""
