@@ -14,8 +14,8 @@ from .log_escape import log_failure
 from .providers.base import ContextMessage, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
-from .schema import ChatMessage, ChatRequest
-from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
+from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart
+from .turn_request import TurnRequest
 
 __all__ = [
     "CONVERSATION_GONE",
@@ -23,7 +23,6 @@ __all__ = [
     "ContextView",
     "Turn",
     "TurnFailed",
-    "conversation_of",
     "estimated_tokens",
 ]
 
@@ -99,11 +98,6 @@ def estimated_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def _stored(message: ChatMessage) -> StoredMessage:
-    """A request message as the store keeps it."""
-    return StoredMessage(message.role, message.content, message.meta)
-
-
 def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
     """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
     logger.warning(
@@ -119,25 +113,22 @@ def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
-    def __init__(
-        self,
-        service: ChatService,
-        user_id: str,
-        conversation_id: str,
-        start: TurnStart,
-        params: dict[str, Any],
-    ) -> None:
+    def __init__(self, service: ChatService, request: TurnRequest, start: TurnStart) -> None:
         self.service = service
-        self.user_id = user_id
-        self.conversation_id = conversation_id
+        self.request = request
+        self.user_id = request.user_id
+        self.conversation_id = request.conversation_id
         self.title = start.title
         self.life = start.life
-        self.params = params
-        requested = params.get("model")
-        self.requested_model = requested.strip() if isinstance(requested, str) else ""
-        self.model = self.requested_model or service.default_model
-        self.provider_name = "mock"
-        self.call = StreamCall(self.model, ContextView(start.context), params)
+        self.requested_model = request.model
+        self.model = request.model or service.default_model
+        self.routed = provider_for_model(self.model)  # the provider the model routes to, configured or not
+        # The provider meant to answer: the routed one, or the mock when that one has no key and no model was named.
+        self.provider_asked = self.routed
+        if self.routed != "mock" and self.routed not in service.providers and not self.explicit:
+            self.provider_asked = "mock"
+        self.provider_name = "mock"  # the provider that answers (known once the reply streams)
+        self.call = StreamCall(self.model, ContextView(start.context), request.model, request.mock)
         # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
@@ -175,7 +166,7 @@ class Turn:
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
-        name = provider_for_model(self.model)
+        name = self.routed
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
@@ -285,13 +276,6 @@ class Turn:
             return self._kept
 
 
-def conversation_of(request: ChatRequest) -> str:
-    """The conversation a stream request goes to: `params.conversationId` (trimmed), else the user's default."""
-    raw_id = (request.params or {}).get("conversationId")
-    conversation_id = raw_id.strip() if isinstance(raw_id, str) else ""
-    return conversation_id or default_conversation_id(request.userId)
-
-
 class ChatService:
     """The chat logic shared by every request: store, providers, defaults."""
 
@@ -319,10 +303,9 @@ class ChatService:
         except ConversationGone:
             logger.info("interrupted reply not saved: its conversation was deleted")
 
-    async def open_turn(self, request: ChatRequest) -> Turn:
-        """Resolve and merge the conversation and save the new user messages; raise ConversationForbidden."""
-        params = request.params or {}
-        conversation_id = conversation_of(request)
-        incoming = [_stored(m) for m in request.messages]
-        start = await self.store.start_turn(request.userId, conversation_id, incoming, self.max_context_chars)
-        return Turn(self, request.userId, conversation_id, start, params)
+    async def open_turn(self, request: TurnRequest) -> Turn:
+        """Merge the conversation's history and save the new user messages; raise ConversationForbidden."""
+        start = await self.store.start_turn(
+            request.user_id, request.conversation_id, request.messages, self.max_context_chars
+        )
+        return Turn(self, request, start)

@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .chat import ChatService, conversation_of
+from .chat import ChatService
+from .chat_params import turn_request
 from .config import Settings
 from .detached import DetachedTurn
 from .follow import FollowedTurn, FollowStream, stream_headers
@@ -76,15 +77,16 @@ class Endpoints:
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
-        resume = request.params is not None and request.params.get("resume") is True
+        asked = turn_request(request, frame_request_id(scope))
+        resume = asked.resume
         hub = self.running_hub()
-        info = StreamInfo(new_stream_id(), request.userId, conversation_of(request), "", resume)
-        info.request_id = frame_request_id(scope)  # its `error` frames carry it, also when replayed
+        info = StreamInfo(new_stream_id(), asked.user_id, asked.conversation_id, "", resume)
+        info.request_id = asked.request_id  # its `error` frames carry it, also when replayed
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
         producer: DetachedTurn | None = None
         try:
             try:
-                turn = await self.chat.open_turn(request)
+                turn = await self.chat.open_turn(asked)
             except ConversationForbidden:
                 await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
                     scope, receive, send

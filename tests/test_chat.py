@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from lean_chat.chat import ContextView
+from lean_chat.chat_params import mock_knobs
 from lean_chat.providers.base import ContextMessage
 from lean_chat.providers.mock import build_reply
 from lean_chat.store.base import StoredMessage
@@ -34,7 +35,9 @@ async def test_stream_grammar_and_headers(client: httpx.AsyncClient) -> None:
     tokens = [f.data["token"] for f in frames if f.event == "token"]
     assert len(tokens) > 100
     assert (
-        "".join(tokens) == done.data["message"]["content"] == build_reply("Hello there", "mock", {"targetChars": 600})
+        "".join(tokens)
+        == done.data["message"]["content"]
+        == build_reply("Hello there", "mock", mock_knobs({"targetChars": 600}))
     )
     assert done.data["message"]["role"] == "assistant"
     assert done.data["type"] == "done"
