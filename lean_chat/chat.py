@@ -9,8 +9,8 @@ from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
-from .frames import done_frame, error_frame, mark_stopped
 from .log_escape import log_failure
+from .outcomes import Done, Failed, Stopped, Unsaved
 from .providers.base import ContextMessage, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
@@ -18,7 +18,6 @@ from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable
 from .turn_request import TurnRequest
 
 __all__ = [
-    "CONVERSATION_GONE",
     "ChatService",
     "ContextView",
     "Turn",
@@ -30,12 +29,12 @@ logger = logging.getLogger("lean_chat")
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
 STOPPED_META: dict[str, Any] = {"partial": True, "stopped": True}
-# The `error` frame of a stream whose conversation was deleted (or cleared, or taken over) while it streamed.
-_GONE = ("The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted")
-CONVERSATION_GONE = error_frame(*_GONE)
-# The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
-_UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
-STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
+# A stream whose conversation was deleted (or cleared, or taken over) while it streamed.
+_GONE = Unsaved(
+    "The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted"
+)
+# A stream whose reply could not be saved because the store went away meanwhile.
+_UNAVAILABLE = Unsaved("The history store became unavailable; the reply was not saved.", "store_unavailable")
 # The `error` frame's message and code when a turn fails in a way nobody foresaw (the failure is logged).
 _INTERNAL = ("Internal error while streaming the reply.", "internal_error")
 # Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
@@ -137,7 +136,6 @@ class Turn:
         self._kept = True  # False when the save was refused: the conversation is gone
         self._saving = asyncio.Lock()
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
-        self.unsaved: tuple[str, str] | None = None  # why finish() gave an `error` frame: (message, code)
 
     @property
     def explicit(self) -> bool:
@@ -197,7 +195,7 @@ class Turn:
                 yield batch
 
     def usage(self, content: str) -> dict[str, int]:
-        """The `usage` object of the done frame."""
+        """The reply's token usage, as its `done` frame shows it."""
         reported = self.call.usage
         usage = {"tokens": estimated_tokens(content) if reported.output_tokens is None else reported.output_tokens}
         if reported.input_tokens is not None:
@@ -206,17 +204,15 @@ class Turn:
             usage["outputTokens"] = reported.output_tokens
         return usage
 
-    async def finish(self) -> bytes:
-        """Save the complete reply and return the `done` frame (an `error` frame when the conversation is gone)."""
+    async def finish(self) -> Done | Unsaved:
+        """Save the complete reply: Done, or Unsaved when the conversation is gone or the store went away."""
         content = self.content
         try:
             if not await self._save(StoredMessage("assistant", content, None)):
-                self.unsaved = _GONE
-                return CONVERSATION_GONE
+                return _GONE
         except StoreUnavailable:
-            self.unsaved = _UNAVAILABLE
-            return STORE_UNAVAILABLE
-        return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+            return _UNAVAILABLE
+        return Done(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     def failure(self, exc: Exception) -> TurnFailed:
         """What ends the turn after `exc`: a TurnFailed as it is; anything else logged, and an internal error."""
@@ -225,10 +221,10 @@ class Turn:
         log_failure(logger, "stream failed", exc, user=self.user_id, conversation=self.conversation_id)
         return TurnFailed(*_INTERNAL)
 
-    async def fail(self, failed: TurnFailed, request_id: str | None = None) -> bytes:
-        """Save the reply so far, marked partial, and return the `error` frame of the failure."""
+    async def fail(self, failed: TurnFailed) -> Failed:
+        """Save the reply so far, marked partial; the failure as the turn's outcome."""
         await self.save_partial()
-        return error_frame(failed.message, failed.code, request_id)
+        return Failed(failed.message, failed.code)
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
@@ -242,17 +238,16 @@ class Turn:
                     logger, "partial reply not saved", exc, user=self.user_id, conversation=self.conversation_id
                 )
 
-    async def stop_reply(self) -> bytes:
-        """Save the reply so far as stopped by the user; return its `done` frame, which adds `"stopped": true`."""
+    async def stop_reply(self) -> Stopped | Unsaved:
+        """Save the reply so far as stopped by the user: Stopped, or Unsaved when the conversation is gone."""
         content = self.content
         if self.started and not self.saved:
             try:
                 if not await self._save(StoredMessage("assistant", content, dict(STOPPED_META))):
-                    return CONVERSATION_GONE
+                    return _GONE
             except StoreUnavailable:
                 logger.warning("stopped reply not saved: the history store is unavailable")
-        provider = f"{self.provider_name}:{self.model}"
-        return mark_stopped(done_frame(content, provider, self.usage(content), self.conversation_id))
+        return Stopped(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     async def _save(self, reply: StoredMessage) -> bool:
         """Append the assistant reply to the conversation; False when it was deleted since the turn began.

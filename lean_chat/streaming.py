@@ -12,14 +12,21 @@ from starlette.types import Message, Receive, Scope, Send
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import left, watch_client
-from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
+from .frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
+from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
 from .request_id import frame_request_id, id_header
 from .scope_keys import BODY_SEND
 from .shutdown import Drain
 
-__all__ = ["End", "ErrorStream", "TurnStream"]
+__all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
 
-_DONE_EVENT = b"event: done\n"
+
+def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
+    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
+    if isinstance(outcome, Done):
+        stopped = isinstance(outcome, Stopped)
+        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
+    return error_frame(outcome.message, outcome.code, request_id)
 
 
 class ErrorStream:
@@ -67,7 +74,7 @@ class TurnStream:
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
         self.request_id: str | None = None  # the client's own id, for `error` frames
         self._headers = SSE_HEADERS
-        self._stop_frame = b""
+        self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
         self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
@@ -106,7 +113,8 @@ class TurnStream:
 
     async def _run(self) -> None:
         """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
-        final: bytes | None = None
+        final: Outcome | None = None
+        request_id = self.request_id
         try:
             await self._write({"type": "http.response.start", "status": 200, "headers": self._headers}, head=True)
             # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
@@ -119,15 +127,16 @@ class TurnStream:
                 raise
         if final is None and self.end is End.USER_STOP:
             final = await asyncio.shield(self.turn.stop_reply())
+            request_id = None  # the `error` of a Stop whose conversation is gone names no request (as ever)
         elif final is None:  # a watcher's cause ended the turn
             await asyncio.shield(self.turn.save_partial())
             if self.end is not End.STOPPED:
                 return
-            final = self._stop_frame
-        await self._write_last(final)
+            final = self._stop_outcome
+        await self._write_last(outcome_frame(final, request_id))
 
-    async def _produce(self) -> bytes | None:
-        """Send every batch; return the last frame (`done`, or `error` with the partial reply saved).
+    async def _produce(self) -> Outcome | None:
+        """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
 
         None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
         """
@@ -139,11 +148,8 @@ class TurnStream:
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
-            if not final.startswith(_DONE_EVENT):  # the reply could not be saved: the turn says why
-                self.end = End.ERROR
-                if self.turn.unsaved is not None:
-                    message, self.error_code = self.turn.unsaved
-                    final = error_frame(message, self.error_code, self.request_id)
+            if isinstance(final, Unsaved):  # the reply could not be saved: the outcome says why
+                self.end, self.error_code = End.ERROR, final.code
             return final
         except Exception as exc:
             failed = self.turn.failure(exc)  # logged, unless a TurnFailed (which finish() never raises)
@@ -152,7 +158,7 @@ class TurnStream:
             elif not self._settle(End.ERROR):
                 return None
             self.error_code = failed.code
-            return await asyncio.shield(self.turn.fail(failed, self.request_id))
+            return await asyncio.shield(self.turn.fail(failed))
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
@@ -177,7 +183,7 @@ class TurnStream:
     def stop(self, message: str, code: str) -> None:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
         if self.end is None and self._task is not None:
-            self._stop_frame = error_frame(message, code, self.request_id)
+            self._stop_outcome = Failed(message, code)
             self._end_by(End.STOPPED)
 
     def stop_by_user(self) -> None:
