@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -80,8 +81,9 @@ class Endpoints:
         asked = turn_request(request, frame_request_id(scope))
         resume = asked.resume
         hub = self.running_hub()
-        info = StreamInfo(new_stream_id(), asked.user_id, asked.conversation_id, "", resume)
-        info.request_id = asked.request_id  # its `error` frames carry it, also when replayed
+        # Claimed before the turn opens (a refused stream saves nothing), when its title and life are not known yet;
+        # its `error` frames carry the request's id, also when replayed.
+        info = StreamInfo(new_stream_id(), asked.user_id, asked.conversation_id, "", resume, 0, asked.request_id)
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
         producer: DetachedTurn | None = None
         try:
@@ -92,7 +94,7 @@ class Endpoints:
                     scope, receive, send
                 )
                 return
-            info.title, info.life = turn.title, turn.life
+            info = msgspec.structs.replace(info, title=turn.title, life=turn.life)  # bound complete, below
             if resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
                 producer = DetachedTurn(
                     turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers, self.metrics
