@@ -1,4 +1,4 @@
-"""The turn engine reads a TurnRequest made at the HTTP edge: none of its modules imports the wire body's schema."""
+"""TurnRequest is all the engine sees of a stream request: none of its modules imports the wire body's schema."""
 
 from __future__ import annotations
 
