@@ -15,6 +15,7 @@ from .chat_params import turn_request
 from .config import Settings
 from .detached import DetachedTurn
 from .follow import FollowedTurn, FollowStream, stream_headers
+from .frames import SSE_HEADERS
 from .hub import Hub, StreamInfo, release_whole
 from .json_response import JSON
 from .limits import check_chat_request
@@ -22,7 +23,7 @@ from .metrics import Metrics
 from .query import query_id, query_int, query_user
 from .refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from .request_body import BodyReader
-from .request_id import frame_request_id
+from .request_id import frame_request_id, id_header
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .scope_keys import FOLLOWED, STREAM
 from .shutdown import Drain
@@ -90,9 +91,11 @@ class Endpoints:
             try:
                 turn = await self.chat.open_turn(asked)
             except ConversationForbidden:
-                await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
-                    scope, receive, send
+                message = "This conversation belongs to another user."
+                refused = ErrorStream(
+                    message, "conversation_forbidden", asked.request_id, SSE_HEADERS + id_header(scope)
                 )
+                await refused(scope, receive, send)
                 return
             info = msgspec.structs.replace(info, title=turn.title, life=turn.life)  # bound complete, below
             if resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
@@ -102,12 +105,14 @@ class Endpoints:
                 await hub.bind(info, producer)
                 producer.start()
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
-                reader = FollowStream(hub, info.stream_id, 0, heartbeat, send_timeout, producer)
+                reader = FollowStream(
+                    hub, info.stream_id, 0, heartbeat, send_timeout, producer, asked.request_id, id_header(scope)
+                )
                 scope[FOLLOWED] = FollowedTurn(turn, reader)  # read when the request ends, for the log line
                 await reader(scope, receive, send)
                 return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
-            stream.headers = stream_headers(info.stream_id)
+            stream.headers = stream_headers(info.stream_id) + id_header(scope)
             await hub.bind(info, stream)
             scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
             with self.metrics.streaming(stream):

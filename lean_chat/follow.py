@@ -15,7 +15,6 @@ from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS, with_request_id
 from .hub import Hub
 from .hub.base import GAP_FRAME, HUB_UNAVAILABLE_FRAME
-from .request_id import frame_request_id, id_header
 from .streaming import End
 
 __all__ = ["FollowStream", "FollowedTurn", "stream_headers"]
@@ -40,6 +39,8 @@ class FollowStream:
         heartbeat_seconds: float,
         send_timeout_seconds: float,
         producer: DetachedTurn | None = None,
+        request_id: str | None = None,
+        id_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.hub = hub
         self.stream_id = stream_id
@@ -47,6 +48,8 @@ class FollowStream:
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.producer = producer
+        self.request_id = request_id  # the client's own id, for the `error` frames made for this reader
+        self.id_headers = id_headers or []  # the request's `x-request-id` answer header
         self.gone = False
         # Why this reader stopped: it left first (client gone, stalled), or the stream ended (then its producer's
         # end, when that producer runs in this process). None: unknown, or cut off from outside.
@@ -67,9 +70,9 @@ class FollowStream:
         if self.producer is not None:
             self.producer.attach()
         try:
-            headers = stream_headers(self.stream_id) + id_header(scope)
+            headers = stream_headers(self.stream_id) + self.id_headers
             await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
-            request_id = frame_request_id(scope)
+            request_id = self.request_id
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:
                     body = PING_FRAME if chunk is None else chunk

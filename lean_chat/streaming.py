@@ -14,7 +14,6 @@ from .chat import Turn
 from .client_watch import left, watch_client
 from .frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
 from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
-from .request_id import frame_request_id, id_header
 from .scope_keys import BODY_SEND
 from .shutdown import Drain
 
@@ -32,14 +31,18 @@ def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
 class ErrorStream:
     """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(
+        self, message: str, code: str, request_id: str | None, headers: list[tuple[bytes, bytes]] = SSE_HEADERS
+    ) -> None:
         self.message = message
         self.code = code
+        self.request_id = request_id  # the client's own id, for the frame
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        body = error_frame(self.message, self.code, frame_request_id(scope))
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
+        body = error_frame(self.message, self.code, self.request_id)
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -70,10 +73,9 @@ class TurnStream:
         self.send_timeout = send_timeout_seconds
         self.drain = drain
         self.end: End | None = None
-        self.headers = SSE_HEADERS  # the stream's own id is added by the endpoint
+        self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
-        self.request_id: str | None = None  # the client's own id, for `error` frames
-        self._headers = SSE_HEADERS
+        self.request_id = turn.request.request_id  # the client's own id, for `error` frames
         self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
@@ -96,8 +98,6 @@ class TurnStream:
         self._task = asyncio.current_task()
         self._send = send
         self._body_send = scope.get(BODY_SEND, send)  # past the lane's middleware, when none changes bodies
-        self.request_id = frame_request_id(scope)
-        self._headers = self.headers + id_header(scope)
         self._watcher = watcher = watch_client(receive, self._client_gone)
         self._last_write = loop.time()
         self._arm(loop)
@@ -116,7 +116,7 @@ class TurnStream:
         final: Outcome | None = None
         request_id = self.request_id
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers}, head=True)
+            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
             # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
             # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
             assert self._loop is not None
