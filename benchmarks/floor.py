@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from lean_chat.chat_params import mock_knobs
 from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
 from lean_chat.providers.transport import body_source, lean_transport_of
@@ -14,7 +15,7 @@ __all__ = ["FloorApp", "RelayFloor", "reply_frames"]
 
 def reply_frames(prompt: str, knobs: dict[str, Any]) -> tuple[list[bytes], bytes]:
     """The token frames and the done frame lean_chat's mock sends for this prompt (built once, at start-up)."""
-    text = build_reply(prompt, "mock", knobs)
+    text = build_reply(prompt, "mock", mock_knobs(knobs))
     frames = [token_frame(token) for token in split_tokens(text)]
     usage = {"tokens": max(1, (len(text) + 3) // 4)}
     return frames, done_frame(text, "mock:gpt-4.1", usage, "floor")

@@ -13,9 +13,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .headers import header
 from .paths import OPEN_PATHS, route_path
 from .refusals import AuthRejected, Refusal, UserMismatch, refusal_response
+from .scope_keys import AUTH_USER
 
 __all__ = [
-    "AUTH_USER_KEY",
     "AuthMiddleware",
     "AuthRejected",
     "Authenticate",
@@ -26,9 +26,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("lean_chat")
-
-# Where the middleware leaves the authenticated user id in the ASGI scope (absent: any userId is trusted).
-AUTH_USER_KEY = "lean_chat.user"
 
 Authenticate = Callable[[Request], Awaitable[str | None]]
 """An async hook: the caller's user id, or None (or raise AuthRejected) to refuse the request."""
@@ -58,7 +55,7 @@ def is_key(token: str | None, keys: Sequence[bytes]) -> bool:
 
 def check_user(scope: Scope, user_id: str) -> None:
     """Raise UserMismatch when the caller is authenticated as someone other than `user_id`."""
-    caller = scope.get(AUTH_USER_KEY)
+    caller = scope.get(AUTH_USER)
     if caller is not None and caller != user_id:
         raise UserMismatch()
 
@@ -106,7 +103,7 @@ class AuthMiddleware:
         if not isinstance(user_id, str) or not user_id:
             await _refuse(scope, receive, send, AuthRejected())
             return
-        scope[AUTH_USER_KEY] = user_id
+        scope[AUTH_USER] = user_id
         query_user = QueryParams(scope.get("query_string", b"")).get("userId")
         if query_user is not None and query_user != user_id:
             await _refuse(scope, receive, send, UserMismatch())

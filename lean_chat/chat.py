@@ -9,21 +9,19 @@ from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, overload
 
-from .frames import done_frame, error_frame, mark_stopped
 from .log_escape import log_failure
+from .outcomes import Done, Failed, Stopped, Unsaved
 from .providers.base import ContextMessage, Provider, ProviderError, StreamCall
 from .providers.mock import MockProvider
 from .providers.routing import provider_for_model
-from .schema import ChatMessage, ChatRequest
-from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart, default_conversation_id
+from .store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart
+from .turn_request import TurnRequest
 
 __all__ = [
-    "CONVERSATION_GONE",
     "ChatService",
     "ContextView",
     "Turn",
     "TurnFailed",
-    "conversation_of",
     "estimated_tokens",
 ]
 
@@ -31,12 +29,12 @@ logger = logging.getLogger("lean_chat")
 
 PARTIAL_META: dict[str, Any] = {"partial": True}
 STOPPED_META: dict[str, Any] = {"partial": True, "stopped": True}
-# The `error` frame of a stream whose conversation was deleted (or cleared, or taken over) while it streamed.
-_GONE = ("The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted")
-CONVERSATION_GONE = error_frame(*_GONE)
-# The `error` frame of a stream whose reply could not be saved because the store went away meanwhile.
-_UNAVAILABLE = ("The history store became unavailable; the reply was not saved.", "store_unavailable")
-STORE_UNAVAILABLE = error_frame(*_UNAVAILABLE)
+# A stream whose conversation was deleted (or cleared, or taken over) while it streamed.
+_GONE = Unsaved(
+    "The conversation was deleted while the reply streamed; the reply was not saved.", "conversation_deleted"
+)
+# A stream whose reply could not be saved because the store went away meanwhile.
+_UNAVAILABLE = Unsaved("The history store became unavailable; the reply was not saved.", "store_unavailable")
 # The `error` frame's message and code when a turn fails in a way nobody foresaw (the failure is logged).
 _INTERNAL = ("Internal error while streaming the reply.", "internal_error")
 # Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
@@ -99,11 +97,6 @@ def estimated_tokens(text: str) -> int:
     return max(1, (len(text) + 3) // 4)
 
 
-def _stored(message: ChatMessage) -> StoredMessage:
-    """A request message as the store keeps it."""
-    return StoredMessage(message.role, message.content, message.meta)
-
-
 def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
     """One warning line per fallback: provider, model, upstream status and error type (never the detail's text)."""
     logger.warning(
@@ -119,25 +112,22 @@ def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
-    def __init__(
-        self,
-        service: ChatService,
-        user_id: str,
-        conversation_id: str,
-        start: TurnStart,
-        params: dict[str, Any],
-    ) -> None:
+    def __init__(self, service: ChatService, request: TurnRequest, start: TurnStart) -> None:
         self.service = service
-        self.user_id = user_id
-        self.conversation_id = conversation_id
+        self.request = request
+        self.user_id = request.user_id
+        self.conversation_id = request.conversation_id
         self.title = start.title
         self.life = start.life
-        self.params = params
-        requested = params.get("model")
-        self.requested_model = requested.strip() if isinstance(requested, str) else ""
-        self.model = self.requested_model or service.default_model
-        self.provider_name = "mock"
-        self.call = StreamCall(self.model, ContextView(start.context), params)
+        self.requested_model = request.model
+        self.model = request.model or service.default_model
+        self.routed = provider_for_model(self.model)  # the provider the model routes to, configured or not
+        # The provider meant to answer: the routed one, or the mock when that one has no key and no model was named.
+        self.provider_asked = self.routed
+        if self.routed != "mock" and self.routed not in service.providers and not self.explicit:
+            self.provider_asked = "mock"
+        self.provider_name = "mock"  # the provider that answers (known once the reply streams)
+        self.call = StreamCall(self.model, ContextView(start.context), request.model, request.mock)
         # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
@@ -146,7 +136,6 @@ class Turn:
         self._kept = True  # False when the save was refused: the conversation is gone
         self._saving = asyncio.Lock()
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
-        self.unsaved: tuple[str, str] | None = None  # why finish() gave an `error` frame: (message, code)
 
     @property
     def explicit(self) -> bool:
@@ -175,7 +164,7 @@ class Turn:
 
     async def batches(self) -> AsyncGenerator[list[str], None]:
         """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
-        name = provider_for_model(self.model)
+        name = self.routed
         if name != "mock":
             provider = self.service.providers.get(name)
             if provider is None:
@@ -206,7 +195,7 @@ class Turn:
                 yield batch
 
     def usage(self, content: str) -> dict[str, int]:
-        """The `usage` object of the done frame."""
+        """The reply's token usage, as its `done` frame shows it."""
         reported = self.call.usage
         usage = {"tokens": estimated_tokens(content) if reported.output_tokens is None else reported.output_tokens}
         if reported.input_tokens is not None:
@@ -215,17 +204,15 @@ class Turn:
             usage["outputTokens"] = reported.output_tokens
         return usage
 
-    async def finish(self) -> bytes:
-        """Save the complete reply and return the `done` frame (an `error` frame when the conversation is gone)."""
+    async def finish(self) -> Done | Unsaved:
+        """Save the complete reply: Done, or Unsaved when the conversation is gone or the store went away."""
         content = self.content
         try:
             if not await self._save(StoredMessage("assistant", content, None)):
-                self.unsaved = _GONE
-                return CONVERSATION_GONE
+                return _GONE
         except StoreUnavailable:
-            self.unsaved = _UNAVAILABLE
-            return STORE_UNAVAILABLE
-        return done_frame(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+            return _UNAVAILABLE
+        return Done(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     def failure(self, exc: Exception) -> TurnFailed:
         """What ends the turn after `exc`: a TurnFailed as it is; anything else logged, and an internal error."""
@@ -234,10 +221,10 @@ class Turn:
         log_failure(logger, "stream failed", exc, user=self.user_id, conversation=self.conversation_id)
         return TurnFailed(*_INTERNAL)
 
-    async def fail(self, failed: TurnFailed, request_id: str | None = None) -> bytes:
-        """Save the reply so far, marked partial, and return the `error` frame of the failure."""
+    async def fail(self, failed: TurnFailed) -> Failed:
+        """Save the reply so far, marked partial; the failure as the turn's outcome."""
         await self.save_partial()
-        return error_frame(failed.message, failed.code, request_id)
+        return Failed(failed.message, failed.code)
 
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
@@ -251,17 +238,16 @@ class Turn:
                     logger, "partial reply not saved", exc, user=self.user_id, conversation=self.conversation_id
                 )
 
-    async def stop_reply(self) -> bytes:
-        """Save the reply so far as stopped by the user; return its `done` frame, which adds `"stopped": true`."""
+    async def stop_reply(self) -> Stopped | Unsaved:
+        """Save the reply so far as stopped by the user: Stopped, or Unsaved when the conversation is gone."""
         content = self.content
         if self.started and not self.saved:
             try:
                 if not await self._save(StoredMessage("assistant", content, dict(STOPPED_META))):
-                    return CONVERSATION_GONE
+                    return _GONE
             except StoreUnavailable:
                 logger.warning("stopped reply not saved: the history store is unavailable")
-        provider = f"{self.provider_name}:{self.model}"
-        return mark_stopped(done_frame(content, provider, self.usage(content), self.conversation_id))
+        return Stopped(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
 
     async def _save(self, reply: StoredMessage) -> bool:
         """Append the assistant reply to the conversation; False when it was deleted since the turn began.
@@ -283,13 +269,6 @@ class Turn:
                     raise
                 self.saved = True
             return self._kept
-
-
-def conversation_of(request: ChatRequest) -> str:
-    """The conversation a stream request goes to: `params.conversationId` (trimmed), else the user's default."""
-    raw_id = (request.params or {}).get("conversationId")
-    conversation_id = raw_id.strip() if isinstance(raw_id, str) else ""
-    return conversation_id or default_conversation_id(request.userId)
 
 
 class ChatService:
@@ -319,10 +298,9 @@ class ChatService:
         except ConversationGone:
             logger.info("interrupted reply not saved: its conversation was deleted")
 
-    async def open_turn(self, request: ChatRequest) -> Turn:
-        """Resolve and merge the conversation and save the new user messages; raise ConversationForbidden."""
-        params = request.params or {}
-        conversation_id = conversation_of(request)
-        incoming = [_stored(m) for m in request.messages]
-        start = await self.store.start_turn(request.userId, conversation_id, incoming, self.max_context_chars)
-        return Turn(self, request.userId, conversation_id, start, params)
+    async def open_turn(self, request: TurnRequest) -> Turn:
+        """Merge the conversation's history and save the new user messages; raise ConversationForbidden."""
+        start = await self.store.start_turn(
+            request.user_id, request.conversation_id, request.messages, self.max_context_chars
+        )
+        return Turn(self, request, start)

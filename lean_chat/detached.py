@@ -8,12 +8,13 @@ from contextlib import aclosing
 
 from .cancellation import take_back_cancel
 from .chat import Turn
-from .frames import error_frame, token_frames_with_ids, with_id, with_request_id
+from .frames import token_frames_with_ids, with_id
 from .hub import Hub, StreamInfo, release_whole
 from .metrics import Metrics
+from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 from .stream_summary import summarize
-from .streaming import End
+from .streaming import End, outcome_frame
 
 __all__ = ["ABANDONED_CODE", "DetachedTurn"]
 
@@ -86,36 +87,36 @@ class DetachedTurn:
                         self.next_id += len(batch)
                         self.hub.keep(stream_id, first_id, self.next_id - 1, token_frames_with_ids(batch, first_id))
             self._finishing = True
-            final = await turn.finish()
+            outcome: Outcome = await turn.finish()
             self.end = End.DONE
-            if turn.unsaved is not None:
-                self.end, self.error_code = End.ERROR, turn.unsaved[1]
+            if isinstance(outcome, Unsaved):
+                self.end, self.error_code = End.ERROR, outcome.code
         except asyncio.CancelledError:
             if self._cut is None:
                 await asyncio.shield(turn.save_partial())
                 raise
             if self.task is not None:
                 take_back_cancel(self.task)
-            final = await self._cut_short()
+            outcome = await self._cut_short()
         except Exception as exc:
             failed = turn.failure(exc)
-            final = await turn.fail(failed)
+            outcome = await turn.fail(failed)
             self.end, self.error_code = End.ERROR, failed.code
         # An `error` frame names the request that started the stream, as a plain stream's does (docs/wire.md).
-        final = with_request_id(final, self.info.request_id)
+        final = outcome_frame(outcome, self.info.request_id)
         await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
 
-    async def _cut_short(self) -> bytes:
-        """Save what was produced and return the final frame for the reason the reply was cut short."""
+    async def _cut_short(self) -> Outcome:
+        """Save what was produced; how the reply ended, for the reason it was cut short."""
         if self._cut == "stopped":
             self.end = End.USER_STOP
             return await self.turn.stop_reply()
         await self.turn.save_partial()
         if isinstance(self._cut, tuple):
             self.end, self.error_code = End.STOPPED, self._cut[1]
-            return error_frame(*self._cut)
+            return Failed(*self._cut)
         self.end, self.error_code = End.ERROR, ABANDONED_CODE
-        return error_frame(ABANDONED_MESSAGE, ABANDONED_CODE)
+        return Failed(ABANDONED_MESSAGE, ABANDONED_CODE)
 
     def _cancel(self, reason: str | tuple[str, str]) -> None:
         """Cut the reply short (once): the upstream is closed at once."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .chat import ChatService, conversation_of
+from .chat import ChatService
+from .chat_params import turn_request
 from .config import Settings
 from .detached import DetachedTurn
 from .follow import FollowedTurn, FollowStream, stream_headers
+from .frames import SSE_HEADERS
 from .hub import Hub, StreamInfo, release_whole
 from .json_response import JSON
 from .limits import check_chat_request
@@ -29,9 +32,9 @@ from .replies import (
     HistoryReply,
 )
 from .request_body import BodyReader
-from .request_id import frame_request_id
-from .request_log import FOLLOWED, STREAM
+from .request_id import frame_request_id, id_header
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
+from .scope_keys import FOLLOWED, STREAM
 from .shutdown import Drain
 from .store.base import ConversationForbidden, Store
 from .stream_control import StreamControl, new_stream_id
@@ -85,21 +88,25 @@ class Endpoints:
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
-        resume = request.params is not None and request.params.get("resume") is True
+        asked = turn_request(request, frame_request_id(scope))
+        resume = asked.resume
         hub = self.running_hub()
-        info = StreamInfo(new_stream_id(), request.userId, conversation_of(request), "", resume)
-        info.request_id = frame_request_id(scope)  # its `error` frames carry it, also when replayed
+        # Claimed before the turn opens (a refused stream saves nothing), when its title and life are not known yet;
+        # its `error` frames carry the request's id, also when replayed.
+        info = StreamInfo(new_stream_id(), asked.user_id, asked.conversation_id, "", resume, 0, asked.request_id)
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
         producer: DetachedTurn | None = None
         try:
             try:
-                turn = await self.chat.open_turn(request)
+                turn = await self.chat.open_turn(asked)
             except ConversationForbidden:
-                await ErrorStream("This conversation belongs to another user.", "conversation_forbidden")(
-                    scope, receive, send
+                message = "This conversation belongs to another user."
+                refused = ErrorStream(
+                    message, "conversation_forbidden", asked.request_id, SSE_HEADERS + id_header(scope)
                 )
+                await refused(scope, receive, send)
                 return
-            info.title, info.life = turn.title, turn.life
+            info = msgspec.structs.replace(info, title=turn.title, life=turn.life)  # bound complete, below
             if resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
                 producer = DetachedTurn(
                     turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers, self.metrics
@@ -107,12 +114,14 @@ class Endpoints:
                 await hub.bind(info, producer)
                 producer.start()
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
-                reader = FollowStream(hub, info.stream_id, 0, heartbeat, send_timeout, producer)
+                reader = FollowStream(
+                    hub, info.stream_id, 0, heartbeat, send_timeout, producer, asked.request_id, id_header(scope)
+                )
                 scope[FOLLOWED] = FollowedTurn(turn, reader)  # read when the request ends, for the log line
                 await reader(scope, receive, send)
                 return
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
-            stream.headers = stream_headers(info.stream_id)
+            stream.headers = stream_headers(info.stream_id) + id_header(scope)
             await hub.bind(info, stream)
             scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
             with self.metrics.streaming(stream):

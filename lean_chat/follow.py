@@ -10,11 +10,11 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .cancellation import take_back_cancel
 from .chat import Turn
+from .client_watch import watch_client
 from .detached import DetachedTurn
 from .frames import PING_FRAME, SSE_HEADERS, with_request_id
 from .hub import Hub
 from .hub.base import GAP_FRAME, HUB_UNAVAILABLE_FRAME
-from .request_id import frame_request_id, id_header
 from .streaming import End
 
 __all__ = ["FollowStream", "FollowedTurn", "stream_headers"]
@@ -39,6 +39,8 @@ class FollowStream:
         heartbeat_seconds: float,
         send_timeout_seconds: float,
         producer: DetachedTurn | None = None,
+        request_id: str | None = None,
+        id_headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.hub = hub
         self.stream_id = stream_id
@@ -46,6 +48,8 @@ class FollowStream:
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.producer = producer
+        self.request_id = request_id  # the client's own id, for the `error` frames made for this reader
+        self.id_headers = id_headers or []  # the request's `x-request-id` answer header
         self.gone = False
         # Why this reader stopped: it left first (client gone, stalled), or the stream ended (then its producer's
         # end, when that producer runs in this process). None: unknown, or cut off from outside.
@@ -62,14 +66,13 @@ class FollowStream:
         self._task = asyncio.current_task()
         if self.send_timeout > 0:
             self._watchdog = loop.call_later(self.send_timeout, self._watch)
-        watcher = loop.create_task(_next_message(receive))
-        watcher.add_done_callback(self._on_receive)
+        watcher = watch_client(receive, self._client_gone)
         if self.producer is not None:
             self.producer.attach()
         try:
-            headers = stream_headers(self.stream_id) + id_header(scope)
+            headers = stream_headers(self.stream_id) + self.id_headers
             await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
-            request_id = frame_request_id(scope)
+            request_id = self.request_id
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:
                     body = PING_FRAME if chunk is None else chunk
@@ -90,7 +93,6 @@ class FollowStream:
         finally:
             if self._watchdog is not None:
                 self._watchdog.cancel()
-            watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             if self.producer is not None:
                 self.producer.detach()
@@ -121,12 +123,9 @@ class FollowStream:
         if self._task is not None:
             self._task.cancel()
 
-    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+    def _client_gone(self) -> None:
         """The client went away: stop following (the producer goes on)."""
-        if task.cancelled() or task.exception() is not None:
-            return
-        if task.result().get("type") == "http.disconnect":
-            self._drop(End.CLIENT_GONE)
+        self._drop(End.CLIENT_GONE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +144,3 @@ class FollowedTurn:
     def error_code(self) -> str | None:
         """The code of the `error` frame that ended what the reader read, if one did."""
         return self.reader.error_code
-
-
-async def _next_message(receive: Receive) -> Message:
-    """The next ASGI message from the client."""
-    return await receive()

@@ -17,7 +17,6 @@ __all__ = [
     "SSE_HEADERS",
     "done_frame",
     "error_frame",
-    "mark_stopped",
     "token_frame",
     "token_frames",
     "token_frames_with_ids",
@@ -31,6 +30,7 @@ _TOKEN_PREFIX = b'event: token\ndata: {"type":"token","token":'
 _FRAME_END = b"}\n\n"
 _DONE_PREFIX = b'event: done\ndata: {"type":"done","message":{"role":"assistant","content":'
 _BETWEEN_TOKENS = _FRAME_END + _TOKEN_PREFIX
+_STOPPED_END = b',"stopped":true' + _FRAME_END
 _ERROR_PREFIX = b'event: error\ndata: {"type":"error","error":'
 
 # One newline only: a blank line would end an (empty) event, which some clients hand to the app as a message.
@@ -79,8 +79,10 @@ def token_frames(tokens: Sequence[str]) -> bytes:
     return _TOKEN_PREFIX + body + _FRAME_END
 
 
-def done_frame(content: str, provider: str, usage: dict[str, int], conversation_id: str) -> bytes:
-    """The `done` frame that ends a successful stream."""
+def done_frame(
+    content: str, provider: str, usage: dict[str, int], conversation_id: str, stopped: bool = False
+) -> bytes:
+    """The `done` frame that ends a successful stream (`stopped`: the user pressed Stop, which it says last)."""
     frame = b"".join(
         (
             _DONE_PREFIX,
@@ -91,7 +93,7 @@ def done_frame(content: str, provider: str, usage: dict[str, int], conversation_
             _encode(usage),
             b',"conversationId":',
             _encode(conversation_id),
-            _FRAME_END,
+            _STOPPED_END if stopped else _FRAME_END,
         )
     )
     if _has_separator(content) or _has_separator(provider) or _has_separator(conversation_id):
@@ -136,8 +138,3 @@ def token_frames_with_ids(tokens: Sequence[str], first_id: int) -> bytes:
     if not body.isascii() and _has_separator("".join(tokens)):
         body = _escape_separators(body)
     return body
-
-
-def mark_stopped(done: bytes) -> bytes:
-    """A `done` frame that adds `"stopped": true` (the user pressed Stop)."""
-    return done[: -len(_FRAME_END)] + b',"stopped":true' + _FRAME_END

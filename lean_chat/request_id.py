@@ -8,12 +8,10 @@ from starlette.types import Scope
 
 from .headers import header
 from .random_ids import random_hex
+from .scope_keys import CLIENT_REQUEST_ID, REQUEST_ID, STATUS
 
 __all__ = [
-    "CLIENT_REQUEST_ID",
-    "REQUEST_ID",
     "REQUEST_ID_HEADER",
-    "STATUS",
     "answer_headers",
     "choose_request_id",
     "frame_request_id",
@@ -21,12 +19,6 @@ __all__ = [
     "request_id_of",
 ]
 
-# Where the dispatcher leaves the request's id (str) in the scope, for the answers and the log line.
-REQUEST_ID = "lean_chat.request_id"
-# Set as well when the id is the client's own.
-CLIENT_REQUEST_ID = "lean_chat.client_request_id"
-# Where an answer other than a stream, written on the stream lane, leaves its status for the request log.
-STATUS = "lean_chat.status"
 REQUEST_ID_HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 

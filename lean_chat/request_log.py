@@ -16,16 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .metrics import Metrics
 from .redaction import redact
-from .request_id import REQUEST_ID, REQUEST_ID_HEADER, STATUS, choose_request_id
+from .request_id import REQUEST_ID_HEADER, choose_request_id
+from .scope_keys import FOLLOWED, REQUEST_ID, STATUS, STREAM
 from .stream_summary import StreamSummary, summarize
 
-__all__ = ["FOLLOWED", "STREAM", "RequestLog"]
+__all__ = ["RequestLog"]
 
-# Where the stream endpoint leaves the TurnStream it ran, read when the request ends.
-STREAM = "lean_chat.stream"
-# Where a resumable POST leaves its reader's view of the turn (a follow.FollowedTurn): logged, not counted, as
-# the producer counts its stream in the metrics itself when it ends.
-FOLLOWED = "lean_chat.followed"
 _MAX_PATH = 256
 _MAX_MODEL = 128
 

@@ -20,6 +20,7 @@ from .query import query_id
 from .random_ids import uuid4_hex
 from .refusals import ValidationFailed
 from .replies import ConversationRow, ErrorReply, StopReply
+from .request_id import frame_request_id, id_header
 from .schema import StopRequest
 from .store.base import ConversationInfo
 
@@ -69,7 +70,11 @@ class StreamControl:
         running = hub.running(stream_id)
         producer = running if isinstance(running, DetachedTurn) else None
         settings = self.settings
-        return FollowStream(hub, stream_id, after, settings.heartbeat_seconds, settings.send_timeout_seconds, producer)
+        heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
+        scope = request.scope
+        return FollowStream(
+            hub, stream_id, after, heartbeat, send_timeout, producer, frame_request_id(scope), id_header(scope)
+        )
 
     async def stop(self, request: Request) -> Response:
         """`POST /chat/stop`: stop the user's stream (by id, or the conversation's running one)."""

@@ -17,7 +17,7 @@ from .endpoints import Endpoints
 from .paths import STREAM_PATH, route_path
 from .refusals import Refusal, refusal_response
 from .request_log import RequestLog
-from .streaming import BODY_SEND
+from .scope_keys import BODY_SEND
 
 __all__ = ["LeanStarlette", "StreamFirst", "StreamLane"]
 

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from .chat import estimated_tokens
-from .providers.routing import provider_for_model
 
 if TYPE_CHECKING:
     import enum
 
     from .chat import Turn
 
-__all__ = ["EndedStream", "StreamSummary", "provider_asked", "summarize"]
+__all__ = ["EndedStream", "StreamSummary", "summarize"]
 
 # TurnStream's end reasons, as the metrics name them.
 _OUTCOMES = {
@@ -61,15 +60,6 @@ class StreamSummary:
     failures: list[str] = field(default_factory=list)
 
 
-def provider_asked(turn: Turn) -> str:
-    """The provider a turn's model routes to; `mock` when that one is not configured and the model was not named
-    (the mock answers then, as always)."""
-    routed = provider_for_model(turn.model)
-    if routed != "mock" and routed not in turn.service.providers and not turn.explicit:
-        return "mock"
-    return routed
-
-
 def summarize(stream: EndedStream, started: float) -> StreamSummary:
     """The summary of a stream that has ended (`started`: `time.perf_counter()` when the request came in)."""
     turn = stream.turn
@@ -77,7 +67,7 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
     end = stream.end
     outcome = _OUTCOMES.get(end.value, "error") if end is not None else "error"
     code = (stream.error_code or "internal_error") if outcome == "error" else None
-    routed = provider_asked(turn)
+    routed = turn.provider_asked
     usage = turn.call.usage
     output = usage.output_tokens
     first = turn.first_token_at

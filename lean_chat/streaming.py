@@ -11,35 +11,38 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .cancellation import take_back_cancel
 from .chat import Turn
-from .frames import PING_FRAME, SSE_HEADERS, error_frame, token_frames
-from .request_id import frame_request_id, id_header
+from .client_watch import left, watch_client
+from .frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
+from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
+from .scope_keys import BODY_SEND
 from .shutdown import Drain
 
-__all__ = ["BODY_SEND", "End", "ErrorStream", "TurnStream"]
-
-# The scope key of the server's own `send`, for a stream's body frames, when no middleware on the lane changes
-# bodies (the stream lane sets it: each token batch then passes no middleware's `send` wrapper).
-BODY_SEND = "lean_chat.body_send"
-
-_DONE_EVENT = b"event: done\n"
+__all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
 
 
-async def _next_message(receive: Receive) -> Message:
-    """The next ASGI message from the client (a coroutine, so it can run as a task)."""
-    return await receive()
+def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
+    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
+    if isinstance(outcome, Done):
+        stopped = isinstance(outcome, Stopped)
+        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
+    return error_frame(outcome.message, outcome.code, request_id)
 
 
 class ErrorStream:
     """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
 
-    def __init__(self, message: str, code: str) -> None:
+    def __init__(
+        self, message: str, code: str, request_id: str | None, headers: list[tuple[bytes, bytes]] = SSE_HEADERS
+    ) -> None:
         self.message = message
         self.code = code
+        self.request_id = request_id  # the client's own id, for the frame
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        body = error_frame(self.message, self.code, frame_request_id(scope))
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS + id_header(scope)})
+        body = error_frame(self.message, self.code, self.request_id)
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
@@ -70,11 +73,10 @@ class TurnStream:
         self.send_timeout = send_timeout_seconds
         self.drain = drain
         self.end: End | None = None
-        self.headers = SSE_HEADERS  # the stream's own id is added by the endpoint
+        self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
-        self.request_id: str | None = None  # the client's own id, for `error` frames
-        self._headers = SSE_HEADERS
-        self._stop_frame = b""
+        self.request_id = turn.request.request_id  # the client's own id, for `error` frames
+        self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
         self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
@@ -96,10 +98,7 @@ class TurnStream:
         self._task = asyncio.current_task()
         self._send = send
         self._body_send = scope.get(BODY_SEND, send)  # past the lane's middleware, when none changes bodies
-        self.request_id = frame_request_id(scope)
-        self._headers = self.headers + id_header(scope)
-        self._watcher = watcher = loop.create_task(_next_message(receive))
-        watcher.add_done_callback(self._on_receive)
+        self._watcher = watcher = watch_client(receive, self._client_gone)
         self._last_write = loop.time()
         self._arm(loop)
         if self.drain is not None:
@@ -109,15 +108,15 @@ class TurnStream:
         finally:
             if self.drain is not None:
                 self.drain.discard(self)
-            watcher.remove_done_callback(self._on_receive)
             watcher.cancel()
             self._quiet()
 
     async def _run(self) -> None:
         """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
-        final: bytes | None = None
+        final: Outcome | None = None
+        request_id = self.request_id
         try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": self._headers}, head=True)
+            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
             # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
             # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
             assert self._loop is not None
@@ -128,15 +127,16 @@ class TurnStream:
                 raise
         if final is None and self.end is End.USER_STOP:
             final = await asyncio.shield(self.turn.stop_reply())
+            request_id = None  # the `error` of a Stop whose conversation is gone names no request (as ever)
         elif final is None:  # a watcher's cause ended the turn
             await asyncio.shield(self.turn.save_partial())
             if self.end is not End.STOPPED:
                 return
-            final = self._stop_frame
-        await self._write_last(final)
+            final = self._stop_outcome
+        await self._write_last(outcome_frame(final, request_id))
 
-    async def _produce(self) -> bytes | None:
-        """Send every batch; return the last frame (`done`, or `error` with the partial reply saved).
+    async def _produce(self) -> Outcome | None:
+        """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
 
         None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
         """
@@ -148,11 +148,8 @@ class TurnStream:
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
-            if not final.startswith(_DONE_EVENT):  # the reply could not be saved: the turn says why
-                self.end = End.ERROR
-                if self.turn.unsaved is not None:
-                    message, self.error_code = self.turn.unsaved
-                    final = error_frame(message, self.error_code, self.request_id)
+            if isinstance(final, Unsaved):  # the reply could not be saved: the outcome says why
+                self.end, self.error_code = End.ERROR, final.code
             return final
         except Exception as exc:
             failed = self.turn.failure(exc)  # logged, unless a TurnFailed (which finish() never raises)
@@ -161,7 +158,7 @@ class TurnStream:
             elif not self._settle(End.ERROR):
                 return None
             self.error_code = failed.code
-            return await asyncio.shield(self.turn.fail(failed, self.request_id))
+            return await asyncio.shield(self.turn.fail(failed))
 
     def _settle(self, end: End) -> bool:
         """Record how the turn ended, unless a watcher's cause came first (then False)."""
@@ -186,7 +183,7 @@ class TurnStream:
     def stop(self, message: str, code: str) -> None:
         """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
         if self.end is None and self._task is not None:
-            self._stop_frame = error_frame(message, code, self.request_id)
+            self._stop_outcome = Failed(message, code)
             self._end_by(End.STOPPED)
 
     def stop_by_user(self) -> None:
@@ -218,10 +215,7 @@ class TurnStream:
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""
-        watcher = self._watcher
-        if watcher is None or not watcher.done() or watcher.cancelled() or watcher.exception() is not None:
-            return False
-        return watcher.result().get("type") == "http.disconnect"
+        return self._watcher is not None and left(self._watcher)
 
     def _quiet(self) -> None:
         """Stop the timer and any ping in flight."""
@@ -256,16 +250,13 @@ class TurnStream:
                 self._sending_since = None
             self._last_write = loop.time()
 
-    def _on_receive(self, task: asyncio.Task[Message]) -> None:
+    def _client_gone(self) -> None:
         """The client went away (or the server is closing the connection): stop the turn."""
-        if task.cancelled() or task.exception() is not None:
-            return
-        if task.result().get("type") == "http.disconnect":
-            if self.end is None:
-                self._end_by(End.CLIENT_GONE)
-            else:  # after another end, nothing more goes to a client that left: not even the write in flight
-                self._cut_stuck_write()
-                self._quiet()
+        if self.end is None:
+            self._end_by(End.CLIENT_GONE)
+        else:  # after another end, nothing more goes to a client that left: not even the write in flight
+            self._cut_stuck_write()
+            self._quiet()
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         """Schedule the next check for silence or a stuck send."""

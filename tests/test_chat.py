@@ -7,10 +7,16 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from lean_chat.chat import ContextView
-from lean_chat.providers.base import ContextMessage
+from lean_chat.chat import ChatService, ContextView
+from lean_chat.chat_params import mock_knobs
+from lean_chat.frames import done_frame, error_frame
+from lean_chat.outcomes import Done, Failed, Stopped
+from lean_chat.providers.base import ContextMessage, MockKnobs
 from lean_chat.providers.mock import build_reply
 from lean_chat.store.base import StoredMessage
+from lean_chat.store.sqlite import SQLiteStore
+from lean_chat.streaming import outcome_frame
+from lean_chat.turn_request import TurnRequest
 from tests.support.apps import in_process, stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
@@ -34,7 +40,9 @@ async def test_stream_grammar_and_headers(client: httpx.AsyncClient) -> None:
     tokens = [f.data["token"] for f in frames if f.event == "token"]
     assert len(tokens) > 100
     assert (
-        "".join(tokens) == done.data["message"]["content"] == build_reply("Hello there", "mock", {"targetChars": 600})
+        "".join(tokens)
+        == done.data["message"]["content"]
+        == build_reply("Hello there", "mock", mock_knobs({"targetChars": 600}))
     )
     assert done.data["message"]["role"] == "assistant"
     assert done.data["type"] == "done"
@@ -157,3 +165,22 @@ def test_the_context_view_iterates_the_messages_it_indexes_every_time() -> None:
     assert list(view) == expected
     assert list(view) == expected  # walked again (a provider's body walks it twice, a retry again)
     assert [view[i] for i in range(len(view))] == expected and view[1:] == expected[1:]
+
+
+async def test_a_turn_ends_with_an_outcome_value_and_the_stream_layer_frames_it(sqlite_path: str) -> None:
+    store = SQLiteStore(sqlite_path)
+    await store.open()
+    try:
+        asked = TurnRequest("o", "o-c", [StoredMessage("user", "hi", None)], mock=MockKnobs(target_chars=250))
+        turn = await ChatService(store, {}).open_turn(asked)
+        text = "".join([token async for batch in turn.batches() for token in batch])
+        done = await turn.finish()
+        assert done == Done(text, "mock:gpt-4.1", {"tokens": (len(text) + 3) // 4}, "o-c")
+        assert outcome_frame(done, "r-1") == done_frame(text, "mock:gpt-4.1", done.usage, "o-c")
+        stopped = await turn.stop_reply()  # saved already: nothing saved twice, the outcome says stopped
+        assert isinstance(stopped, Stopped) and outcome_frame(stopped, None).endswith(b',"stopped":true}\n\n')
+        failed = Failed("went wrong", "provider_error")
+        assert outcome_frame(failed, "r-1") == error_frame("went wrong", "provider_error", "r-1")
+        assert [m.role for m in (await store.read("o", "o-c", None, None)).messages] == ["user", "assistant"]
+    finally:
+        await store.close()

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lean_chat import create_app
 from lean_chat.chat import ChatService
+from lean_chat.chat_params import mock_knobs, turn_request
 from lean_chat.frames import PING_FRAME
 from lean_chat.providers.mock import build_reply
 from lean_chat.schema import ChatMessage, ChatRequest
@@ -85,7 +86,7 @@ def test_disconnect_over_uvicorn_stops_the_turn_and_saves_the_partial_reply(
     assert len(rows) == 2
     assert rows[0] == ("user", "a long answer please", None)
     role, content, meta = rows[1]
-    full = build_reply("a long answer please", "mock", {"targetChars": 4000})
+    full = build_reply("a long answer please", "mock", mock_knobs({"targetChars": 4000}))
     assert role == "assistant" and meta == PARTIAL
     assert content.startswith(seen) and full.startswith(content)
     assert len(content) < len(full) // 2
@@ -164,7 +165,7 @@ async def test_in_process_disconnect_sends_nothing_more(sqlite_path: str, mode: 
     tokens = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     shown = "".join(f.data["token"] for f in parse_frames(tokens) if f.event == "token")
     assert messages[1]["content"].startswith(shown)
-    assert build_reply("tell me", "mock", {"targetChars": 3000}).startswith(messages[1]["content"])
+    assert build_reply("tell me", "mock", mock_knobs({"targetChars": 3000})).startswith(messages[1]["content"])
 
 
 @pytest.mark.anyio
@@ -207,7 +208,7 @@ async def test_disconnect_while_the_reply_is_being_saved_keeps_it_and_the_store_
             await asyncio.sleep(0.5)
             messages = (await http.get("/chat/history", params={"userId": "late"})).json()["messages"]
             assert [m["role"] for m in messages] == ["user", "assistant"]
-            assert messages[1]["content"] == build_reply("short one", "mock", {"targetChars": 250})
+            assert messages[1]["content"] == build_reply("short one", "mock", mock_knobs({"targetChars": 250}))
             # Later turns still write.
             again = await http.post("/chat/stream", json=stream_body("late", "more"))
             assert b"event: done" in again.content
@@ -343,7 +344,8 @@ async def stream_rig(path: str, *, model: str | None = None, chars: int = 3000) 
     params: dict[str, Any] = {"conversationId": "pairs-c", "mock": {"tokenDelayMs": 20, "targetChars": chars}}
     if model is not None:
         params["model"] = model
-    turn = await ChatService(store, {}).open_turn(ChatRequest("pairs", [ChatMessage("user", "tell me")], params))
+    asked = turn_request(ChatRequest("pairs", [ChatMessage("user", "tell me")], params), None)
+    turn = await ChatService(store, {}).open_turn(asked)
     stream = TurnStream(turn, heartbeat_seconds=0.02, send_timeout_seconds=0.2)
     wire = Wire()
     task = asyncio.create_task(stream(http_scope(), wire.receive, wire.send))
@@ -430,7 +432,7 @@ async def test_cause_while_the_complete_reply_is_saved_changes_nothing(sqlite_pa
         rig.release_store()
         await asyncio.wait_for(rig.task, 5)
         assert rig.stream.end is End.DONE
-        full = build_reply("tell me", "mock", {"targetChars": 250})
+        full = build_reply("tell me", "mock", mock_knobs({"targetChars": 250}))
         assert rig.rows()[-1] == ("assistant", full, None)
         assert rig.tokens() == full
         # The `done` frame is written unless the client left (or stops reading: then the write is cut).

@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth import bearer_token, is_key
-from ..stream_summary import provider_asked
 from . import MULTIPROCESS_ENV, Metrics
 from .files import MetricFiles
 from .labels import ModelLabels, code_label, error_type_label, provider_label
@@ -187,7 +186,7 @@ class PrometheusMetrics(Metrics):
     @contextmanager
     def streaming(self, stream: EndedStream) -> Iterator[None]:
         """Count the stream as started, and open while it runs."""
-        provider = provider_label(provider_asked(stream.turn))
+        provider = provider_label(stream.turn.provider_asked)
         self._child(self.streams_started, provider, self.models.label(stream.turn.model)).inc()
         gauge = self._child(self.streams_open, provider)
         gauge.inc()

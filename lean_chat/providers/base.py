@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-__all__ = ["ContextMessage", "Provider", "ProviderError", "StreamCall", "Usage"]
+__all__ = ["ContextMessage", "MockKnobs", "Provider", "ProviderError", "StreamCall", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +25,24 @@ class Usage:
     output_tokens: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MockKnobs:
+    """How the mock provider writes and paces its reply (held in bounds where the request is read)."""
+
+    target_chars: int = 1200  # the reply's length, about (250 to 8000)
+    include_prefix: bool = True  # the reply starts with "Mock reply (model): prompt"
+    token_delay_ms: int = 10  # the pause before each token (0 to 2000)
+    jitter_ms: int = 0  # a random extra pause of up to this much (0 to 2000)
+
+
 @dataclass(slots=True)
 class StreamCall:
     """Everything a provider needs for one reply; it fills `usage` as the stream goes."""
 
     model: str
     messages: Sequence[ContextMessage]
-    params: dict[str, Any] = field(default_factory=dict)
+    asked: str = ""  # the model as the client named it, trimmed ("" when none: the mock calls itself `mock`)
+    mock: MockKnobs = MockKnobs()
     usage: Usage = field(default_factory=Usage)
     # Upstream requests made, and the error type of each one that failed (read by the metrics when the stream ends).
     attempts: int = 0

@@ -6,10 +6,9 @@ import asyncio
 import random
 import re
 import zlib
-from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator
 
-from .base import StreamCall
+from .base import MockKnobs, StreamCall
 
 __all__ = ["MockProvider", "build_reply", "split_tokens"]
 
@@ -31,31 +30,11 @@ _FILLER = (
 )
 
 
-def _number(value: Any, default: int) -> int:
-    """An integer knob read leniently (numbers and numeric strings), else the default."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return default
-    return default
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    """Value held inside [low, high]."""
-    return max(low, min(high, value))
-
-
-def build_reply(last_user_text: str, model_label: str, knobs: Mapping[str, Any]) -> str:
+def build_reply(last_user_text: str, model_label: str, knobs: MockKnobs) -> str:
     """The mock's full reply text for a prompt; the same input always gives the same text."""
     prompt = last_user_text.strip() or GREETING
-    target = _clamp(_number(knobs.get("targetChars"), 1200), 250, 8000)
-    include_prefix = bool(knobs.get("includePrefix", True))
-    head = f"Mock reply ({model_label}): {prompt}" if include_prefix else prompt
+    target = knobs.target_chars
+    head = f"Mock reply ({model_label}): {prompt}" if knobs.include_prefix else prompt
     parts = [head, "This is lean_chat's offline mock provider, streaming a reply of a chosen length."]
     size = len(head) + len(parts[1]) + 2
     step = zlib.crc32(prompt.encode("utf-8", "surrogatepass"))
@@ -79,14 +58,10 @@ class MockProvider:
 
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
         """The reply's tokens in batches: one per pause, or large batches when there is no pause."""
-        knobs = call.params.get("mock")
-        knobs = knobs if isinstance(knobs, dict) else {}
-        model = call.params.get("model")
-        label = model.strip() if isinstance(model, str) and model.strip() else "mock"
+        knobs = call.mock
         last_user = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
-        text = build_reply(last_user, label, knobs)
-        delay_ms = _clamp(_number(knobs.get("tokenDelayMs"), 10), 0, 2000)
-        jitter_ms = _clamp(_number(knobs.get("jitterMs"), 0), 0, 2000)
+        text = build_reply(last_user, call.asked or "mock", knobs)
+        delay_ms, jitter_ms = knobs.token_delay_ms, knobs.jitter_ms
         if delay_ms == 0 and jitter_ms == 0:
             return _burst(text)
         return _paced(text, delay_ms, jitter_ms)

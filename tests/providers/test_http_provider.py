@@ -31,7 +31,7 @@ async def test_requests_are_what_httpx_builds_from_the_same_parts(name: str, bas
         provider = build_providers(settings, client)[name]
         assert isinstance(provider, HTTPProvider)
         for text in ("hi", "a longer question, é and all " * 20):
-            call = StreamCall(MODELS[name], [ContextMessage("user", text)], {})
+            call = StreamCall(MODELS[name], [ContextMessage("user", text)])
             body = provider.body(call)
             made = provider._request(call, body)
             url = httpx.URL(provider.endpoint(call))

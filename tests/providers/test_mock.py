@@ -8,8 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
+from lean_chat.chat_params import mock_knobs, turn_request
 from lean_chat.providers.base import ContextMessage, StreamCall
 from lean_chat.providers.mock import BURST_BATCH, GREETING, MockProvider, build_reply, split_tokens
+from lean_chat.schema import ChatRequest
 from tests.support.apps import stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
 
@@ -18,7 +20,8 @@ pytestmark = pytest.mark.anyio
 
 async def batches_of(params: dict[str, Any], *user_texts: str) -> list[list[str]]:
     """Every batch the mock yields for a call."""
-    call = StreamCall("gpt-4.1", [ContextMessage("user", t) for t in user_texts], params)
+    asked = turn_request(ChatRequest("u", [], params), None)
+    call = StreamCall("gpt-4.1", [ContextMessage("user", t) for t in user_texts], asked.model, asked.mock)
     return [batch async for batch in MockProvider().stream(call)]
 
 
@@ -47,14 +50,16 @@ def test_split_tokens(text: str, tokens: list[str]) -> None:
 
 
 def test_every_whitespace_token_stands_alone() -> None:
-    reply = build_reply("a question\twith\ttabs\nand lines", "mock", {"targetChars": 2000})
+    reply = build_reply("a question\twith\ttabs\nand lines", "mock", mock_knobs({"targetChars": 2000}))
     for token in split_tokens(reply):
         assert token in (" ", "\n", "\t") or not any(c in token for c in " \n\t")
 
 
 def test_same_input_same_text() -> None:
     knobs = {"targetChars": 5000}
-    assert build_reply("Tell me about rivers", "mock", knobs) == build_reply("Tell me about rivers", "mock", knobs)
+    assert build_reply("Tell me about rivers", "mock", mock_knobs(knobs)) == build_reply(
+        "Tell me about rivers", "mock", mock_knobs(knobs)
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,21 +68,15 @@ def test_same_input_same_text() -> None:
 )
 def test_reply_length_follows_target_chars_within_the_clamp(asked: int | None, floor: int) -> None:
     knobs = {} if asked is None else {"targetChars": asked}
-    reply = build_reply("hello", "mock", knobs)
+    reply = build_reply("hello", "mock", mock_knobs(knobs))
     assert len(reply) >= floor
     # It stops soon after reaching the target: no more than one extra sentence.
     assert len(reply) < floor + 200
 
 
-def test_target_chars_read_leniently() -> None:
-    assert build_reply("x", "mock", {"targetChars": "3000"}) == build_reply("x", "mock", {"targetChars": 3000})
-    assert build_reply("x", "mock", {"targetChars": "lots"}) == build_reply("x", "mock", {})
-    assert build_reply("x", "mock", {"targetChars": 2999.9}) == build_reply("x", "mock", {"targetChars": 2999})
-
-
 def test_prefix_names_model_and_last_user_text() -> None:
-    assert build_reply("  What is SSE?  ", "mock-x", {}).startswith("Mock reply (mock-x): What is SSE?\n\n")
-    assert build_reply("What is SSE?", "mock", {"includePrefix": False}).startswith("What is SSE?\n\n")
+    assert build_reply("  What is SSE?  ", "mock-x", mock_knobs({})).startswith("Mock reply (mock-x): What is SSE?\n\n")
+    assert build_reply("What is SSE?", "mock", mock_knobs({"includePrefix": False})).startswith("What is SSE?\n\n")
 
 
 async def test_greeting_when_last_user_text_is_empty() -> None:
@@ -99,24 +98,25 @@ async def test_no_pause_gives_large_batches() -> None:
     batches = await batches_of({"mock": {"tokenDelayMs": 0, "targetChars": 4000}}, "go")
     assert len(batches) > 1
     assert all(len(b) == BURST_BATCH for b in batches[:-1])
-    assert "".join(t for b in batches for t in b) == build_reply("go", "mock", {"targetChars": 4000})
+    assert "".join(t for b in batches for t in b) == build_reply("go", "mock", mock_knobs({"targetChars": 4000}))
 
 
 @pytest.mark.parametrize("knobs", [{"tokenDelayMs": -50}, {"tokenDelayMs": "0", "jitterMs": -3}])
 async def test_negative_pacing_is_clamped_to_none(knobs: dict[str, Any]) -> None:
     batches = await batches_of({"mock": knobs}, "go")
-    assert len(batches[0]) == min(BURST_BATCH, len(split_tokens(build_reply("go", "mock", {}))))
+    assert len(batches[0]) == min(BURST_BATCH, len(split_tokens(build_reply("go", "mock", mock_knobs({})))))
 
 
 async def test_paced_tokens_come_in_small_batches_and_catch_up_after_a_late_wake_up() -> None:
-    call = StreamCall("gpt-4.1", [ContextMessage("user", "pace me")], {"mock": {"tokenDelayMs": 2, "targetChars": 250}})
+    knobs = mock_knobs({"tokenDelayMs": 2, "targetChars": 250})
+    call = StreamCall("gpt-4.1", [ContextMessage("user", "pace me")], mock=knobs)
     batches: list[list[str]] = []
     async for batch in MockProvider().stream(call):
         batches.append(batch)
         if len(batches) == 3:
             # Block the loop: every token that fell due meanwhile must come in the next batch.
             time.sleep(0.05)
-    assert "".join(t for b in batches for t in b) == build_reply("pace me", "mock", {"targetChars": 250})
+    assert "".join(t for b in batches for t in b) == build_reply("pace me", "mock", mock_knobs({"targetChars": 250}))
     assert len(batches) > 3
     assert len(batches[3]) >= 5
 
@@ -126,7 +126,7 @@ async def test_jitter_keeps_text_and_tokens() -> None:
     first = await batches_of({"mock": knobs}, "jitter")
     second = await batches_of({"mock": knobs}, "jitter")
     assert [t for b in first for t in b] == [t for b in second for t in b]
-    assert "".join(t for b in first for t in b) == build_reply("jitter", "mock", knobs)
+    assert "".join(t for b in first for t in b) == build_reply("jitter", "mock", mock_knobs(knobs))
 
 
 async def test_over_http_same_request_same_tokens(client: httpx.AsyncClient) -> None:
@@ -135,5 +135,5 @@ async def test_over_http_same_request_same_tokens(client: httpx.AsyncClient) -> 
     body["userId"] = "det2"
     second = await tokens_over_http(client, body)
     assert first == second
-    assert first == split_tokens(build_reply("Explain\tstreaming\nplease", "mock", {"targetChars": 900}))
+    assert first == split_tokens(build_reply("Explain\tstreaming\nplease", "mock", mock_knobs({"targetChars": 900})))
     assert len("".join(first)) >= 900

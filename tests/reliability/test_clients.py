@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from lean_chat import create_app
+from lean_chat.chat_params import mock_knobs
 from lean_chat.frames import token_frames
 from lean_chat.providers.mock import build_reply, split_tokens
 from tests.support.live_server import LiveServer, fake_upstreams
@@ -85,7 +86,7 @@ def test_client_that_stops_reading_is_dropped_and_production_stops(
         "messages": [{"role": "user", "content": prompt}],
         "params": {"conversationId": "stuck-c", "mock": {"tokenDelayMs": 0}},
     }
-    full = build_reply(prompt, "mock", {})
+    full = build_reply(prompt, "mock", mock_knobs({}))
     sock = raw_request(server.url, body, receive_buffer=4096)
     try:
         read_until(sock, b"event: token")  # the stream started; from now on the client reads nothing

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lean_chat.frames import done_frame, error_frame, mark_stopped, token_frame, token_frames_with_ids, with_id
+from lean_chat.frames import done_frame, error_frame, token_frame, token_frames_with_ids, with_id
 from lean_chat.hub.base import GAP_FRAME, KeptFrames, frames_after
 from lean_chat.hub.redis import rebuild_reply
 
@@ -22,7 +22,7 @@ def test_token_frames_with_ids_are_todays_frames_with_an_id_line_each() -> None:
 
 def test_a_stopped_done_frame_adds_stopped_true() -> None:
     done = done_frame("so far", "mock:m", {"tokens": 2}, "c")
-    assert mark_stopped(done) == done[:-3] + b',"stopped":true}\n\n'
+    assert done_frame("so far", "mock:m", {"tokens": 2}, "c", stopped=True) == done[:-3] + b',"stopped":true}\n\n'
     assert with_id(error_frame("x", "interrupted"), 9).endswith(b'"code":"interrupted"}}\nid: 9\n\n')
 
 

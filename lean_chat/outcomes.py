@@ -1,0 +1,38 @@
+"""How a turn ended, as values: the stream layer turns each into its last frame (frames.py), the engine never does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Done", "Failed", "Outcome", "Stopped", "Unsaved"]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The reply is complete and saved: its text, who made it (`provider:model`), its token usage."""
+
+    content: str
+    provider: str
+    usage: dict[str, int]
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped(Done):
+    """The user pressed Stop: the text so far, saved as stopped (its `done` frame says `"stopped": true`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The turn failed, or was ended by the server; the reply so far was saved, marked partial."""
+
+    message: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsaved(Failed):
+    """The reply could not be saved: its conversation is gone, or the store went away meanwhile."""
+
+
+Outcome = Done | Failed
