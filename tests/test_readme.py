@@ -51,3 +51,17 @@ def test_readme_test_command_alone_installs_what_tests_need() -> None:
     assert script.index("scripts/system-deps") < script.index("-m pytest"), "system packages first, then the tests"
     deps = (root / "scripts" / "system-deps").read_text(encoding="utf-8")
     assert "chromium" in deps and "node" in deps
+
+
+def test_every_documented_uvicorn_command_names_lean_chats_loop() -> None:
+    # uvicorn's default loop (uvloop) accepts one connection per loop turn: a crowd copied from the docs waited seconds.
+    root = Path(__file__).parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    commands = [
+        (page.name, command)
+        for page in pages
+        for command in re.findall(r"uvicorn lean_chat\.[\w.]+:\w+[^`\n]*", page.read_text(encoding="utf-8"))
+    ]
+    assert any(name == "README.md" for name, _ in commands), "the README shows how to serve under plain uvicorn"
+    for name, command in commands:
+        assert "--loop lean_chat.loop:new_event_loop" in command, f"{name}: {command}"
