@@ -7,6 +7,8 @@ command line, its `--workers` supervisor) with only the loop named.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +50,14 @@ def test_uvicorn_workers_on_our_loop_each_accept_a_crowd_within_a_few_turns(tmp_
     for pid, turns in crowds.items():
         assert len(turns) == CONNECTIONS
         assert spread(turns) <= 5, f"worker {pid}: requests reached the app over {spread(turns)} loop turns"
+
+
+def test_plain_uvicorn_on_our_loop_says_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "uvicorn", "tests.support.turn_app:app", "--loop", LOOP, "--port", str(port)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3, result.stderr
+    assert f"error while attempting to bind on address ('127.0.0.1', {port}): address already in use" in result.stderr
