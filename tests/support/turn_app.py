@@ -77,8 +77,9 @@ class TurnCounter:
 async def _hold(send: Any) -> None:
     """Say which process this is, then keep its loop still until the test releases it."""
     await send({"type": "http.response.start", "status": 200, "headers": []})
+    # Written at once (the transport's buffer is empty) and without yielding: once the line has arrived, this
+    # process's loop is held and accepts nothing more.
     await send({"type": "http.response.body", "body": f"{os.getpid()}\n".encode(), "more_body": True})
-    await asyncio.sleep(0.05)  # the line reaches the socket before the loop stops
     release = Path(os.environ["TURN_APP_FOLDER"]) / f"release-{os.getpid()}"
     deadline = time.monotonic() + 20
     while not release.exists() and time.monotonic() < deadline:
@@ -172,7 +173,6 @@ def _held(port: int) -> tuple[socket.socket, int]:
         chunk = sock.recv(65536)
         assert chunk, f"the connection closed: {received!r}"
         received += chunk
-    time.sleep(0.5)  # the process is in its held turn now, not accepting
     return sock, int(found.group(1))
 
 
