@@ -3,9 +3,9 @@
 uvicorn loads a loop factory by import string: `uvicorn ... --loop lean_chat.loop:new_event_loop`. uvicorn's
 supervisor hands the setting to each worker, so `--workers N` gets it too. The loop is uvloop's, except that
 `create_server` for a TCP socket (bound here from host and port, or given, as uvicorn's workers are) listens with
-`lean_chat.listener.Acceptor` instead of libuv's one-connection-a-turn listener. Unix sockets, `start_serving=False`
-and an SSL handshake timeout are left to uvloop. Without uvloop it is asyncio's loop, which already accepts up to
-the backlog each turn.
+`lean_chat.listener.Acceptor` instead of libuv's one-connection-a-turn listener. uvloop keeps what uvicorn does
+not ask for: Unix sockets, `start_serving=False`, SSL handshake and shutdown timeouts. Without uvloop (uvicorn's
+`standard` extra has none on Windows) it is asyncio's loop, which already accepts up to the backlog each turn.
 """
 
 from __future__ import annotations

@@ -12,13 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import uvicorn
 
 from lean_chat.compat import create_app
 from lean_chat.loop import CrowdServer
 from tests.support.live_server import free_port
 from tests.support.server_process import ServerProcess
-from tests.support.turn_app import CONNECTIONS, TurnCounter, crowd_turns, running, spread, worker_crowds
+from tests.support.turn_app import CONNECTIONS, TurnCounter, crowd_turns, request, running, spread, worker_crowds
 
 LOOP = "lean_chat.loop:new_event_loop"
 
@@ -61,3 +62,10 @@ def test_plain_uvicorn_on_our_loop_says_when_the_port_is_taken() -> None:
         result = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3, result.stderr
     assert f"error while attempting to bind on address ('127.0.0.1', {port}): address already in use" in result.stderr
+
+
+def test_stopping_plain_uvicorn_on_our_loop_closes_the_listening_socket() -> None:
+    with running(uvicorn.Server, LOOP) as (_, port, _):
+        assert request(port).startswith(b"HTTP/1.1 200")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
