@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any
 
+from .crowd import CROWD_SCENARIOS
 from .postgres import POSTGRES_SCENARIOS
 from .report import machine, markdown, write_report
 from .scenarios import PLANS, SCENARIOS, Bench
@@ -28,6 +29,7 @@ def _log(line: str) -> None:
 
 _START = time.perf_counter()
 SCENARIOS.update(POSTGRES_SCENARIOS)  # opt-in, not in the default plans: --only postgres
+SCENARIOS.update(CROWD_SCENARIOS)  # in the full and quick plans (it needs the report's Figure, hence here)
 
 
 async def _run(bench: Bench, names: list[str]) -> dict[str, Any]:

@@ -161,6 +161,11 @@ def figures(results: dict[str, Any]) -> list[Figure]:
     relayed = results.get("many_relayed_streams")
     if relayed:
         out.extend(_relayed_figures(relayed))
+    crowd = results.get("crowd")
+    if crowd:
+        from .crowd import crowd_figures  # crowd.py builds on this module's Figure
+
+        out.extend(crowd_figures(crowd))
     clients = results.get("relay_clients")
     if clients:
         measured = {name: c for name, c in clients["clients"].items() if not c.get("missing")}

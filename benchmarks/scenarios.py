@@ -75,6 +75,7 @@ ALL = (
     "long_conversation",
     "loop_stalls",
     "added_latency",
+    "crowd",  # benchmarks/crowd.py: every way of serving
 )
 
 PLANS = {

@@ -22,6 +22,8 @@ from .metrics import MULTIPROCESS_ENV
 
 # The app factory uvicorn imports (in each worker, when there are several).
 APP = "lean_chat.app:create_app_from_env"
+# The event loop (in each worker too): uvloop, accepting every waiting connection each turn (see loop.py).
+LOOP = "lean_chat.loop:new_event_loop"
 
 __all__ = ["main"]
 
@@ -122,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_config=log_config,
         # The JSON log has its own line per request (with the request id), in place of uvicorn's.
         access_log=settings.log_format != "json",
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        loop=LOOP,
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         # A second more than the app's own grace, so running streams end with their error frame before uvicorn
         # cancels them (the setting may be fractional).
@@ -133,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_keep_alive=keep_alive,
     )
     with _metric_files(args.workers, settings.metrics):
-        if args.workers > 1:  # uvicorn's supervisor, each worker with uvicorn's own listener (see listener.py)
+        if args.workers > 1:  # uvicorn's supervisor; each worker's loop accepts every waiting connection (loop.py)
             uvicorn.run(APP, factory=True, workers=args.workers, **options)
             return 0
         return serve(uvicorn.Config(APP, factory=True, **options))

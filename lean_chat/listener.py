@@ -6,8 +6,8 @@ for seconds, while the process still has room: measured at 1,300 streams started
 connections a second were accepted, first tokens waited up to 5 s and the queue held 600 connections.
 asyncio's own loop accepts up to the backlog each turn; `Acceptor` does the same on either loop, with
 `loop.connect_accepted_socket`. `Server` is uvicorn's server with its listening sockets served that way;
-`serve` runs it in one process as `uvicorn.run` would. Several workers (`uvicorn.run`'s supervisor makes its own
-servers) keep uvicorn's listener: there, a busy worker accepting slowly leaves the connections to idle ones.
+`serve` runs it in one process as `uvicorn.run` would. Under uvicorn's own server (its command line, its
+`--workers` supervisor) the loop does it instead: `lean_chat.loop` makes uvloop's `create_server` use `Acceptor`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import pytest
 
 from tests.support.apps import stream_body
 from tests.support.frames import check_grammar, parse_frames
+from tests.support.live_server import free_port
 from tests.support.server_process import ServerProcess, environment, serving
+from tests.support.turn_app import CONNECTIONS, spread, worker_crowds
 from tests.support.upstreams import refused_url
 
 SECRETS = {"OPENAI_API_KEY": "sk-cli-secret-openai-0001", "GEMINI_API_KEY": "gm-cli-secret-gemini-0002"}
@@ -85,3 +88,20 @@ def test_memory_mode_from_the_command_line(tmp_path: Path) -> None:
     ready = next(line for line in served.lines if "lean_chat ready" in line)
     assert "mock only" in ready and "in memory" in ready
     assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_with_workers_each_accepts_a_crowd_within_a_few_turns(tmp_path: Path) -> None:
+    """`--workers 2` runs uvicorn's supervisor; each worker's loop takes a queued crowd in a few turns, not 100."""
+    port = free_port()
+    argv = ["serve", "--workers", "2", "--port", str(port), "--log-level", "warning", "--no-metrics"]
+    # The command line as it is, serving the turn-counting app in place of lean_chat's.
+    app = "tests.support.turn_app:create"
+    script = f"import lean_chat.cli as cli; cli.APP = {app!r}; raise SystemExit(cli.main({argv!r}))"
+    command = [sys.executable, "-c", script]
+    env = environment(TURN_APP_FOLDER=str(tmp_path))
+    with ServerProcess(None, env=env, command=command, port=port, new_session=True) as served:
+        crowds = worker_crowds(port, tmp_path)
+    assert len(crowds) == 2, served.log
+    for pid, turns in crowds.items():
+        assert len(turns) == CONNECTIONS
+        assert spread(turns) <= 5, f"worker {pid}: the crowd reached the app over {spread(turns)} loop turns"

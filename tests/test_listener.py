@@ -7,17 +7,11 @@ notes the loop turn in which each request reached it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -27,92 +21,7 @@ from lean_chat.listener import Server
 from tests.support.live_server import free_port
 from tests.support.postgres import temporary_database
 from tests.support.server_process import ServerProcess, environment
-
-CONNECTIONS = 100
-
-
-class TurnCounter:
-    """An ASGI app answering 200 to every request, noting the loop turn each one arrived in."""
-
-    def __init__(self) -> None:
-        self.turn = 0
-        self.turns: list[int] = []
-        self.hold = threading.Event()  # set: the loop's first turn waits until it is cleared (released)
-        self.release = threading.Event()
-        self._ticking = False
-
-    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Once per loop turn: count it (the first turn waits while the test fills the accept queue)."""
-        if self.hold.is_set():
-            self.hold.clear()
-            self.release.wait(10)
-        self.turn += 1
-        time.sleep(0.002)  # a busy loop: each turn costs time, as under load
-        loop.call_soon(self._tick, loop)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        if not self._ticking:
-            self._ticking = True
-            loop = asyncio.get_running_loop()
-            loop.call_soon(self._tick, loop)
-        self.turns.append(self.turn)
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-        await send({"type": "http.response.body", "body": b"ok"})
-
-
-@contextmanager
-def running(server_class: type[uvicorn.Server], loop: str) -> Iterator[tuple[TurnCounter, int, uvicorn.Server]]:
-    """A server of that class on a free port, in a thread, until the block ends."""
-    app = TurnCounter()
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, loop=loop, http="httptools", log_level="error")
-    server = server_class(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "the server did not start"
-    try:
-        yield app, port, server
-    finally:
-        app.release.set()
-        server.should_exit = True
-        thread.join(10)
-        assert not thread.is_alive(), "the server did not stop"
-
-
-def request(port: int, path: str = "/") -> bytes:
-    """One plain GET over a fresh connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
-        return b"".join(iter(lambda: sock.recv(65536), b""))
-
-
-def crowd_turns(app: TurnCounter, port: int) -> list[int]:
-    """Hold the loop, queue CONNECTIONS requests, let the loop go; the turns in which the app saw them."""
-    assert request(port).startswith(b"HTTP/1.1 200"), "the first request failed"  # starts the turn counter
-    app.hold.set()
-    deadline = time.monotonic() + 5
-    while app.hold.is_set() and time.monotonic() < deadline:  # wait for the loop to stop in its next turn
-        time.sleep(0.001)
-    sockets = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(CONNECTIONS)]
-    try:
-        for sock in sockets:
-            sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        app.release.set()
-        for sock in sockets:
-            reply = b"".join(iter(functools.partial(sock.recv, 65536), b""))
-            assert reply.startswith(b"HTTP/1.1 200"), reply[:80]
-    finally:
-        for sock in sockets:
-            sock.close()
-    return app.turns[1:]
+from tests.support.turn_app import CONNECTIONS, crowd_turns, request, running
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])

@@ -68,3 +68,17 @@ def test_the_monitoring_section_says_metrics_need_their_extra() -> None:
     assert "metrics" not in serve_install
     first_paragraph = section.strip().split("\n\n", 1)[0]
     assert "pip install -e '.[metrics]'" in first_paragraph and "404" in first_paragraph
+
+
+def test_every_documented_uvicorn_command_names_lean_chats_loop() -> None:
+    # uvicorn's default loop (uvloop) accepts one connection per loop turn: a crowd copied from the docs waited seconds.
+    root = Path(__file__).parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    commands = [
+        (page.name, command)
+        for page in pages
+        for command in re.findall(r"uvicorn lean_chat\.[\w.]+:\w+[^`\n]*", page.read_text(encoding="utf-8"))
+    ]
+    assert any(name == "README.md" for name, _ in commands), "the README shows how to serve under plain uvicorn"
+    for name, command in commands:
+        assert "--loop lean_chat.loop:new_event_loop" in command, f"{name}: {command}"
