@@ -4,27 +4,17 @@ where runs other than the full one write; progress lines that agree with the rep
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.modules import ROOT, run_module
+
 TARGETS = {"lean_chat", "reference", "floor-batch", "floor-token"}
 
 
 def _benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
     """`python -m benchmarks ARGS...` run to its end (it must succeed)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", *args],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+    return run_module("benchmarks", *args)
 
 
 def test_smoke_run_writes_markdown_json_and_png(tmp_path: Path) -> None:

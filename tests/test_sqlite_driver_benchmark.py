@@ -4,9 +4,6 @@ figures compare like with like; a tiny run prints figures for both variants on b
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,8 @@ import pytest
 from benchmarks.sqlite_driver import AiosqliteStore
 from lean_chat.store.base import ConversationForbidden, ConversationGone, StoredMessage, TurnStart
 from lean_chat.store.sqlite import SQLiteStore
+from tests.support.modules import run_module
 from tests.support.sqlite_rows import stored_rows
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _script(store: SQLiteStore | AiosqliteStore) -> list[object]:
@@ -85,15 +81,7 @@ async def test_the_aiosqlite_variant_answers_and_stores_what_the_store_does(tmp_
 
 
 def test_a_tiny_run_prints_figures_for_both_variants_on_both_shapes() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sqlite_driver", "--turns", "20", "--streams", "10", "--rounds", "2"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_module("benchmarks.sqlite_driver", "--turns", "20", "--streams", "10", "--rounds", "2")
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["rounds"] == 2
     for variant in ("worker", "aiosqlite"):
