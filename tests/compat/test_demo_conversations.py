@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Route
 
-from tests.support.browser import ask_and_wait_for_streaming, open_conversation, stored_messages
+from tests.support.browser import ask_and_wait_for_streaming, demo_user, open_conversation, stored_messages
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,7 @@ def rows(url: str, user: str) -> list[dict[str, Any]]:
 def test_a_reload_shows_the_open_conversation_and_its_messages_for_the_same_user(served: str, page: Page) -> None:
     mock_replies(page, targetChars=250, tokenDelayMs=1)
     page.goto(served + "/")
-    user = page.input_value("#user")
+    user = demo_user(page)
     send(page, "What is a lean chat?")
     send(page, "And a second question")
     conversation = open_conversation(page)
@@ -96,7 +96,7 @@ def test_a_reload_shows_the_open_conversation_and_its_messages_for_the_same_user
 def test_a_reload_mid_reply_resumes_the_active_stream_to_the_stored_reply(served: str, page: Page) -> None:
     mock_replies(page, targetChars=1200, tokenDelayMs=25)
     page.goto(served + "/")
-    user = page.input_value("#user")
+    user = demo_user(page)
     ask_and_wait_for_streaming(page, "Keep going while I reload", 40)
     conversation = open_conversation(page)
     page.reload()
@@ -125,7 +125,7 @@ def test_a_reload_mid_reply_resumes_the_active_stream_to_the_stored_reply(served
 def test_switching_conversations_shows_each_ones_messages(served: str, page: Page) -> None:
     mock_replies(page, targetChars=250, tokenDelayMs=1)
     page.goto(served + "/")
-    user = page.input_value("#user")
+    user = demo_user(page)
     send(page, "Alpha question")
     alpha = open_conversation(page)
     page.click("#new-chat")
@@ -151,7 +151,7 @@ def test_switching_conversations_shows_each_ones_messages(served: str, page: Pag
 def test_coming_back_to_a_conversation_mid_reply_resumes_it(served: str, page: Page) -> None:
     mock_replies(page, targetChars=1200, tokenDelayMs=25)
     page.goto(served + "/")
-    user = page.input_value("#user")
+    user = demo_user(page)
     ask_and_wait_for_streaming(page, "Carry on without me", 40)
     conversation = open_conversation(page)
     page.click("#new-chat")

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ask_and_wait_for_streaming, chromium_page, open_conversation, stored_messages
+from tests.support.browser import (
+    ask_and_wait_for_streaming,
+    chromium_page,
+    demo_user,
+    open_conversation,
+    stored_messages,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +33,7 @@ def test_a_person_types_a_message_and_watches_the_reply_stream_in(served: str) -
         page.wait_for_selector('.msg.assistant[data-state="done"]', timeout=30000)
         reply = page.text_content(".msg.assistant") or ""
         note = page.text_content(".meta") or ""
-        user = page.input_value("#user")
+        user = demo_user(page)
         conversation = open_conversation(page)
         page.evaluate("document.getElementById('log').scrollTop = 0")  # the question and the reply's start
         page.screenshot(path=str(ARTIFACTS / "demo-page.png"))

@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 
 from lean_chat import create_app
 from tests.resume.reading import body, read
-from tests.support.browser import chromium_page, open_conversation, stored_messages
+from tests.support.browser import chromium_page, demo_user, open_conversation, stored_messages
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def test_the_demo_pages_stop_button_ends_the_reply(served: str, page: Page) -> N
     page.wait_for_selector('.msg.assistant[data-state="stopped"]', timeout=10000)
     reply = page.text_content(".msg.assistant") or ""
     assert "stopped" in (page.text_content(".meta") or "")
-    saved = stored_messages(served, page.input_value("#user"), open_conversation(page))[-1]
+    saved = stored_messages(served, demo_user(page), open_conversation(page))[-1]
     assert saved == {"role": "assistant", "content": reply, "meta": {"partial": True, "stopped": True}}
     assert 30 < len(reply) < 1200
 

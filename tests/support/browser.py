@@ -17,6 +17,7 @@ __all__ = [
     "CHROMIUM_ARGS",
     "ask_and_wait_for_streaming",
     "chromium_page",
+    "demo_user",
     "open_conversation",
     "stored_messages",
 ]
@@ -72,3 +73,9 @@ def ask_and_wait_for_streaming(page: Page, prompt: str, chars: int) -> None:
         arg=chars,
         timeout=15000,
     )
+
+
+def demo_user(page: Page) -> str:
+    """The demo page's user id, once its module script has set it (the input is empty until then)."""
+    page.wait_for_function("() => document.querySelector('#user').value !== ''")
+    return page.input_value("#user")
