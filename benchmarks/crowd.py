@@ -24,7 +24,7 @@ __all__ = ["CROWD_SCENARIOS", "CrowdSize", "WAYS", "crowd_figures"]
 
 APP = "lean_chat.app:create_app_from_env"
 SHIM = "lean_chat.compat:create_app_from_env"
-LOOP = "lean_chat.loop:new_event_loop"
+LOOP = "lean_chat.server.loop:new_event_loop"
 SERVE = "lean-chat serve"
 # Within this many times `lean-chat serve`'s relayed first-token p99, in the same run (issue 23).
 WITHIN = 1.5

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from lean_chat.chat_params import mock_knobs
 from lean_chat.frames import SSE_HEADERS, done_frame, token_frame
+from lean_chat.http.chat_params import mock_knobs
 from lean_chat.providers.mock import BURST_BATCH, build_reply, split_tokens
 from lean_chat.providers.transport import body_source, lean_transport_of
 

@@ -1,6 +1,6 @@
 """One server under test, as its own process: lean_chat, the reference, or a floor, under uvicorn with uvloop.
 
-lean_chat and the floors listen as `lean-chat serve` does (`lean_chat.listener`); the reference as uvicorn does.
+lean_chat and the floors listen as `lean-chat serve` does (`lean_chat.server.listener`); the reference as uvicorn does.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 
 import uvicorn
 
-from lean_chat import gc_freeze
-from lean_chat.listener import serve
+from lean_chat.server import gc_freeze
+from lean_chat.server.listener import serve
 
 __all__ = ["BenchHooks", "build_target", "main"]
 

@@ -1,4 +1,4 @@
-// The stream client of lean_chat's demo page (lean_chat/static/client.mjs), run from the command line:
+// The stream client of lean_chat's demo page (lean_chat/http/static/client.mjs), run from the command line:
 // `node compat/client.mjs URL 'JSON BODY'` (Node 18+, no packages) prints one JSON object:
 // {status, tokens, done, error, comments, reads, cutReads}.
 //
@@ -6,7 +6,7 @@
 
 import { pathToFileURL } from "node:url";
 
-import { parseFrame, streamChat } from "../lean_chat/static/client.mjs";
+import { parseFrame, streamChat } from "../lean_chat/http/static/client.mjs";
 
 export { parseFrame, streamChat };
 

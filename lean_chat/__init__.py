@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from .app import create_app, create_app_from_env
 from .config import Settings
+from .version import __version__
 
 __all__ = ["Settings", "__version__", "create_app", "create_app_from_env"]
-
-__version__ = "0.1.0"

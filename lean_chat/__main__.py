@@ -1,6 +1,6 @@
 """`python -m lean_chat`: the command line."""
 
-from .cli import main
+from .server.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,25 +12,26 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
-from . import gc_freeze
-from .auth import Authenticate, AuthMiddleware
-from .chat import ChatService
 from .config import Settings
-from .demo import CLIENT_PATH, demo_client, demo_page
-from .endpoints import Endpoints
+from .http.auth import Authenticate, AuthMiddleware
+from .http.demo import CLIENT_PATH, demo_client, demo_page
+from .http.endpoints import Endpoints
+from .http.openapi import openapi_json
+from .http.refusal_responses import refusal_handlers
+from .http.request_log import RequestLog
+from .http.routes import API_ROUTES
+from .http.stream_lane import LeanStarlette, StreamLane
 from .hub import StreamInfo, describe_hub, open_hub
-from .log_format import LOG_FORMATS, configured_secrets
 from .metrics import load_metrics, metrics_state
-from .openapi import openapi_json
 from .providers import build_providers
 from .providers.client import upstream_client
-from .refusals import BodyTooLarge, refusal_handlers
-from .request_log import RequestLog
-from .routes import API_ROUTES
-from .shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
+from .refusals import BodyTooLarge
+from .server import gc_freeze
+from .server.log_format import LOG_FORMATS, configured_secrets
 from .store import open_store
 from .store.base import Store
-from .stream_lane import LeanStarlette, StreamLane
+from .turn.chat import ChatService
+from .turn.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 
 __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 

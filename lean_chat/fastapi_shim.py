@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import __version__
 from .app import build_app
-from .auth import Authenticate
 from .config import Settings
-from .openapi import openapi_document
+from .http.auth import Authenticate
+from .http.openapi import openapi_document
 
 __all__ = ["create_app", "create_app_from_env", "wrap_in_fastapi"]
 

@@ -1,6 +1,7 @@
-"""Refusals: every way lean_chat says no to a request, as one exception type answered by one handler.
+"""Refusals: every way lean_chat says no to a request, as one exception type.
 
-Hierarchy:
+The exceptions live here, below every layer (the store and the hub raise them too); http/refusal_responses.py
+answers them. Hierarchy:
 
     Refusal (status_code, detail, headers)   -> JSON {"detail": ...} with that status and headers
     ├── BodyUnreadable      400  the body is not valid UTF-8
@@ -23,14 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Scope
-
-from .json_response import JSON
-from .request_id import answer_headers
-
 __all__ = [
     "RETRY_AFTER_SECONDS",
     "AuthRejected",
@@ -43,8 +36,6 @@ __all__ = [
     "TooManyStreams",
     "UserMismatch",
     "ValidationFailed",
-    "refusal_handlers",
-    "refusal_response",
 ]
 
 # How long a client refused for a busy moment (429, 503) is asked to wait.
@@ -139,26 +130,3 @@ class ShuttingDown(Refusal):
     status_code = 503
     detail = "The server is shutting down."
     headers = {"Retry-After": "5"}
-
-
-def refusal_response(exc: Refusal | HTTPException, scope: Scope | None = None) -> JSON:
-    """The JSON answer to a refusal (or to Starlette's HTTPException, shaped the same way).
-
-    Given the scope (an answer written on the stream lane, outside Starlette), it notes the status for the
-    request log and carries the request id header itself.
-    """
-    response = JSON({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-    if scope is not None:
-        response.raw_headers.extend(answer_headers(scope, exc.status_code))
-    return response
-
-
-async def _handle(request: Request, exc: Exception) -> Response:
-    """Starlette's exception handler signature around `refusal_response`."""
-    assert isinstance(exc, Refusal | HTTPException)
-    return refusal_response(exc)
-
-
-def refusal_handlers() -> dict[Any, Any]:
-    """The app's exception handlers: one for refusals, the same for Starlette's HTTPException."""
-    return {HTTPException: _handle, Refusal: _handle}

@@ -10,7 +10,7 @@ AUTH_USER = "lean_chat.user"
 # sets it: each token batch then passes no middleware's `send` wrapper).
 BODY_SEND = "lean_chat.body_send"
 # The request's id (str), chosen by the dispatcher, for the answers and the log line.
-REQUEST_ID = "lean_chat.request_id"
+REQUEST_ID = "lean_chat.http.request_id"
 # Set as well when that id is the client's own.
 CLIENT_REQUEST_ID = "lean_chat.client_request_id"
 # The status of an answer other than a stream, written on the stream lane, for the request log.

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from lean_chat import Settings
 from lean_chat import create_app as create_core_app
 from lean_chat.compat import create_app, create_app_from_env
-from lean_chat.openapi import openapi_document
+from lean_chat.http.openapi import openapi_document
 from tests.support.apps import asgi_client, in_process
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
@@ -129,7 +129,7 @@ def test_a_missing_fastapi_gives_an_import_error_naming_the_extra() -> None:
 
 def test_the_core_never_imports_fastapi() -> None:
     code = (
-        "import sys, lean_chat, lean_chat.app, lean_chat.cli, lean_chat.openapi\n"
+        "import sys, lean_chat, lean_chat.app, lean_chat.server.cli, lean_chat.http.openapi\n"
         "lean_chat.create_app(sqlite_path='')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'pydantic', 'fastapi_ai_chat')))"
     )

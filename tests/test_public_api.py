@@ -32,7 +32,7 @@ def test_every_module_declares_all() -> None:
 
 def test_import_pulls_in_neither_fastapi_nor_pydantic() -> None:
     code = (
-        "import sys, lean_chat, lean_chat.app, lean_chat.cli\n"
+        "import sys, lean_chat, lean_chat.app, lean_chat.server.cli\n"
         "app = lean_chat.create_app(sqlite_path='')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'pydantic', 'pydantic_core')))\n"
     )

@@ -81,4 +81,4 @@ def test_every_documented_uvicorn_command_names_lean_chats_loop() -> None:
     ]
     assert any(name == "README.md" for name, _ in commands), "the README shows how to serve under plain uvicorn"
     for name, command in commands:
-        assert "--loop lean_chat.loop:new_event_loop" in command, f"{name}: {command}"
+        assert "--loop lean_chat.server.loop:new_event_loop" in command, f"{name}: {command}"

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..config import Settings
     from ..store.base import Store
-    from ..stream_summary import EndedStream, StreamSummary
+    from .summary import OpenStream, StreamSummary
 
 __all__ = ["MULTIPROCESS_ENV", "Metrics", "load_metrics", "metrics_state"]
 
@@ -45,7 +45,7 @@ class Metrics:
         return store
 
     @contextmanager
-    def streaming(self, stream: EndedStream) -> Iterator[None]:
+    def streaming(self, stream: OpenStream) -> Iterator[None]:
         """Around one stream: counted open while it runs."""
         yield
 

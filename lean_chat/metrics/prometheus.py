@@ -22,7 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..auth import bearer_token, is_key
+from ..bearer import bearer_token, is_key
 from . import MULTIPROCESS_ENV, Metrics
 from .files import MetricFiles
 from .labels import ModelLabels, code_label, error_type_label, provider_label
@@ -32,7 +32,7 @@ from .store import watched
 if TYPE_CHECKING:
     from ..config import Settings
     from ..store.base import Store
-    from ..stream_summary import EndedStream, StreamSummary
+    from .summary import OpenStream, StreamSummary
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "TOKEN_BUCKETS", "PrometheusMetrics"]
 
@@ -184,7 +184,7 @@ class PrometheusMetrics(Metrics):
         return watched(store, self.store_duration, self.store_failures)
 
     @contextmanager
-    def streaming(self, stream: EndedStream) -> Iterator[None]:
+    def streaming(self, stream: OpenStream) -> Iterator[None]:
         """Count the stream as started, and open while it runs."""
         provider = provider_label(stream.turn.provider_asked)
         self._child(self.streams_started, provider, self.models.label(stream.turn.model)).inc()

@@ -20,7 +20,7 @@ from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVED_CLIENT = ROOT / "lean_chat" / "static" / "client.mjs"
+SERVED_CLIENT = ROOT / "lean_chat" / "http" / "static" / "client.mjs"
 
 
 def _expected(body: dict[str, Any]) -> list[Any]:

@@ -28,7 +28,7 @@ def test_metrics_on_without_the_extra_is_an_import_error_naming_it() -> None:
 
 def test_serve_without_the_extra_runs_and_says_metrics_are_off(tmp_path: Path) -> None:
     port = free_port()
-    code = HIDE + f"from lean_chat.cli import main; main(['serve', '--port', '{port}', '--sqlite-path', ''])"
+    code = HIDE + f"from lean_chat.server.cli import main; main(['serve', '--port', '{port}', '--sqlite-path', ''])"
     served = ServerProcess(None, port=port, command=[sys.executable, "-c", code], cwd=tmp_path)
     try:
         served.wait_ready()

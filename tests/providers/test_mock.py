@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 import pytest
 
-from lean_chat.chat_params import mock_knobs, turn_request
+from lean_chat.http.chat_params import mock_knobs, turn_request
+from lean_chat.http.schema import ChatRequest
 from lean_chat.providers.base import ContextMessage, StreamCall
 from lean_chat.providers.mock import BURST_BATCH, GREETING, MockProvider, build_reply, split_tokens
-from lean_chat.schema import ChatRequest
 from tests.support.apps import stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
 

@@ -13,7 +13,7 @@ import pytest
 from starlette.requests import Request
 
 from lean_chat import Settings, create_app
-from lean_chat.auth import AuthRejected
+from lean_chat.http.auth import AuthRejected
 from tests.support.apps import http_scope, in_process, json_headers, stream_body
 from tests.support.frames import check_grammar, parse_frames
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from lean_chat.chat_params import mock_knobs
 from lean_chat.frames import token_frames
+from lean_chat.http.chat_params import mock_knobs
 from lean_chat.providers.mock import build_reply, split_tokens
 from tests.support.live_server import LiveServer, fake_upstreams
 from tests.support.sqlite_rows import stored_rows

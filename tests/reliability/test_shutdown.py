@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from lean_chat.shutdown import SHUTDOWN_CODE
+from lean_chat.turn.shutdown import SHUTDOWN_CODE
 from tests.support.apps import in_process, stream_body
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.server_process import ServerProcess

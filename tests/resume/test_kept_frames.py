@@ -1,4 +1,4 @@
-"""The kept frames of a stream (lean_chat/hub/base.py) and the `id:` frames (lean_chat/frames.py), byte for byte."""
+"""The kept frames of a stream (hub/base.py) and the `id:` frames (frames.py), byte for byte."""
 
 from __future__ import annotations
 

@@ -1,0 +1,306 @@
+"""The streaming response: writes a turn's frames in batches, sends heartbeats, watches for disconnect."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from contextlib import aclosing
+from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from ..frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
+from ..scope_keys import BODY_SEND
+from .cancellation import take_back_cancel
+from .chat import Turn
+from .client_watch import left, watch_client
+from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
+from .shutdown import Drain
+
+__all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
+
+
+def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
+    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
+    if isinstance(outcome, Done):
+        stopped = isinstance(outcome, Stopped)
+        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
+    return error_frame(outcome.message, outcome.code, request_id)
+
+
+class ErrorStream:
+    """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
+
+    def __init__(
+        self, message: str, code: str, request_id: str | None, headers: list[tuple[bytes, bytes]] = SSE_HEADERS
+    ) -> None:
+        self.message = message
+        self.code = code
+        self.request_id = request_id  # the client's own id, for the frame
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the headers and the single frame."""
+        body = error_frame(self.message, self.code, self.request_id)
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class End(enum.Enum):
+    """Why a stream ended: the first cause wins, and later ones change nothing."""
+
+    DONE = "done"  # the reply is complete: saved, and ended by its `done` frame
+    ERROR = "error"  # the turn failed: partial reply saved, ended by an `error` frame
+    CLIENT_GONE = "client_gone"  # the client went away: partial reply saved, nothing more written
+    STALLED = "stalled"  # the client took no write for the send timeout: partial reply saved, nothing more written
+    STOPPED = "stopped"  # the server stopped it (shutdown): partial reply saved, ended by the `error` frame given
+    USER_STOP = "user_stop"  # the user pressed Stop: saved partial and stopped, ended by `done` marked stopped
+
+
+class TurnStream:
+    """The SSE response of one turn; the watchers run as one receive task and one timer, not per token.
+
+    The watchers (client gone, stalled, stopped) end a running turn by setting `end` and cancelling the task once;
+    when `end` is already set they change nothing, except that a write stuck after the end is cut (once). Any other
+    cancellation comes from outside and is passed on, with the partial reply saved.
+    """
+
+    def __init__(
+        self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float, drain: Drain | None = None
+    ) -> None:
+        self.turn = turn
+        self.heartbeat = heartbeat_seconds
+        self.send_timeout = send_timeout_seconds
+        self.drain = drain
+        self.end: End | None = None
+        self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
+        self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
+        self.request_id = turn.request.request_id  # the client's own id, for `error` frames
+        self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
+        # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
+        self._cut = False
+        self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
+        self._main_writing = False
+        self._last_write = 0.0
+        self._sending_since: float | None = None
+        self._writes_in_flight = 0
+        self._ping: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[Message] | None = None
+        self._send: Send | None = None
+        self._body_send: Send | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the turn, framing its batches, until it ends (see `End`)."""
+        self._loop = loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._send = send
+        self._body_send = scope.get(BODY_SEND, send)  # past the lane's middleware, when none changes bodies
+        self._watcher = watcher = watch_client(receive, self._client_gone)
+        self._last_write = loop.time()
+        self._arm(loop)
+        if self.drain is not None:
+            self.drain.add(self)
+        try:
+            await self._run()
+        finally:
+            if self.drain is not None:
+                self.drain.discard(self)
+            watcher.cancel()
+            self._quiet()
+
+    async def _run(self) -> None:
+        """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
+        final: Outcome | None = None
+        request_id = self.request_id
+        try:
+            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
+            # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
+            # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
+            assert self._loop is not None
+            final = await self._loop.create_task(self._produce())
+        except asyncio.CancelledError:
+            if self.end is None or not self._take_back_cancel():
+                await asyncio.shield(self.turn.save_partial())
+                raise
+        if final is None and self.end is End.USER_STOP:
+            final = await asyncio.shield(self.turn.stop_reply())
+            request_id = None  # the `error` of a Stop whose conversation is gone names no request (as ever)
+        elif final is None:  # a watcher's cause ended the turn
+            await asyncio.shield(self.turn.save_partial())
+            if self.end is not End.STOPPED:
+                return
+            final = self._stop_outcome
+        await self._write_last(outcome_frame(final, request_id))
+
+    async def _produce(self) -> Outcome | None:
+        """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
+
+        None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
+        """
+        try:
+            async with aclosing(self.turn.batches()) as batches:
+                write = self._write
+                async for batch in batches:
+                    await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+            if not self._settle(End.DONE):
+                return None
+            final = await asyncio.shield(self.turn.finish())
+            if isinstance(final, Unsaved):  # the reply could not be saved: the outcome says why
+                self.end, self.error_code = End.ERROR, final.code
+            return final
+        except Exception as exc:
+            failed = self.turn.failure(exc)  # logged, unless a TurnFailed (which finish() never raises)
+            if self.end is End.DONE:  # the complete reply could not be saved
+                self.end = End.ERROR
+            elif not self._settle(End.ERROR):
+                return None
+            self.error_code = failed.code
+            return await asyncio.shield(self.turn.fail(failed))
+
+    def _settle(self, end: End) -> bool:
+        """Record how the turn ended, unless a watcher's cause came first (then False)."""
+        if self.end is not None:
+            self._take_back_cancel()
+            return False
+        self.end = end
+        return True
+
+    async def _write_last(self, frame: bytes) -> None:
+        """Write the stream's last frame, after a ping in flight; not to a client that left or stopped reading."""
+        if self._ping is not None:
+            await asyncio.wait((self._ping,))
+        if self._cut or self._client_left():
+            return
+        try:
+            await self._write({"type": "http.response.body", "body": frame, "more_body": False})
+        except asyncio.CancelledError:
+            if not (self._cut and self._take_back_cancel()):
+                raise
+
+    def stop(self, message: str, code: str) -> None:
+        """End the stream now with an `error` frame (the partial reply is saved); used on shutdown."""
+        if self.end is None and self._task is not None:
+            self._stop_outcome = Failed(message, code)
+            self._end_by(End.STOPPED)
+
+    def stop_by_user(self) -> None:
+        """The user pressed Stop (POST /chat/stop): end with a `done` holding the text so far, marked stopped."""
+        if self.end is None and self._task is not None:
+            self._end_by(End.USER_STOP)
+
+    def _end_by(self, cause: End) -> None:
+        """A watcher's cause ends the running turn: the first one wins and cancels the task, once."""
+        if self.end is not None or self._task is None:
+            return
+        self.end = cause
+        if cause not in (End.STOPPED, End.USER_STOP):  # nothing more is written: no pings, no send timeout
+            self._quiet()
+        self._cancel()
+
+    def _cancel(self) -> None:
+        """Cancel the task (ours: taken back where it is caught)."""
+        if self._task is not None and not self._cancel_sent:
+            self._cancel_sent = True
+            self._task.cancel()
+
+    def _take_back_cancel(self) -> bool:
+        """Take back our cancellation of the task; False when it was not ours, or another (from outside) is pending."""
+        if not self._cancel_sent:
+            return False
+        self._cancel_sent = False
+        return self._task is None or take_back_cancel(self._task) == 0
+
+    def _client_left(self) -> bool:
+        """True once the server has told us the client went away."""
+        return self._watcher is not None and left(self._watcher)
+
+    def _quiet(self) -> None:
+        """Stop the timer and any ping in flight."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._ping is not None:
+            self._ping.cancel()
+
+    async def _write(self, message: Message, main: bool = True, head: bool = False) -> None:
+        """Send one ASGI message, noting when it started and ended (for heartbeats and the send timeout).
+
+        `main`: written by the turn (not a ping), so a write stuck after the end is cut by cancelling the turn.
+        `head`: the response head, which goes through the lane's middleware (CORS adds its headers there).
+        """
+        loop = self._loop
+        send = self._send if head else self._body_send
+        assert send is not None and loop is not None
+        # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
+        if main:
+            self._main_writing = True
+        self._writes_in_flight += 1
+        if self._sending_since is None:
+            self._sending_since = loop.time()
+        try:
+            await send(message)
+        finally:
+            if main:
+                self._main_writing = False
+            self._writes_in_flight -= 1
+            if not self._writes_in_flight:
+                self._sending_since = None
+            self._last_write = loop.time()
+
+    def _client_gone(self) -> None:
+        """The client went away (or the server is closing the connection): stop the turn."""
+        if self.end is None:
+            self._end_by(End.CLIENT_GONE)
+        else:  # after another end, nothing more goes to a client that left: not even the write in flight
+            self._cut_stuck_write()
+            self._quiet()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Schedule the next check for silence or a stuck send."""
+        now = loop.time()
+        if self._sending_since is not None and self.send_timeout > 0:
+            at = self._sending_since + self.send_timeout
+        elif self.heartbeat > 0:
+            at = self._last_write + self.heartbeat if self._sending_since is None else now + self.heartbeat
+        elif self.send_timeout > 0:
+            at = now + self.send_timeout
+        else:
+            return
+        self._timer = loop.call_at(max(at, now + 0.001), self._tick)
+
+    def _tick(self) -> None:
+        """Send a ping after silence; stop a turn whose client has not taken a write for too long."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._sending_since is not None:
+            if self.send_timeout > 0 and now - self._sending_since >= self.send_timeout:
+                self._timer = None
+                if self.end is None:
+                    self._end_by(End.STALLED)
+                else:
+                    self._cut_stuck_write()
+                return
+        elif self.heartbeat > 0 and now - self._last_write >= self.heartbeat and self._ping is None:
+            self._last_write = now
+            self._ping = loop.create_task(self._send_ping())
+        self._arm(loop)
+
+    def _cut_stuck_write(self) -> None:
+        """After the end, a write the client does not take (or left) is cancelled, once: nothing else would end it."""
+        if self._cut:
+            return
+        self._cut = True
+        if self._ping is not None:
+            self._ping.cancel()
+        if self._main_writing:
+            self._cancel()
+
+    async def _send_ping(self) -> None:
+        """Write one comment frame."""
+        try:
+            await self._write({"type": "http.response.body", "body": PING_FRAME, "more_body": True}, main=False)
+        finally:
+            self._ping = None

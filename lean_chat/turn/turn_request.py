@@ -1,0 +1,23 @@
+"""What the engine is asked for one turn: made once at the HTTP edge from the request, then only read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..providers.base import MockKnobs
+from ..store.base import StoredMessage
+
+__all__ = ["TurnRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """One turn as asked: who, into which conversation, with which model, and how (the wire body never goes further)."""
+
+    user_id: str
+    conversation_id: str  # resolved: the one named, trimmed, else the user's default
+    messages: list[StoredMessage]  # the new messages, as the store keeps them
+    model: str = ""  # as asked, trimmed ("" when none was named: the service's default answers)
+    resume: bool = False  # produced apart from the connection, its frames kept for resume (docs/resume.md)
+    mock: MockKnobs = MockKnobs()
+    request_id: str | None = None  # the client's own request id, which its `error` frames carry
