@@ -30,6 +30,7 @@ from .server import gc_freeze
 from .server.log_format import LOG_FORMATS, configured_secrets
 from .store import open_store
 from .store.base import Store
+from .tools.demo import DEMO_TOOLS
 from .tools.registry import ToolRegistry, Tools, registry_of
 from .tools.runner import CallLimits
 from .turn.chat import ChatService
@@ -48,6 +49,10 @@ def build_app(
     `tools`: functions (or `Tool`s, or a `ToolRegistry`) the model may call (docs/wire.md "Tools and reasoning").
     """
     registry: ToolRegistry = registry_of(tools)
+    if settings.demo_tools:
+        for demo in DEMO_TOOLS:
+            if registry.get(demo.__name__) is None:
+                registry.add(demo)
     if settings.log_format not in LOG_FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     endpoints = Endpoints(settings)
