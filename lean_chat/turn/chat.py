@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from itertools import count
 from typing import Any, overload
 
 from ..log_escape import log_failure
@@ -158,8 +157,7 @@ class Turn:
         self.steps: list[StepFinished] = []
         self._step: StepParts | None = None  # the step streaming now
         self._run: ToolRun | None = None  # the tool calls of the last step, until all are answered
-        self._call_ids: set[str] = set()
-        self._id_numbers = count()
+        self._call_ids: set[str] | None = None  # every tool call id of the turn (made at its first call)
         self._evented = False  # a provider event was taken (the reply can no longer come from another provider)
         self.tool_records: list[tuple[str, str, float]] = []  # (tool label, outcome, seconds): read by the metrics
         self.wants_events = bool(request.events)  # the edge reads events (else `events()` yields token batches only)
@@ -193,6 +191,18 @@ class Turn:
             self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
             self._pending.clear()
         return len(self._reply)
+
+    def _call_id(self, proposed: str) -> str:
+        """A tool call's id in this turn: the provider's own, unless missing or used already (then `call_N`)."""
+        used = self._call_ids
+        if used is None:
+            used = self._call_ids = set()
+        call_id, number = proposed, len(used)
+        while not call_id or call_id in used:
+            call_id = f"call_{number}"
+            number += 1
+        used.add(call_id)
+        return call_id
 
     def _text_of(self, start: int, end: int) -> str:
         """The reply text between two marks."""
@@ -236,7 +246,7 @@ class Turn:
         provider = self._provider()
         index = 0
         while True:
-            step = self._step = StepParts(index, self._mark, self._call_ids, self._id_numbers)
+            step = self._step = StepParts(index, self._mark, self._call_id)
             while True:
                 try:
                     async with aclosing(provider.stream(call)) as stream:
