@@ -8,10 +8,11 @@ where that makes our mistakes visible:
 - OpenAI: an assistant message with `tool_calls` is followed at once by one `role: "tool"` message per call id;
   a tool message answers a call of the assistant message before it; `reasoning_effort` is one of the known levels;
   every tool is `{"type": "function", "function": {"name", "parameters": {object schema}}}`.
-- Anthropic: every `tool_use` is answered by a `tool_result` in the next (user) message; a `thinking` block carries
-  the signature the fake gave for that very text and model (so a modified or moved block fails), a
-  `redacted_thinking` block the data the fake gave for that model; with thinking on, the last assistant message,
-  when it calls tools, starts with a thinking block; `budget_tokens` is at least 1024 and below `max_tokens`.
+- Anthropic: every `tool_use` is answered by a `tool_result` in the next message (consecutive messages of one
+  role count as one turn, as the API combines them); a `thinking` block carries the signature the fake gave for
+  that very text and model (so a modified or moved block fails), a `redacted_thinking` block the data the fake
+  gave for that model; with thinking on, the last assistant message, when it calls tools, starts with a thinking
+  block; `budget_tokens` is at least 1024 and below `max_tokens`.
 - Gemini: a model content with `functionCall` parts is followed by a user content with as many `functionResponse`
   parts; every `thoughtSignature` is one the fake gave for that part (a call's name, or text) and model; for
   Gemini 3 models the first call of each model step of the current turn carries one (the real API refuses
@@ -201,8 +202,6 @@ def anthropic_problem(body: Any) -> str | None:
         role = message.get("role")
         if role not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-        if i and messages[i - 1].get("role") == role:
-            return f"messages.{i}: roles must alternate between 'user' and 'assistant'"
         for j, block in enumerate(blocks):
             kind = block.get("type")
             if kind == "thinking":
