@@ -48,6 +48,20 @@ class _Message(msgspec.Struct, gc=False):
 class _Delta(msgspec.Struct, gc=False):
     type: str | None = None
     text: str | None = None
+
+
+class _Event(msgspec.Struct, gc=False):
+    """The fields of a streamed event we read (a text delta, the hot path, needs no more)."""
+
+    type: str = ""
+    message: _Message | None = None
+    delta: _Delta | None = None
+    usage: _Usage | None = None
+    error: ErrorInfo | str | None = None
+
+
+class _BlockDelta(msgspec.Struct, gc=False):
+    type: str | None = None
     thinking: str | None = None
     signature: str | None = None
     partial_json: str | None = None
@@ -63,19 +77,16 @@ class _Block(msgspec.Struct, gc=False):
     data: str | None = None  # redacted_thinking
 
 
-class _Event(msgspec.Struct, gc=False):
-    """The fields of a streamed event we read."""
+class _BlockEvent(msgspec.Struct, gc=False):
+    """The fields of the rarer events (blocks other than text, their starts and stops, message_delta) we read."""
 
-    type: str = ""
     index: int = 0
-    message: _Message | None = None
-    delta: _Delta | None = None
+    delta: _BlockDelta | None = None
     content_block: _Block | None = None
-    usage: _Usage | None = None
-    error: ErrorInfo | str | None = None
 
 
 _decode_event = msgspec.json.Decoder(_Event).decode
+_decode_block = msgspec.json.Decoder(_BlockEvent).decode
 _decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
@@ -204,14 +215,15 @@ class AnthropicProvider(HTTPProvider):
     def handler(self, call: StreamCall, output: StepOutput) -> EventHandler:
         """Per event: text deltas are tokens, `message_stop` ends the stream, `event: error` fails.
 
-        The rare events: thinking (its deltas streamed, its signature or redacted data kept for the next request),
-        and tool_use blocks, whose `input_json_delta` pieces make a call at the block's stop (`{}` when none came;
-        a call cut off by `max_tokens` is dropped).
+        The rare events, decoded a second time with their own fields: thinking (its deltas streamed, its signature
+        or redacted data kept for the next request), and tool_use blocks, whose `input_json_delta` pieces make a
+        call at the block's stop (`{}` when none came; a call cut off by `max_tokens` is dropped).
         """
         secrets = self.secrets
         emit = output.emit
         log = StepLog(self.name, call.model)
         text = log.text
+        keep = False  # the step has thinking: its text is logged too (thinking comes first in a message)
         thinking: dict[int, list[str]] = {}  # open thinking blocks: their signature pieces
         tools: dict[int, tuple[str, str, list[str]]] = {}  # open tool_use blocks: id, name, JSON pieces
         held: list[ToolCall] = []  # calls whose JSON is not whole: kept unless the reply was cut off
@@ -222,51 +234,43 @@ class AnthropicProvider(HTTPProvider):
 
         output.finish = ended
 
-        def handle(event: SSEEvent, batch: list[str]) -> int:
-            nonlocal finish
-            if event.event == "ping":
-                return MORE
-            try:
-                item = _decode_event(event.data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                return MORE
-            kind = item.type or event.event
+        def block(kind: str, item: _BlockEvent, batch: list[str]) -> None:
+            """A block's start, delta (other than text) or stop, or the message's delta."""
+            nonlocal keep, finish
+            index = item.index
             if kind == "content_block_delta":
                 delta = item.delta
                 if delta is None:
-                    return MORE
-                kind = delta.type or ""
-                if kind == "text_delta":
-                    if delta.text:
-                        batch.append(delta.text)
-                        text.append(delta.text)
-                elif kind == "thinking_delta":
+                    return
+                if delta.type == "thinking_delta":
                     if delta.thinking:
                         emit(batch, ReasoningDelta(delta.thinking))
                         log.thinking.append(delta.thinking)
-                elif kind == "input_json_delta":
-                    if delta.partial_json and item.index in tools:
-                        tools[item.index][2].append(delta.partial_json)
-                elif kind == "signature_delta":
-                    if delta.signature and item.index in thinking:
-                        thinking[item.index].append(delta.signature)
+                elif delta.type == "input_json_delta":
+                    if delta.partial_json and index in tools:
+                        tools[index][2].append(delta.partial_json)
+                elif delta.type == "signature_delta":
+                    if delta.signature and index in thinking:
+                        thinking[index].append(delta.signature)
             elif kind == "content_block_start":
-                block = item.content_block
-                if block is None:
-                    return MORE
-                if block.type == "thinking":
+                started = item.content_block
+                if started is None:
+                    return
+                if started.type == "thinking":
+                    keep = True
                     log.close_text()
-                    thinking[item.index] = []
-                elif block.type == "redacted_thinking":
+                    thinking[index] = []
+                elif started.type == "redacted_thinking":
+                    keep = True
                     log.close_text()
-                    log.close_thinking(log.state({"data": block.data or ""}))
-                elif block.type == "tool_use":
-                    tools[item.index] = (block.id or new_call_id("toolu_"), block.name or "", [])
+                    log.close_thinking(log.state({"data": started.data or ""}))
+                elif started.type == "tool_use":
+                    tools[index] = (started.id or new_call_id("toolu_"), started.name or "", [])
             elif kind == "content_block_stop":
-                signature = thinking.pop(item.index, None)
+                signature = thinking.pop(index, None)
                 if signature is not None:
                     log.close_thinking(log.state({"signature": "".join(signature)}) if signature else None)
-                tool = tools.pop(item.index, None)
+                tool = tools.pop(index, None)
                 if tool is not None:
                     call_id, name, pieces = tool
                     args = "".join(pieces) or "{}"  # a call with no input_json_delta takes no arguments
@@ -276,16 +280,7 @@ class AnthropicProvider(HTTPProvider):
                         log.call(tool_call)
                     else:
                         held.append(tool_call)
-            elif kind == "message_start":
-                usage = item.message.usage if item.message is not None else None
-                if usage is not None and usage.input_tokens is not None:
-                    call.usage.input_tokens = usage.input_tokens
-            elif kind == "message_delta":
-                if item.usage is not None:
-                    if item.usage.output_tokens is not None:
-                        call.usage.output_tokens = item.usage.output_tokens
-                    if item.usage.input_tokens is not None:
-                        call.usage.input_tokens = item.usage.input_tokens
+            else:  # message_delta
                 reason = item.delta.stop_reason if item.delta is not None else None
                 if reason:
                     finish = _FINISH.get(reason, "other")
@@ -294,12 +289,47 @@ class AnthropicProvider(HTTPProvider):
                             emit(batch, tool_call)
                             log.call(tool_call)
                     held.clear()
+
+        def handle(event: SSEEvent, batch: list[str]) -> int:
+            if event.event == "ping":
+                return MORE
+            try:
+                item = _decode_event(event.data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return MORE
+            kind = item.type or event.event
+            if kind == "content_block_delta":
+                delta = item.delta
+                if delta is not None and delta.type == "text_delta":
+                    if delta.text:
+                        batch.append(delta.text)
+                        if keep:
+                            text.append(delta.text)
+                    return MORE
+            elif kind == "message_start":
+                usage = item.message.usage if item.message is not None else None
+                if usage is not None and usage.input_tokens is not None:
+                    call.usage.input_tokens = usage.input_tokens
+                return MORE
+            elif kind == "message_delta":
+                if item.usage is not None:
+                    if item.usage.output_tokens is not None:
+                        call.usage.output_tokens = item.usage.output_tokens
+                    if item.usage.input_tokens is not None:
+                        call.usage.input_tokens = item.usage.input_tokens
             elif kind == "message_stop":
                 return DONE
             elif kind == "error":
                 info = item.error or "unknown error"
                 retry = not isinstance(info, str) and info.type in _RETRY_ERROR_TYPES
                 raise UpstreamError(error_detail(info, secrets), retryable=retry)
+            elif kind not in ("content_block_start", "content_block_stop"):
+                return MORE
+            try:
+                rare = _decode_block(event.data)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return MORE
+            block(kind, rare, batch)
             return MORE
 
         return handle
