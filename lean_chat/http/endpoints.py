@@ -14,9 +14,10 @@ from ..config import Settings
 from ..frames import SSE_HEADERS
 from ..hub import Hub, StreamInfo, release_whole
 from ..metrics import Metrics
+from ..providers.parts import strip_state
 from ..refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from ..scope_keys import FOLLOWED, STREAM
-from ..store.base import ConversationForbidden, Store
+from ..store.base import ConversationForbidden, Store, StoredMessage
 from ..turn.chat import ChatService
 from ..turn.detached import DetachedTurn
 from ..turn.follow import FollowedTurn, FollowStream, stream_headers
@@ -40,10 +41,18 @@ from .request_id import frame_request_id, id_header
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .stream_control import StreamControl, new_stream_id
 
-__all__ = ["Endpoints"]
+__all__ = ["Endpoints", "public_messages"]
 
 # More messages than any conversation holds: larger paging values mean the same, and fit every store's integers.
 _PAGE_MAX = 2**31 - 1
+
+
+def public_messages(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Messages as a client may see them: the parts in `meta.parts` without their opaque provider state."""
+    return [
+        StoredMessage(m.role, m.content, strip_state(m.meta)) if m.meta is not None and "parts" in m.meta else m
+        for m in messages
+    ]
 
 
 class Endpoints:
@@ -134,7 +143,7 @@ class Endpoints:
         """`GET /chat/history`: the user's default conversation."""
         user_id = query_user(request)
         messages = await self.store.history(user_id)
-        return JSON(HistoryReply(user_id, messages))
+        return JSON(HistoryReply(user_id, public_messages(messages)))
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
@@ -165,7 +174,7 @@ class Endpoints:
         if errors:
             raise ValidationFailed(errors)
         page = await self.store.read(user_id, conversation_id.strip(), limit, before)
-        answer = ConversationReply(user_id, conversation_id, page.messages)
+        answer = ConversationReply(user_id, conversation_id, public_messages(page.messages))
         if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
             answer.nextBefore, answer.hasMore = page.start if page.start > 0 else None, page.start > 0
         return JSON(answer)

@@ -14,16 +14,25 @@ from ..scope_keys import BODY_SEND
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import left, watch_client
+from .event_frames import EventFrames, done_extras
 from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
 
 
-def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
-    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
+def outcome_frame(outcome: Outcome, request_id: str | None, with_parts: bool = False) -> bytes:
+    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request.
+
+    `with_parts`: the client opted in to events, so `done` carries `message.parts` and `steps`.
+    """
     if isinstance(outcome, Done):
         stopped = isinstance(outcome, Stopped)
+        if with_parts:
+            parts, steps = done_extras(outcome)
+            return done_frame(
+                outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped, parts, steps
+            )
         return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
     return error_frame(outcome.message, outcome.code, request_id)
 
@@ -76,6 +85,7 @@ class TurnStream:
         self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
         self.request_id = turn.request.request_id  # the client's own id, for `error` frames
+        self.events = EventFrames(turn.request.events)  # the opt-in frames this client asked for
         self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
@@ -133,7 +143,7 @@ class TurnStream:
             if self.end is not End.STOPPED:
                 return
             final = self._stop_outcome
-        await self._write_last(outcome_frame(final, request_id))
+        await self._write_last(outcome_frame(final, request_id, self.events.any))
 
     async def _produce(self) -> Outcome | None:
         """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
@@ -141,10 +151,14 @@ class TurnStream:
         None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
         """
         try:
-            async with aclosing(self.turn.batches()) as batches:
+            async with aclosing(self.turn.events()) as events:
                 write = self._write
-                async for batch in batches:
-                    await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+                frame_of = self.events.frame
+                async for item in events:
+                    if isinstance(item, list):
+                        await write({"type": "http.response.body", "body": token_frames(item), "more_body": True})
+                    elif (frame := frame_of(item)) is not None:
+                        await write({"type": "http.response.body", "body": frame, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
