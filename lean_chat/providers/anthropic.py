@@ -275,7 +275,7 @@ class AnthropicProvider(HTTPProvider):
                     call_id, name, pieces = tool
                     args = "".join(pieces) or "{}"  # a call with no input_json_delta takes no arguments
                     tool_call = ToolCall(call_id, name, args)
-                    if _whole(args):
+                    if _whole(args) and not held:  # (behind a held call it waits too: the order stays)
                         emit(batch, tool_call)
                         log.call(tool_call)
                     else:

@@ -172,3 +172,13 @@ async def test_tools_are_announced_with_their_input_schema() -> None:
         {"name": "get_weather", "description": WEATHER.description, "input_schema": WEATHER.parameters}
     ]
     assert "thinking" not in body
+
+
+async def test_calls_keep_their_order_behind_one_whose_json_is_not_whole() -> None:
+    calls = [Call("get_weather", '{"city": "Os'), Call("get_time", {}), Call("get_weather", PARIS)]
+    step = await stream_step(FakeAnthropic(), Reply(tokens=[], calls=calls), model=MODEL)
+    assert [(c.name, c.args_json) for c in step.calls] == [
+        ("get_weather", '{"city": "Os'),
+        ("get_time", "{}"),
+        ("get_weather", '{"city":"Paris"}'),
+    ]
