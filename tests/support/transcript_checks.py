@@ -11,8 +11,8 @@ where that makes our mistakes visible:
 - Anthropic: every `tool_use` is answered by a `tool_result` in the next message (consecutive messages of one
   role count as one turn, as the API combines them); a `thinking` block carries the signature the fake gave for
   that very text and model (so a modified or moved block fails), a `redacted_thinking` block the data the fake
-  gave for that model; with thinking on, the last assistant message, when it calls tools, starts with a thinking
-  block; `budget_tokens` is at least 1024 and below `max_tokens`.
+  gave for that model; with thinking on, a request that goes on with a tool loop (it ends with tool results) has the
+  assistant message before them start with a thinking block; `budget_tokens` is at least 1024 and below `max_tokens`.
 - Gemini: a model content with `functionCall` parts is followed by a user content with as many `functionResponse`
   parts; every `thoughtSignature` is one the fake gave for that part (a call's name, or text) and model; for
   Gemini 3 models the first call of each model step of the current turn carries one (the real API refuses
@@ -196,7 +196,10 @@ def anthropic_problem(body: Any) -> str | None:
     if problem:
         return problem
     messages = body.get("messages", [])
-    last_assistant = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=-1)
+    # A request that goes on with a tool loop ends with the results of the assistant message before them: with
+    # thinking on, that message must start with its thinking.
+    last = _blocks(messages[-1]) if messages else []
+    continuing = len(messages) - 2 if any(b.get("type") == "tool_result" for b in last) else -1
     for i, message in enumerate(messages):
         blocks = _blocks(message)
         role = message.get("role")
@@ -216,7 +219,7 @@ def anthropic_problem(body: Any) -> str | None:
                     return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
         uses = [str(b.get("id", "")) for b in blocks if b.get("type") == "tool_use"]
         if uses:
-            if thinking and i == last_assistant and blocks[0].get("type") not in ("thinking", "redacted_thinking"):
+            if thinking and i == continuing and blocks[0].get("type") not in ("thinking", "redacted_thinking"):
                 return (
                     f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
                     f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start "
