@@ -153,12 +153,16 @@ class TurnStream:
         try:
             async with aclosing(self.turn.events()) as events:
                 write = self._write
-                frame_of = self.events.frame
-                async for item in events:
-                    if isinstance(item, list):
-                        await write({"type": "http.response.body", "body": token_frames(item), "more_body": True})
-                    elif (frame := frame_of(item)) is not None:
-                        await write({"type": "http.response.body", "body": frame, "more_body": True})
+                if not self.turn.wants_events:  # token batches only: the plain path, nothing checked per batch
+                    async for batch in events:
+                        await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})  # type: ignore[arg-type]
+                else:
+                    frame_of = self.events.frame
+                    async for item in events:
+                        if isinstance(item, list):
+                            await write({"type": "http.response.body", "body": token_frames(item), "more_body": True})
+                        elif (frame := frame_of(item)) is not None:
+                            await write({"type": "http.response.body", "body": frame, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
