@@ -99,7 +99,7 @@ _FINISH = {
     "refusal": "content-filter",
 }
 # The thinking budget for each effort (Anthropic's minimum is 1024).
-BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
+BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 MIN_BUDGET = 1024
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 

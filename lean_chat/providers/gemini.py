@@ -71,7 +71,7 @@ _encode = msgspec.json.Encoder().encode
 # Gemini's finish reasons in the engine's words (the filtered ones fail the stream instead).
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 # The thinking budget for each effort (Gemini 2.5; Gemini 3 takes a thinking level instead).
-BUDGETS = {"low": 1024, "medium": 8192, "high": 24576}
+BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
 def _thinking(reasoning: ReasoningOptions, model: str) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def _thinking(reasoning: ReasoningOptions, model: str) -> dict[str, Any]:
         config["thinkingBudget"] = reasoning.budget_tokens
     elif reasoning.effort:
         if model.startswith("gemini-3"):
-            config["thinkingLevel"] = "low" if reasoning.effort == "low" else "high"
+            config["thinkingLevel"] = "low" if reasoning.effort in ("minimal", "low") else "high"  # Pro has only these
         else:
             config["thinkingBudget"] = BUDGETS.get(reasoning.effort, BUDGETS["medium"])
     return config

@@ -148,6 +148,7 @@ async def test_thinking_cut_before_its_signature_keeps_no_state() -> None:
     ("reasoning", "max_tokens", "budget", "sent_max"),
     [
         (ReasoningOptions(effort="low"), 4000, 1024, 4000),
+        (ReasoningOptions(effort="minimal"), 4000, 1024, 4000),
         (ReasoningOptions(effort="high"), 4000, 16384, 20384),
         (ReasoningOptions(budget_tokens=10), 4000, 1024, 4000),
         (ReasoningOptions(budget_tokens=3000), 1024, 3000, 4024),

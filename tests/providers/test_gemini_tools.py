@@ -146,6 +146,8 @@ async def test_signatures_of_another_model_are_dropped() -> None:
         ("gemini-3-pro-preview", ReasoningOptions(effort="medium"), {"includeThoughts": True, "thinkingLevel": "high"}),
         ("gemini-3-pro-preview", ReasoningOptions(effort="low"), {"includeThoughts": True, "thinkingLevel": "low"}),
         ("gemini-2.5-flash", ReasoningOptions(), {"includeThoughts": True}),
+        ("gemini-2.5-flash", ReasoningOptions(effort="minimal"), {"includeThoughts": True, "thinkingBudget": 512}),
+        ("gemini-3-pro-preview", ReasoningOptions(effort="minimal"), {"includeThoughts": True, "thinkingLevel": "low"}),
     ],
 )
 async def test_the_thinking_config(model: str, reasoning: ReasoningOptions, config: dict[str, object]) -> None:

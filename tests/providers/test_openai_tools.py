@@ -106,6 +106,8 @@ async def test_tools_and_reasoning_effort_in_the_request() -> None:
     assert body["reasoning_effort"] == "high"
     await stream_step(fake, model="o4-mini", tools=(), reasoning=ReasoningOptions(budget_tokens=2000))
     assert fake.received[-1].body["reasoning_effort"] == "low" and "tools" not in fake.received[-1].body
+    await stream_step(fake, model="gpt-5", reasoning=ReasoningOptions(effort="minimal"))
+    assert fake.received[-1].body["reasoning_effort"] == "minimal" and fake.refusals == []
     await stream_step(fake, model="gpt-4.1")
     assert "reasoning_effort" not in fake.received[-1].body
 
