@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.apps import in_process
 from tests.support.frames import Frame, check_grammar, parse_frames
 from tests.support.providers import lean
 from tests.support.tools import add, get_weather
@@ -145,3 +146,34 @@ async def test_a_stream_that_ends_mid_call_fails_cleanly_and_the_next_turn_is_va
         _, done = await stream(http, body(upstream, "Again?", "t5"))
     assert done.event == "done", done.data
     assert upstream.refusals == []
+
+
+async def test_a_conversation_that_moves_between_providers_stays_valid_for_each(
+    served_fakes: dict[str, FakeUpstream],
+) -> None:
+    for fake in served_fakes.values():
+        fake.reset()
+    claude, openai, gemini = served_fakes["anthropic"], served_fakes["openai"], served_fakes["gemini"]
+    claude.reset(
+        Reply(tokens=["Checking."], reasoning=["Weather."], calls=[Call("get_weather", PARIS)], redacted=True),
+        Reply(tokens=["21 degrees."], reasoning=["Answer."]),
+    )
+    openai.reset(Reply(tokens=["Oslo: "], calls=[Call("get_weather", {"city": "Oslo"})]), Reply(tokens=["21 too."]))
+    gemini.reset(Reply(tokens=["Both 21."], reasoning=["Sum up."]))
+    settings: dict[str, Any] = {"sqlite_path": "", "tools": [get_weather]}
+    for fake in served_fakes.values():
+        settings.update(fake.options())
+        settings[f"{fake.name}_max_retries"] = 0
+    async with in_process(**settings) as http:
+        for fake, text in ((claude, "Paris?"), (openai, "And Oslo?"), (gemini, "Summary?")):
+            _, done = await stream(http, body(fake, text, "mover"))
+            assert done.event == "done", (fake.name, done.data)
+    for fake in (claude, openai, gemini):
+        assert fake.refusals == [], fake.name
+    # The thinking (signed for Claude) never reached the others; the calls and results did, in their formats.
+    assert "thinking" not in str(openai.received[-1].body) and "redacted" not in str(gemini.received[-1].body)
+    roles = [m["role"] for m in openai.received[-1].body["messages"]]
+    assert roles[:4] == ["user", "assistant", "tool", "assistant"]
+    contents = gemini.received[-1].body["contents"]
+    assert sum("functionCall" in p for c in contents for p in c["parts"]) == 2
+    assert sum("functionResponse" in p for c in contents for p in c["parts"]) == 2
