@@ -28,6 +28,15 @@ Byte-level reads without a server: `httpx.AsyncClient(transport=fake.transport()
 `Reply(cuts=[17])` (one read cut at byte 17) or `Reply(chunk_size=1)` (one byte per read).
 `fake.env()` gives the environment variables instead (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...).
 
+Tools and reasoning: `Reply(reasoning=[...], calls=[Call("get_weather", {"city": "Paris"})])` streams reasoning,
+the text, then tool calls in the provider's own format (OpenAI `delta.tool_calls` fragments and
+`reasoning_content`; Anthropic signed `thinking` and `tool_use` blocks; Gemini `thought` parts and whole
+`functionCall` parts with a `thoughtSignature`); faults are knobs: arguments as a string cut mid-JSON, `Call(id=None)`,
+any name, `end_after`/`drop_after` counting every event, `call_index`, `signed=False`, `redacted`, `late_signature`.
+Before answering, a fake checks the request as the real API would (`transcript_checks`: every call answered,
+signatures present and unmodified, tools and reasoning knobs well formed) and answers 400 in the provider's error
+format when it would refuse it; `fake.refusals` lists those messages (`fake.validate = False` turns it off).
+
 `fake.queue(*replies)` scripts the next attempts in order (the last reply repeats), `fake.reset(*replies)`
 also forgets what was received (for a fake shared between tests); `FakeAnthropic` and
 `FakeGemini` work the same way (routing: a model starting `claude` / `gemini`). `refused_url()` is a
