@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -192,3 +193,18 @@ async def test_the_fake_refuses_a_call_left_unanswered_like_openai() -> None:
         )
     assert response.status_code == 400
     assert "did not have response messages: c1" in response.json()["error"]["message"]
+
+
+async def test_reasoning_and_text_in_one_delta_keep_their_order() -> None:
+    def chunk(delta: dict[str, object], finish: str | None = None) -> str:
+        body = {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return f"data: {json.dumps(body)}\n\n"
+
+    raw = [
+        chunk({"reasoning_content": "think"}),
+        chunk({"reasoning_content": " done", "content": "Hi"}),
+        chunk({}, "stop"),
+    ]
+    step = await stream_step(FakeOpenAI(), Reply(raw=[*raw, "data: [DONE]\n\n"]), model=MODEL)
+    assert step.kinds() == ["reasoning", "text", "end"]
+    assert step.reasoning == "think done" and step.text == "Hi"
