@@ -20,7 +20,10 @@ from hypothesis import strategies as st
 from lean_chat.providers.base import ContextMessage, ProviderError
 from lean_chat.providers.events import ReasoningDelta, ToolCall
 from lean_chat.providers.parts import Part, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
+from tests.support.apps import in_process
+from tests.support.frames import check_grammar, parse_frames
 from tests.support.provider_steps import Streamed, stream_step
+from tests.support.tools import get_weather
 from tests.support.upstreams import Call, FakeAnthropic, FakeGemini, FakeOpenAI, FakeUpstream, Reply
 
 FAKES: dict[str, Callable[[], FakeUpstream]] = {"openai": FakeOpenAI, "anthropic": FakeAnthropic, "gemini": FakeGemini}
@@ -242,6 +245,38 @@ def test_garbled_event_sequences_end_or_fail_cleanly(name: str) -> None:
             assert step.items, "a step that ends well ends with its StepEnd"
             step.end  # noqa: B018 (asserts the last item is the StepEnd)
             assert all(isinstance(c.id, str) and c.id for c in step.calls)
+
+        anyio.run(run)
+
+    check()
+
+
+@pytest.mark.parametrize("name", list(FAKES))
+def test_garbled_upstream_steps_through_the_app_never_give_a_500_or_a_traceback(
+    name: str, served_fakes: dict[str, FakeUpstream]
+) -> None:
+    fake = served_fakes[name]
+    model = {"openai": "gpt-4.1", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-3-pro-preview"}[name]
+
+    @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(events=st.lists(EVENTS[name](), max_size=10), opted=st.booleans(), reasoning=st.booleans())
+    def check(events: list[str], opted: bool, reasoning: bool) -> None:
+        fake.reset(Reply(raw=events), Reply(tokens=["ok"]))
+        params: dict[str, Any] = {"model": model}
+        if opted:
+            params["events"] = ["reasoning", "tools"]
+        if reasoning:
+            params["reasoning"] = {"effort": "low"}
+        payload = {"userId": "fuzz", "messages": [{"role": "user", "content": "go"}], "params": params}
+
+        async def run() -> None:
+            settings_ = {"sqlite_path": "", "tools": [get_weather], **fake.options(), f"{name}_max_retries": 0}
+            async with in_process(**settings_) as http:
+                response = await http.post("/chat/stream", json=payload)
+            assert response.status_code == 200
+            assert "Traceback" not in response.text
+            last = check_grammar(parse_frames(response.content), opted_in=opted)
+            assert last.event == "done" or last.data["error"]["code"] != "internal_error", last.data
 
         anyio.run(run)
 
