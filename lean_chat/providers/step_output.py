@@ -2,9 +2,9 @@
 
 A provider's event handler appends visible text to the read's batch, as it always did (the hot path). The rare
 events (reasoning, a complete tool call) go through `emit`, which first moves the batch's text ahead of the event,
-so the order of the upstream stream is kept. The step's parts are logged only when the step carries opaque state
-that must be replayed (Anthropic thinking, Gemini thought signatures); otherwise the engine builds them itself from
-what streamed, and `StepEnd.parts` is None.
+so the order of the upstream stream is kept. A provider whose steps may carry opaque state to replay (Anthropic's
+thinking, Gemini's thought signatures) logs the step's parts (`StepLog`); they reach `StepEnd.parts` only when some
+part does carry state, otherwise the engine builds the same parts from what streamed and `StepEnd.parts` is None.
 """
 
 from __future__ import annotations
