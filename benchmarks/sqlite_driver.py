@@ -41,7 +41,7 @@ from lean_chat.store.base import (
     TurnStart,
     is_reserved_for_other,
 )
-from lean_chat.store.history import NEW_CHAT, ContextWindow, same, title_for
+from lean_chat.store.history import NEW_CHAT, ContextWindow, same, title_for, with_stored_parts
 from lean_chat.store.sqlite import (
     _CACHE_FROM,
     INSERT_CONVERSATION,
@@ -49,7 +49,7 @@ from lean_chat.store.sqlite import (
     SELECT_ANY_USER_MESSAGE,
     SELECT_CONVERSATION,
     SELECT_FOR_REPLY,
-    SELECT_ROLES_AND_CONTENTS,
+    SELECT_PREFIX_ROWS,
     SELECT_ROWS_FROM,
     SELECT_ROWS_NEWEST_FIRST,
     SELECT_SYSTEM_ROWS,
@@ -60,6 +60,7 @@ from lean_chat.store.sqlite import (
     _encode_meta,
     _message,
     _new_life,
+    keep_with_parts,
 )
 from lean_chat.store.window_cache import WindowCache
 
@@ -175,17 +176,20 @@ class AiosqliteStore:
             life, title, explicit, count = _new_life(), NEW_CHAT, False, 0
         else:
             life, title, explicit, count = int(row[1]), str(row[2]), bool(row[3]), int(row[4])
-        prefix = 0 < count <= len(incoming) and await self._stored_is_prefix(conversation_id, incoming)
-        if prefix:
+        kept = await self._stored_prefix(conversation_id, incoming) if 0 < count <= len(incoming) else None
+        prefix = kept is not None
+        if kept is not None:
             new = incoming[count:]
             window = ContextWindow(cap, life)
+            window.extend(with_stored_parts(incoming, kept))
         elif count:
             new = incoming
             window = await self._window(conversation_id, life, count, cap)
+            window.extend(incoming)
         else:
             new = incoming
             window = ContextWindow(cap, life)
-        window.extend(incoming)
+            window.extend(incoming)
         window.count = count + len(new)
         if new:
             known = incoming[:count] if prefix or not count else None
@@ -222,16 +226,21 @@ class AiosqliteStore:
             window.extend(await self._tail(conversation_id, cap))
         return window
 
-    async def _stored_is_prefix(self, conversation_id: str, incoming: list[StoredMessage]) -> bool:
-        """`_stored_is_prefix`: rows fetched a chunk per hop, up to the first difference."""
-        cursor = await self.db.execute(SELECT_ROLES_AND_CONTENTS, (conversation_id,))
+    async def _stored_prefix(
+        self, conversation_id: str, incoming: list[StoredMessage]
+    ) -> list[tuple[int, StoredMessage]] | None:
+        """`_stored_prefix`: rows fetched a chunk per hop, up to the first difference."""
+        kept: list[tuple[int, StoredMessage]] = []
+        cursor = await self.db.execute(SELECT_PREFIX_ROWS, (conversation_id,))
         try:
             position = 0
-            async for role, content in cursor:
+            async for role, content, meta in cursor:
                 if position >= len(incoming) or not same(StoredMessage(role, content), incoming[position]):
-                    return False
+                    return None
+                if meta is not None:
+                    keep_with_parts(kept, position, _message(role, content, meta))
                 position += 1
-            return True
+            return kept
         finally:
             await cursor.close()
 

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .base import StoredMessage
 
-__all__ = ["NEW_CHAT", "ContextWindow", "cap_context", "is_prefix", "merge_history", "title_for"]
+__all__ = [
+    "NEW_CHAT",
+    "ContextWindow",
+    "cap_context",
+    "has_parts",
+    "is_prefix",
+    "merge_history",
+    "title_for",
+    "with_stored_parts",
+]
 
 NEW_CHAT = "New chat"
 
@@ -30,12 +40,33 @@ def is_prefix(stored: Sequence[StoredMessage], incoming: Sequence[StoredMessage]
     return bool(stored) and len(stored) <= len(incoming) and all(map(same, stored, incoming))
 
 
+def has_parts(meta: dict[str, Any] | None) -> bool:
+    """True when a message's meta holds a turn's parts (the stored copy alone has their provider state)."""
+    return meta is not None and "parts" in meta
+
+
+def with_stored_parts(
+    incoming: Sequence[StoredMessage], kept: Iterable[tuple[int, StoredMessage]]
+) -> list[StoredMessage]:
+    """The incoming list with the stored copy at each (position, message) of `kept`: the stored messages with parts.
+
+    A client resending the conversation never has the providers' opaque state (signatures, redacted thinking),
+    so the context takes those messages from the store, meta included.
+    """
+    context = list(incoming)
+    for position, message in kept:
+        context[position] = message
+    return context
+
+
 def merge_history(
     stored: list[StoredMessage], incoming: list[StoredMessage]
 ) -> tuple[list[StoredMessage], list[StoredMessage]]:
-    """(context, new): the incoming list when the stored one is its prefix, else stored + incoming."""
+    """(context, new): when the stored list is a prefix of the incoming one, the incoming list (with the stored
+    copies of messages with parts), else stored + incoming."""
     if is_prefix(stored, incoming):
-        return incoming, incoming[len(stored) :]
+        kept = [(i, m) for i, m in enumerate(stored) if has_parts(m.meta)]
+        return with_stored_parts(incoming, kept), incoming[len(stored) :]
     return stored + incoming, incoming
 
 

@@ -16,7 +16,7 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
-from .history import NEW_CHAT, ContextWindow, is_prefix, title_for
+from .history import NEW_CHAT, ContextWindow, has_parts, is_prefix, title_for, with_stored_parts
 
 __all__ = ["MemoryStore"]
 
@@ -78,7 +78,7 @@ class MemoryStore:
         if is_prefix(stored, incoming):
             new = list(incoming[len(stored) :])
             window = ContextWindow(max_context_chars)
-            window.extend(incoming)
+            window.extend(with_stored_parts(incoming, [(i, m) for i, m in enumerate(stored) if has_parts(m.meta)]))
         else:
             new = list(incoming)
             if window is None or window.cap != max_context_chars:

@@ -22,7 +22,7 @@ from .base import (
     default_conversation_id,
     is_reserved_for_other,
 )
-from .history import NEW_CHAT, ContextWindow, title_for
+from .history import NEW_CHAT, ContextWindow, has_parts, title_for, with_stored_parts
 from .postgres_schema import LOCK_KEY, MIGRATIONS, VERSION_TABLE
 from .window_cache import WindowCache
 from .worker import to_the_end
@@ -216,12 +216,14 @@ class PostgresStore:
         kind, life, title = str(head["kind"]), int(head["life"]), str(head["title"])
         if kind == "forbidden":
             raise ConversationForbidden(conversation_id)
-        if kind == "prefix":
+        if kind == "prefix":  # the client resent the conversation: its copies, but the stored ones with parts
             window = ContextWindow(max_context_chars, life)
+            kept = [(int(row["pos"]), _message(row)) for row in rows[1:]]
+            window.extend(with_stored_parts(incoming, [(i, m) for i, m in kept if has_parts(m.meta)]))
         else:
             window = known.copy() if kind == "delta" and known is not None else ContextWindow(max_context_chars, life)
             window.extend([_message(row) for row in rows[1:]])
-        window.extend(incoming)
+            window.extend(incoming)
         window.count = (0 if kind == "prefix" else int(head["pos"])) + len(incoming)
         window.life = life
         self._remember(conversation_id, window)

@@ -41,7 +41,9 @@ CREATE INDEX lc_messages_system ON lc_messages (conversation_id, pos) WHERE role
 # append the new ones, and return a header row (its `pos`: the stored count before the turn) then the stored
 # messages the context needs:
 #   kind 'forbidden'           another user's conversation: nothing written;
-#   kind 'prefix'              the stored messages were a prefix of the incoming ones (the context is incoming);
+#   kind 'prefix'              the stored messages were a prefix of the incoming ones (the context is incoming):
+#                              the stored rows whose meta may hold parts follow (the context takes those, whose
+#                              provider state the client's copies lack; none for a conversation without parts);
 #   kind 'delta'               the caller's cached window (p_known_life, p_known_count) is current: the rows
 #                              stored since it follow;
 #   kind 'window'              the rows of the stored messages' capped context follow (system ones kept).
@@ -58,6 +60,7 @@ DECLARE
     old_count integer;
     first_new integer := 1;
     is_prefix boolean := false;
+    parts_at integer[] := '{}';
     budget bigint;
     start_pos integer;
     taken integer := 0;
@@ -97,12 +100,15 @@ BEGIN
         old_count := conv.message_count;
         IF old_count > 0 AND old_count <= n THEN
             is_prefix := true;
-            FOR rec IN SELECT m.pos, m.role, m.content FROM lc_messages m
+            FOR rec IN SELECT m.pos, m.role, m.content, strpos(m.meta, '"parts"') > 0 AS parts FROM lc_messages m
                        WHERE m.conversation_id = p_cid ORDER BY m.pos LOOP
                 IF rec.role IS DISTINCT FROM p_roles[rec.pos + 1]
                    OR rec.content IS DISTINCT FROM p_contents[rec.pos + 1] THEN
                     is_prefix := false;
                     EXIT;
+                END IF;
+                IF rec.parts THEN
+                    parts_at := parts_at || rec.pos;
                 END IF;
             END LOOP;
         END IF;
@@ -126,6 +132,10 @@ BEGIN
     IF is_prefix THEN
         kind := 'prefix'; life := conv.life; title := conv.title; pos := old_count; role := ''; content := '';
         RETURN NEXT;
+        IF cardinality(parts_at) > 0 THEN
+            RETURN QUERY SELECT 'row'::text, 0::bigint, ''::text, m.pos, m.role, m.content, m.meta
+                FROM lc_messages m WHERE m.conversation_id = p_cid AND m.pos = ANY (parts_at) ORDER BY m.pos;
+        END IF;
         RETURN;
     END IF;
     IF conv.life = p_known_life AND p_known_count <= old_count THEN
@@ -170,4 +180,5 @@ $fn$;
 # Version n is reached by running MIGRATIONS[n - 1]; a new version appends a step, never edits one.
 # Version 2 replaces lc_start_turn with its faster body (one UPDATE on the usual path, one INSERT ... RETURNING
 # for a new conversation); CREATE OR REPLACE keeps later versions of the function equally cheap to ship.
-MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN, _START_TURN)
+# Version 3: a 'prefix' turn also returns the stored rows with parts (their provider state stays in the context).
+MIGRATIONS: tuple[str, ...] = (_TABLES + _START_TURN, _START_TURN, _START_TURN)

@@ -22,7 +22,7 @@ from .base import (
     is_reserved_for_other,
 )
 from .group_commit import GroupCommit
-from .history import NEW_CHAT, ContextWindow, same, title_for
+from .history import NEW_CHAT, ContextWindow, has_parts, same, title_for, with_stored_parts
 from .window_cache import WindowCache
 from .worker import Worker
 
@@ -70,7 +70,12 @@ UPDATE_AFTER_TURN = "UPDATE lc_conversations SET message_count = ?, updated_at =
 SELECT_ROWS_FROM = (
     "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx"
 )
-SELECT_ROLES_AND_CONTENTS = "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx"
+# The merge's prefix check: every stored role and content, and the meta of those whose meta may hold parts (instr
+# in SQL: no meta of the others is read into Python).
+SELECT_PREFIX_ROWS = (
+    "SELECT role, content, CASE WHEN instr(meta, '\"parts\"') THEN meta END FROM lc_messages"
+    " WHERE conversation_id = ? ORDER BY idx"
+)
 SELECT_SYSTEM_ROWS = (
     "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? AND role = 'system' ORDER BY idx"
 )
@@ -202,17 +207,20 @@ class SQLiteStore:
             life, title, explicit, count = _new_life(), NEW_CHAT, False, 0
         else:
             life, title, explicit, count = int(row[1]), str(row[2]), bool(row[3]), int(row[4])
-        prefix = 0 < count <= len(incoming) and _stored_is_prefix(db, conversation_id, incoming)
-        if prefix:
+        kept = _stored_prefix(db, conversation_id, incoming) if 0 < count <= len(incoming) else None
+        prefix = kept is not None
+        if kept is not None:  # the client resent the conversation: its copies, but the stored ones with parts
             new = incoming[count:]
             window = ContextWindow(cap, life)
+            window.extend(with_stored_parts(incoming, kept))
         elif count:
             new = incoming
             window = self._window(db, conversation_id, life, count, cap)
+            window.extend(incoming)
         else:  # nothing stored: nothing to read
             new = incoming
             window = ContextWindow(cap, life)
-        window.extend(incoming)
+            window.extend(incoming)
         window.count = count + len(new)
         if new:
             known = incoming[:count] if prefix or not count else None
@@ -316,16 +324,28 @@ def _messages(db: sqlite3.Connection, conversation_id: str, start: int, end: int
     return [_message(*row) for row in rows]
 
 
-def _stored_is_prefix(db: sqlite3.Connection, conversation_id: str, incoming: list[StoredMessage]) -> bool:
-    """True when the stored messages are a prefix of `incoming`; reads no further than the first difference."""
-    cursor = db.execute(SELECT_ROLES_AND_CONTENTS, (conversation_id,))
+def _stored_prefix(
+    db: sqlite3.Connection, conversation_id: str, incoming: list[StoredMessage]
+) -> list[tuple[int, StoredMessage]] | None:
+    """When the stored messages are a prefix of `incoming`, those with parts by position (`with_stored_parts`);
+    else None. Reads no further than the first difference."""
+    kept: list[tuple[int, StoredMessage]] = []
+    cursor = db.execute(SELECT_PREFIX_ROWS, (conversation_id,))
     try:
-        for position, (role, content) in enumerate(cursor):
+        for position, (role, content, meta) in enumerate(cursor):
             if position >= len(incoming) or not same(StoredMessage(role, content), incoming[position]):
-                return False
-        return True
+                return None
+            if meta is not None:
+                keep_with_parts(kept, position, _message(role, content, meta))
+        return kept
     finally:
         cursor.close()
+
+
+def keep_with_parts(kept: list[tuple[int, StoredMessage]], position: int, message: StoredMessage) -> None:
+    """Add (position, message) to `kept` when the message's meta holds parts (the SQL's test is only textual)."""
+    if has_parts(message.meta):
+        kept.append((position, message))
 
 
 def _tail(db: sqlite3.Connection, conversation_id: str, cap: int) -> list[StoredMessage]:

@@ -15,6 +15,7 @@ from lean_chat.providers.parts import (
     ToolResultPart,
     decode_parts,
     encode_parts,
+    strip_state,
 )
 from lean_chat.store.base import (
     ConversationForbidden,
@@ -258,3 +259,38 @@ async def test_a_tool_turns_parts_come_back_in_order_with_their_opaque_state(sto
     # The next turn's context carries them (the client sends only its new message).
     following = await store.start_turn("parts", cid, [user("and tomorrow?")], CAP)
     assert following.context[-2].meta == {"parts": parts}
+
+
+async def test_a_resent_conversation_gets_the_stored_parts_with_their_state(store: Store) -> None:
+    # ai-chat-kit resends every earlier message on each turn, without meta.parts (the client never has the state).
+    parts = encode_parts(
+        [
+            ReasoningPart("pensée", ProviderState("anthropic", "claude-x", {"signature": "c2ln=="})),
+            ReasoningPart("", ProviderState("anthropic", "claude-x", {"redacted": "b3BhcXVl"})),
+            ToolCallPart(
+                "call_0", "get_weather", {"city": "Oslo"}, ProviderState("gemini", "g-3", {"thoughtSignature": "t"})
+            ),
+            ToolResultPart("call_0", "get_weather", output={"celsius": 21}),
+            TextPart("Sunny."),
+        ]
+    )
+    cid = default_conversation_id("resend")
+    tagged = StoredMessage("user", "weather?", {"label": "parts"})  # "parts" in its meta's text, not a meta.parts
+    start = await store.start_turn("resend", cid, [tagged], CAP)
+    answer = StoredMessage("assistant", "Sunny.", {"parts": parts})
+    await store.save_reply("resend", cid, start.life, answer)
+    second = await store.start_turn("resend", cid, [user("weather?"), reply("Sunny."), user("tomorrow?")], CAP)
+    # The stored copy of the reply with parts (meta whole); the client's copies of the others.
+    assert second.context == [user("weather?"), answer, user("tomorrow?")]
+    await store.save_reply("resend", cid, second.life, reply("Rain."))
+    # A resend with the parts as /chat/history shows them (no state), and one more message: the stored copy again.
+    public = StoredMessage("assistant", "Sunny.", strip_state(answer.meta))
+    resent = [user("weather?"), public, user("tomorrow?"), reply("Rain."), user("after?")]
+    third = await store.start_turn("resend", cid, resent, CAP)
+    assert third.context == [user("weather?"), answer, user("tomorrow?"), reply("Rain."), user("after?")]
+    # The window the store keeps for the conversation has them too: a client sending only its new message.
+    fourth = await store.start_turn("resend", cid, [user("thanks")], CAP)
+    assert fourth.context[1] == answer
+    # Nothing stored changed: the history is the first copies, the reply's state kept.
+    assert pairs(await store.history("resend")) == pairs(fourth.context)
+    assert (await store.history("resend"))[1] == answer

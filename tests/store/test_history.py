@@ -87,6 +87,14 @@ def test_merge_ignores_meta() -> None:
     assert merge_history(stored, incoming)[1] == [msg("user", "b")]
 
 
+def test_merge_prefix_takes_the_stored_copies_of_messages_with_parts() -> None:
+    # A resent reply lacks the parts' provider state: the context has the stored copy (the others: the client's).
+    with_parts = StoredMessage("assistant", "b", {"parts": [{"type": "text", "text": "b", "state": {"x": 1}}]})
+    stored = [StoredMessage("user", "a", {"x": 1}), with_parts]
+    incoming = [msg("user", "a"), msg("assistant", "b"), msg("user", "c")]
+    assert merge_history(stored, incoming) == ([msg("user", "a"), with_parts, msg("user", "c")], [msg("user", "c")])
+
+
 # Over HTTP
 
 

@@ -66,3 +66,50 @@ def test_instances_starting_at_once_migrate_once() -> None:
 
     with temporary_database() as url:
         assert asyncio.run(start_four(url)) == list(range(1, len(MIGRATIONS) + 1))
+
+
+# A stand-in for an older lc_start_turn (same signature); migration 3 must replace it.
+_OLD_START_TURN = """
+CREATE OR REPLACE FUNCTION lc_start_turn(
+    p_user text, p_cid text, p_roles text[], p_contents text[], p_metas text[], p_title text,
+    p_cap integer, p_now double precision, p_known_life bigint, p_known_count integer
+) RETURNS TABLE (kind text, life bigint, title text, pos integer, role text, content text, meta text)
+LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'the version 2 body'; END $fn$
+"""
+
+
+@pytest.mark.postgres
+def test_a_version_2_database_gets_the_turn_function_that_keeps_stored_parts() -> None:
+    parts = [{"type": "reasoning", "text": "r", "state": {"provider": "p", "model": "m", "data": {"signature": "s"}}}]
+    answer = StoredMessage("assistant", "a", {"parts": parts})
+
+    async def run(url: str) -> tuple[list[int], list[StoredMessage]]:
+        store = PostgresStore(url, min_size=1, max_size=2)
+        await store.open()
+        start = await store.start_turn("v", "c", [StoredMessage("user", "q")], 1000)
+        await store.save_reply("v", "c", start.life, answer)
+        await store.close()
+        connection = await asyncpg.connect(url)
+        try:
+            await connection.execute("DELETE FROM lc_schema_version WHERE version > 2")
+            await connection.execute(_OLD_START_TURN)
+        finally:
+            await connection.close()
+        store = PostgresStore(url, min_size=1, max_size=2)
+        await store.open()
+        try:
+            resent = [StoredMessage("user", "q"), StoredMessage("assistant", "a"), StoredMessage("user", "more")]
+            context = (await store.start_turn("v", "c", resent, 1000)).context
+        finally:
+            await store.close()
+        connection = await asyncpg.connect(url)
+        try:
+            versions = [row[0] for row in await connection.fetch("SELECT version FROM lc_schema_version ORDER BY 1")]
+        finally:
+            await connection.close()
+        return versions, context
+
+    with temporary_database() as url:
+        versions, context = asyncio.run(run(url))
+    assert len(MIGRATIONS) == 3 and versions == [1, 2, 3]
+    assert context == [StoredMessage("user", "q"), answer, StoredMessage("user", "more")]

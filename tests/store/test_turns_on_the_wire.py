@@ -11,11 +11,12 @@ import httpx
 import pytest
 
 from lean_chat import create_app
-from tests.support.apps import stream_body
+from tests.support.apps import in_process, stream_body, turn
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.live_server import LiveServer
 from tests.support.postgres import run_sql
 from tests.support.stores import PERSISTENT
+from tests.support.tools import get_weather, tool_body
 from tests.support.upstreams import FakeOpenAI, Reply
 
 # A mock reply of about 60 tokens at 20 ms each: a second or so to delete the conversation under it.
@@ -276,3 +277,24 @@ def test_a_nul_from_the_provider_is_kept_as_a_replacement_character_on_every_sto
     # The client sees what the provider sent; every store keeps the same text, which PostgreSQL can hold.
     assert last.event == "done" and last.data["message"]["content"] == "zero\x00byte"
     assert stored[1:] == [{"role": "assistant", "content": "zero\ufffdbyte", "meta": None}]
+
+
+@pytest.mark.anyio
+async def test_a_client_resending_the_conversation_gets_the_stored_parts_into_the_context(database_url: str) -> None:
+    # ai-chat-kit resends every message; its copy of a tool turn's reply has no parts (nor their state). The mock
+    # opens a reply with one line per tool result of the context's last message: here the resent reply's.
+    calls = [{"name": "get_weather", "args": {"city": "Oslo"}}]
+    said = 'Tool get_weather returned {"city":"Oslo","celsius":21}.\n\n'
+    async with in_process(create_app(database_url=database_url, tools=[get_weather])) as http:
+        first = check_grammar(
+            parse_frames((await turn(http, tool_body("kit", "Oslo?", calls, reasoning="Hm."))).content)
+        )
+        content = first.data["message"]["content"]
+        resent = [{"role": "user", "content": "Oslo?"}, {"role": "assistant", "content": content}]
+        again = {"userId": "kit", "messages": resent, "params": {"mock": {"tokenDelayMs": 0, "reasoning": "Hm."}}}
+        second = check_grammar(parse_frames((await turn(http, again)).content))
+        kept = (await http.get("/chat/history", params={"userId": "kit"})).json()["messages"]
+    assert second.event == "done" and second.data["message"]["content"].startswith(said)
+    # The resent messages were already stored: only the new reply was added, the first one's parts kept.
+    assert [m["content"] for m in kept] == ["Oslo?", content, second.data["message"]["content"]]
+    assert [p["type"] for p in kept[1]["meta"]["parts"]] == ["reasoning", "tool_call", "tool_result", "text"]

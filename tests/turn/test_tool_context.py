@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from lean_chat.providers.parts import (
 )
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.memory import MemoryStore
+from lean_chat.store.sqlite import SQLiteStore
 from lean_chat.tools import ToolRegistry
 from lean_chat.turn.chat import ChatService, ContextView
 from lean_chat.turn.outcomes import Done
@@ -89,6 +91,41 @@ async def test_each_step_and_the_next_turn_get_the_parts_with_the_providers_stat
     assert previous.content == "Let me add. It is 5."
     assert previous.parts is not None and previous.parts[0] == ReasoningPart("I should add.", STATE)
     assert previous.parts[-1] == TextPart("It is 5.")
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_a_client_resending_the_conversation_gets_the_stored_parts_with_their_state(
+    kind: str, tmp_path: Path
+) -> None:
+    store = MemoryStore() if kind == "memory" else SQLiteStore(str(tmp_path / "chat.sqlite3"))
+    await store.open()
+    provider = Recording()
+    service = ChatService(store, {"anthropic": provider}, tools=ToolRegistry([add]))
+    try:
+        turn = await service.open_turn(
+            TurnRequest("u", "default:u", [StoredMessage("user", "2+3?")], model="claude-test")
+        )
+        async for _ in turn.events():
+            pass
+        done = await turn.finish()
+        assert isinstance(done, Done)
+        # ai-chat-kit resends every message (its copy of the reply has no parts) and then its new one.
+        resent = [
+            StoredMessage("user", "2+3?"),
+            StoredMessage("assistant", done.content),
+            StoredMessage("user", "3+4?"),
+        ]
+        follow = await service.open_turn(TurnRequest("u", "default:u", resent, model="claude-test"))
+        previous = list(follow.call.messages)[-2]
+    finally:
+        await store.close()
+    assert previous.content == "Let me add. It is 5." and previous.parts == (
+        ReasoningPart("I should add.", STATE),
+        TextPart("Let me add. "),
+        ToolCallPart("call_0", "add", {"a": 2, "b": 3}),
+        ToolResultPart("call_0", "add", output=5),
+        TextPart("It is 5."),
+    )
 
 
 async def test_a_client_cannot_send_provider_state_into_the_context() -> None:
