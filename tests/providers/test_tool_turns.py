@@ -85,6 +85,39 @@ async def test_one_tool_step_with_reasoning_then_a_follow_up_turn(upstream: Fake
         assert any("thoughtSignature" in p for c in sent["contents"] for p in c["parts"])
 
 
+async def test_a_client_resending_the_whole_conversation_still_sends_the_signed_reasoning_back(
+    upstream: FakeUpstream,
+) -> None:
+    upstream.reset(
+        Reply(tokens=["Let me check."], reasoning=["Weather asked."], calls=[Call("get_weather", PARIS)]),
+        Reply(tokens=["21 degrees."], reasoning=["Answer now."]),
+    )
+    async with lean(upstream, tools=[get_weather]) as http:
+        _, done = await stream(http, body(upstream, "Weather in Paris?", "t-resend"))
+        assert done.event == "done", done.data
+        # As ai-chat-kit does: every earlier message as the client holds it (no provider state), then the new one.
+        held = [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": "Let me check.21 degrees."},
+        ]
+        upstream.reset(Reply(tokens=["You are welcome."], reasoning=["Polite."]))
+        payload = body(upstream, "Thanks!", "t-resend")
+        payload["messages"] = [*held, {"role": "user", "content": "Thanks!"}]
+        _, done = await stream(http, payload)
+        assert done.event == "done", done.data
+    assert upstream.refusals == []
+    sent = upstream.received[-1].body
+    if upstream.name == "anthropic":
+        thinking = [b for m in sent["messages"] for b in _blocks(m) if b.get("type") == "thinking"]
+        assert [b["thinking"] for b in thinking] == ["Weather asked.", "Answer now."] and all(
+            b["signature"] for b in thinking
+        )
+    if upstream.name == "gemini":
+        assert any("thoughtSignature" in p for c in sent["contents"] for p in c["parts"])
+    if upstream.name == "openai":
+        assert any(m.get("role") == "tool" for m in sent["messages"])
+
+
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     """An Anthropic message's content blocks."""
     content = message["content"]
