@@ -208,7 +208,7 @@ class Turn:
         """Save the complete reply: Done, or Unsaved when the conversation is gone or the store went away."""
         content = self.content
         try:
-            if not await self._save(StoredMessage("assistant", content, None)):
+            if not await self._save(StoredMessage("assistant", content, self._meta(None))):
                 return _GONE
         except StoreUnavailable:
             return _UNAVAILABLE
@@ -230,7 +230,7 @@ class Turn:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
         if self.started and not self.saved:
             try:
-                await self._save(StoredMessage("assistant", self.content, dict(PARTIAL_META)))
+                await self._save(StoredMessage("assistant", self.content, self._meta(PARTIAL_META)))
             except StoreUnavailable:
                 logger.warning("partial reply not saved: the history store is unavailable")
             except Exception as exc:  # the turn is ending already: its own failure is what the client sees
@@ -243,11 +243,18 @@ class Turn:
         content = self.content
         if self.started and not self.saved:
             try:
-                if not await self._save(StoredMessage("assistant", content, dict(STOPPED_META))):
+                if not await self._save(StoredMessage("assistant", content, self._meta(STOPPED_META))):
                     return _GONE
             except StoreUnavailable:
                 logger.warning("stopped reply not saved: the history store is unavailable")
         return Stopped(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+
+    def _meta(self, flags: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The reply's `meta`: its id (when the request named one) and these flags (partial, stopped)."""
+        reply_id = self.request.reply_id
+        if reply_id is None:
+            return dict(flags) if flags else None
+        return {"id": reply_id, **(flags or {})}
 
     async def _save(self, reply: StoredMessage) -> bool:
         """Append the assistant reply to the conversation; False when it was deleted since the turn began.
@@ -290,9 +297,12 @@ class ChatService:
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
 
-    async def save_interrupted(self, user_id: str, conversation_id: str, life: int, content: str) -> None:
+    async def save_interrupted(
+        self, user_id: str, conversation_id: str, life: int, content: str, reply_id: str | None = None
+    ) -> None:
         """Save a reply whose producer died, rebuilt from its kept frames, marked partial (not into a new life)."""
-        reply = _keepable(StoredMessage("assistant", content, dict(PARTIAL_META)))
+        meta = dict(PARTIAL_META) if reply_id is None else {"id": reply_id, **PARTIAL_META}
+        reply = _keepable(StoredMessage("assistant", content, meta))
         try:
             await self.store.save_reply(user_id, conversation_id, life, reply)
         except ConversationGone:

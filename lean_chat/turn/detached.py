@@ -11,10 +11,11 @@ from ..hub import Hub, StreamInfo, release_whole
 from ..metrics import Metrics
 from .cancellation import take_back_cancel
 from .chat import Turn
+from .framing import outcome_frame
 from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 from .stream_summary import summarize
-from .streaming import End, outcome_frame
+from .streaming import End
 
 __all__ = ["ABANDONED_CODE", "DetachedTurn"]
 

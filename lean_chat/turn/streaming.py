@@ -9,39 +9,38 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from ..frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
+from ..frames import PING_FRAME, SSE_HEADERS
 from ..scope_keys import BODY_SEND
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import left, watch_client
-from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
+from .framing import KEPT_FRAMES, Framer, outcome_frame
+from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
 
 
-def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
-    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
-    if isinstance(outcome, Done):
-        stopped = isinstance(outcome, Stopped)
-        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
-    return error_frame(outcome.message, outcome.code, request_id)
-
-
 class ErrorStream:
-    """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
+    """A stream that is nothing but its `error` (for failures found before any provider is called)."""
 
     def __init__(
-        self, message: str, code: str, request_id: str | None, headers: list[tuple[bytes, bytes]] = SSE_HEADERS
+        self,
+        message: str,
+        code: str,
+        request_id: str | None,
+        headers: list[tuple[bytes, bytes]] = SSE_HEADERS,
+        framer: Framer = KEPT_FRAMES,
     ) -> None:
         self.message = message
         self.code = code
         self.request_id = request_id  # the client's own id, for the frame
         self.headers = headers
+        self.framer = framer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        body = error_frame(self.message, self.code, self.request_id)
+        body = self.framer.outcome(Failed(self.message, self.code), self.request_id)
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -66,9 +65,15 @@ class TurnStream:
     """
 
     def __init__(
-        self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float, drain: Drain | None = None
+        self,
+        turn: Turn,
+        heartbeat_seconds: float,
+        send_timeout_seconds: float,
+        drain: Drain | None = None,
+        framer: Framer = KEPT_FRAMES,
     ) -> None:
         self.turn = turn
+        self.framer = framer  # the dialect's bytes
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.drain = drain
@@ -133,7 +138,7 @@ class TurnStream:
             if self.end is not End.STOPPED:
                 return
             final = self._stop_outcome
-        await self._write_last(outcome_frame(final, request_id))
+        await self._write_last(self.framer.outcome(final, request_id))
 
     async def _produce(self) -> Outcome | None:
         """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
@@ -142,9 +147,9 @@ class TurnStream:
         """
         try:
             async with aclosing(self.turn.batches()) as batches:
-                write = self._write
+                write, frame = self._write, self.framer.tokens
                 async for batch in batches:
-                    await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})
+                    await write({"type": "http.response.body", "body": frame(batch), "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())

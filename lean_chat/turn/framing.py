@@ -1,0 +1,62 @@
+"""How a stream's bytes are made from what the engine produces: each dialect at the HTTP edge brings a Framer.
+
+The engine hands a Framer its token batches and its outcome and writes whatever bytes come back; it never knows
+which dialect it serves. Kept streams (resume) are kept in one format, `KEPT_FRAMES` (the `token`/`done`/`error`
+frames with `id:` lines, which the hub reads back to rebuild a reply); a dialect that speaks another one turns
+what a reader reads into its own bytes with a Reframer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..frames import done_frame, error_frame, token_frames
+from .outcomes import Done, Outcome, Stopped
+
+__all__ = ["KEPT_FRAMES", "Framer", "KeptFrames", "Reframer", "outcome_frame"]
+
+
+class Framer(Protocol):
+    """The bytes of one stream, made from its token batches and, last, its outcome."""
+
+    def tokens(self, batch: Sequence[str]) -> bytes:
+        """The bytes that carry one batch of tokens (one write)."""
+        ...
+
+    def outcome(self, outcome: Outcome, request_id: str | None) -> bytes:
+        """The stream's last bytes, for a turn that ended so (`request_id`: the client's own, for errors)."""
+        ...
+
+
+class Reframer(Protocol):
+    """Turns kept frames (KEPT_FRAMES', read back from the hub by one reader) into a dialect's bytes, in order."""
+
+    def __call__(self, kept: bytes) -> bytes:
+        """The dialect's bytes for these kept frames (whole frames, as a reader reads them)."""
+        ...
+
+
+def outcome_frame(outcome: Outcome, request_id: str | None) -> bytes:
+    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request."""
+    if isinstance(outcome, Done):
+        stopped = isinstance(outcome, Stopped)
+        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
+    return error_frame(outcome.message, outcome.code, request_id)
+
+
+class KeptFrames:
+    """The `token`/`done`/`error` frames (frames.py): the `/chat/stream` dialect, and the format streams are kept in."""
+
+    __slots__ = ()
+
+    def tokens(self, batch: Sequence[str]) -> bytes:
+        """`token` frames, one per token."""
+        return token_frames(batch)
+
+    def outcome(self, outcome: Outcome, request_id: str | None) -> bytes:
+        """`done` or `error`."""
+        return outcome_frame(outcome, request_id)
+
+
+KEPT_FRAMES = KeptFrames()
