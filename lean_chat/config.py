@@ -118,6 +118,12 @@ class Settings:
     # No model named and the default provider fails before its first token (or has no key): the mock answers,
     # with a warning logged. Off: the stream ends with an `error` frame instead.
     mock_fallback: bool = True
+    # The tool loop (docs/wire.md "Tools and reasoning"): steps per turn (a request may ask for fewer), calls run per
+    # step (the ones past it are answered `too_many_tool_calls`), a tool's time, and its result's JSON size.
+    max_steps: int = 5
+    max_tool_calls_per_step: int = 16
+    tool_timeout_seconds: float = 30.0
+    max_tool_result_bytes: int = 65536
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     # Resumable streams and Stop (docs/resume.md). Redis (the `redis` extra) shares them across instances.

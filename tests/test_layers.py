@@ -16,7 +16,7 @@ import lean_chat
 
 PACKAGE = Path(lean_chat.__file__).parent
 TOP = {"__init__", "__main__", "app", "compat", "fastapi_shim"}
-SERVICES = {"providers", "store", "hub", "metrics"}
+SERVICES = {"providers", "store", "hub", "metrics", "tools"}
 LEAVES = {
     "config",
     "headers",
@@ -38,6 +38,7 @@ ALLOWED = {
     "store": set(),
     "hub": set(),
     "metrics": {"providers", "store"},
+    "tools": {"providers"},
     "leaf": set(),
 }
 

@@ -12,7 +12,16 @@ import lean_chat
 
 def test_all_is_sorted_and_exact() -> None:
     assert lean_chat.__all__ == sorted(lean_chat.__all__)
-    assert lean_chat.__all__ == ["Settings", "__version__", "create_app", "create_app_from_env"]
+    assert lean_chat.__all__ == [
+        "Settings",
+        "Tool",
+        "ToolContext",
+        "ToolError",
+        "__version__",
+        "create_app",
+        "create_app_from_env",
+        "tool",
+    ]
     for name in lean_chat.__all__:
         assert getattr(lean_chat, name) is not None
 

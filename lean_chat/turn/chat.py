@@ -179,7 +179,7 @@ class Turn:
                 try:
                     async with aclosing(provider.stream(self.call)) as stream:
                         async for batch in stream:
-                            if batch:
+                            if type(batch) is list and batch:  # events: the tool loop (being built) reads them
                                 self._take(batch)
                                 yield batch
                     return
@@ -191,8 +191,9 @@ class Turn:
         self.provider_name = "mock"
         async with aclosing(self.service.mock.stream(self.call)) as stream:
             async for batch in stream:
-                self._take(batch)
-                yield batch
+                if type(batch) is list:
+                    self._take(batch)
+                    yield batch
 
     def usage(self, content: str) -> dict[str, int]:
         """The reply's token usage, as its `done` frame shows it."""

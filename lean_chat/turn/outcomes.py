@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..providers.parts import Part
+from .events import StepFinished
+
 __all__ = ["Done", "Failed", "Outcome", "Stopped", "Unsaved"]
 
 
 @dataclass(frozen=True, slots=True)
 class Done:
-    """The reply is complete and saved: its text, who made it (`provider:model`), its token usage."""
+    """The reply is complete and saved: its text, who made it (`provider:model`), its token usage.
+
+    `parts` (every step's text, reasoning, tool calls and results, in order, opaque state included: the edge strips
+    it) and `steps` are set when the turn had reasoning or tool calls; None for a plain reply. `content` is the
+    visible text of every step joined, as the `token` frames carried it.
+    """
 
     content: str
     provider: str
     usage: dict[str, int]
     conversation_id: str
+    parts: tuple[Part, ...] | None = None
+    steps: tuple[StepFinished, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
