@@ -1,6 +1,6 @@
 """How a stream's bytes are made from what the engine produces: each dialect at the HTTP edge brings a Framer.
 
-The engine hands a Framer its token batches and its outcome and writes whatever bytes come back; it never knows
+The engine hands a Framer its token batches, its events (turn/events.py) and its outcome and writes whatever bytes come back; it never knows
 which dialect it serves. Kept streams (resume) are kept in one format, `KEPT_FRAMES` (the `token`/`done`/`error`
 frames with `id:` lines, which the hub reads back to rebuild a reply); a dialect that speaks another one turns
 what a reader reads into its own bytes with a Reframer.
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..frames import done_frame, error_frame, token_frames
+from .events import TurnEvent
 from .outcomes import Done, Outcome, Stopped
 
 __all__ = ["KEPT_FRAMES", "Framer", "KeptFrames", "Reframer", "outcome_frame"]
@@ -22,6 +23,10 @@ class Framer(Protocol):
 
     def tokens(self, batch: Sequence[str]) -> bytes:
         """The bytes that carry one batch of tokens (one write)."""
+        ...
+
+    def event(self, item: TurnEvent) -> bytes:
+        """The bytes of one engine event (reasoning, a tool call or result, a step's end); b"": not shown."""
         ...
 
     def outcome(self, outcome: Outcome, request_id: str | None) -> bytes:
@@ -53,6 +58,10 @@ class KeptFrames:
     def tokens(self, batch: Sequence[str]) -> bytes:
         """`token` frames, one per token."""
         return token_frames(batch)
+
+    def event(self, item: TurnEvent) -> bytes:
+        """Nothing yet: the `/chat/stream` frames of events (opted in by `params.events`) come with the tool loop."""
+        return b""
 
     def outcome(self, outcome: Outcome, request_id: str | None) -> bytes:
         """`done` or `error`."""

@@ -4,6 +4,7 @@
 // Each step: {op: "send", user, chatId, messages, trigger?, messageId?, body?, abortAfter?}
 //            {op: "reconnect", user, chatId}
 //            {op: "messages", user, chatId}
+//            {op: "bytes", text}: a stream's bytes made by the test, read as a response body would be
 // Every chunk that reaches the transport is also parsed on its own with the package's schema
 // (parseJsonEventStream + uiMessageChunkSchema): `rejected` lists each chunk the schema refused.
 import {
@@ -92,6 +93,11 @@ async function run(step) {
       const stream = await transport.reconnectToStream({ chatId: step.chatId, abortSignal: abort.signal });
       result.noContent = stream === null;
       if (stream !== null) await consume(stream, result, abort, step.abortAfter);
+    } else if (step.op === "bytes") {
+      const body = () => new Response(step.text).body;
+      checks.push(schemaCheck(body()));
+      const stream = transport.processResponseStream(body());
+      await consume(stream, result, abort, undefined);
     } else if (step.op === "messages") {
       const response = await fetch(`${base}/chat/ui/${encodeURIComponent(step.chatId)}/messages`, {
         headers: { Authorization: `Bearer ${step.user}` },
