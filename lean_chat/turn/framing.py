@@ -1,9 +1,9 @@
 """How a stream's bytes are made from what the engine produces: each dialect at the HTTP edge brings a Framer.
 
-The engine hands a Framer its token batches, its events (turn/events.py) and its outcome and writes whatever bytes come back; it never knows
-which dialect it serves. Kept streams (resume) are kept in one format, `KEPT_FRAMES` (the `token`/`done`/`error`
-frames with `id:` lines, which the hub reads back to rebuild a reply); a dialect that speaks another one turns
-what a reader reads into its own bytes with a Reframer.
+The engine hands a Framer its token batches, its events (turn/events.py) and its outcome, and writes whatever
+bytes come back; it never knows which dialect it serves. Kept streams (resume) are kept in one format,
+`KEPT_FRAMES` (the `token`/`done`/`error` frames with `id:` lines, which the hub reads back to rebuild a reply); a
+dialect that speaks another one turns what a reader reads into its own bytes with a Reframer.
 """
 
 from __future__ import annotations
