@@ -101,7 +101,8 @@ def reply_text(page: Page) -> str:
 def wait_for_reply_chars(page: Page, chars: int) -> None:
     """Until the shown reply holds more than `chars` characters."""
     page.wait_for_function(
-        "n => { const r = [...document.querySelectorAll('.msg.assistant')].pop(); return r && r.textContent.length > n; }",
+        "n => { const r = [...document.querySelectorAll('.msg.assistant')].pop();"
+        " return r && r.textContent.length > n; }",
         arg=chars,
         timeout=15000,
     )
