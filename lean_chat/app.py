@@ -30,6 +30,9 @@ from .server import gc_freeze
 from .server.log_format import LOG_FORMATS, configured_secrets
 from .store import open_store
 from .store.base import Store
+from .tools.demo import DEMO_TOOLS
+from .tools.registry import ToolRegistry, Tools, registry_of
+from .tools.runner import CallLimits
 from .turn.chat import ChatService
 from .turn.shutdown import SHUTDOWN_CODE, SHUTDOWN_MESSAGE
 
@@ -38,8 +41,18 @@ __all__ = ["BodyTooLarge", "build_app", "create_app", "create_app_from_env"]
 logger = logging.getLogger("lean_chat")
 
 
-def build_app(settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None) -> Starlette:
-    """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py)."""
+def build_app(
+    settings: Settings, store: Store | None = None, authenticate: Authenticate | None = None, tools: Tools = None
+) -> Starlette:
+    """The lean_chat ASGI app for these settings (a store may be passed in, for tests; `authenticate`: auth.py).
+
+    `tools`: functions (or `Tool`s, or a `ToolRegistry`) the model may call (docs/wire.md "Tools and reasoning").
+    """
+    registry: ToolRegistry = registry_of(tools)
+    if settings.demo_tools:
+        for demo in DEMO_TOOLS:
+            if registry.get(demo.__name__) is None:
+                registry.add(demo)
     if settings.log_format not in LOG_FORMATS:
         raise ValueError(f"log_format must be one of {', '.join(LOG_FORMATS)}, not {settings.log_format!r}")
     endpoints = Endpoints(settings)
@@ -57,6 +70,10 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
                 settings.default_model,
                 settings.mock_fallback,
                 settings.max_context_chars,
+                registry,
+                settings.max_steps,
+                settings.max_tool_calls_per_step,
+                CallLimits(settings.tool_timeout_seconds, settings.max_tool_result_bytes),
             )
             metrics.open(client)
             service = endpoints.service
@@ -130,14 +147,21 @@ def build_app(settings: Settings, store: Store | None = None, authenticate: Auth
 
 
 def create_app(
-    *, settings: Settings | None = None, authenticate: Authenticate | None = None, **options: Any
+    *,
+    settings: Settings | None = None,
+    authenticate: Authenticate | None = None,
+    tools: Tools = None,
+    **options: Any,
 ) -> Starlette:
-    """A lean_chat ASGI app; keyword arguments are `Settings` fields (the reference's names included)."""
+    """A lean_chat ASGI app; keyword arguments are `Settings` fields (the reference's names included).
+
+    `tools`: the functions the model may call (plain or `@tool` functions, `Tool`s, or a `ToolRegistry`).
+    """
     if settings is not None and options:
         raise TypeError("pass either settings= or keyword options, not both")
-    return build_app(settings or Settings(**options), authenticate=authenticate)
+    return build_app(settings or Settings(**options), authenticate=authenticate, tools=tools)
 
 
-def create_app_from_env(*, authenticate: Authenticate | None = None, **options: Any) -> Starlette:
-    """A lean_chat ASGI app configured from the environment (WIRE.md names, then LEAN_CHAT_*)."""
-    return build_app(Settings.from_env(**options), authenticate=authenticate)
+def create_app_from_env(*, authenticate: Authenticate | None = None, tools: Tools = None, **options: Any) -> Starlette:
+    """A lean_chat ASGI app configured from the environment (WIRE.md names, then LEAN_CHAT_*), with these tools."""
+    return build_app(Settings.from_env(**options), authenticate=authenticate, tools=tools)

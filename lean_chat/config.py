@@ -124,6 +124,8 @@ class Settings:
     max_tool_calls_per_step: int = 16
     tool_timeout_seconds: float = 30.0
     max_tool_result_bytes: int = 65536
+    # Register the demo's example tool (tools/demo.py) beside the app's own (`lean-chat serve --demo-tools`).
+    demo_tools: bool = False
     # Serve the demo page at "/" (the command line turns it on; the library leaves it off).
     serve_demo_page: bool = False
     # Resumable streams and Stop (docs/resume.md). Redis (the `redis` extra) shares them across instances.

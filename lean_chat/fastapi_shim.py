@@ -26,6 +26,7 @@ from .app import build_app
 from .config import Settings
 from .http.auth import Authenticate
 from .http.openapi import openapi_document
+from .tools.registry import Tools
 
 __all__ = ["create_app", "create_app_from_env", "wrap_in_fastapi"]
 
@@ -74,6 +75,7 @@ def create_app(
     sqlite_path: str | None = None,
     cors_allow_origins: list[str] | None = None,
     authenticate: Authenticate | None = None,
+    tools: Tools = None,
     **options: Any,
 ) -> FastAPI:
     """A FastAPI app served by lean_chat, called like `fastapi_ai_chat.create_app` (other `Settings` too).
@@ -90,17 +92,17 @@ def create_app(
         cors_allow_origins=cors_allow_origins,
     )
     values.update(options)
-    return wrap_in_fastapi(Settings(**values), authenticate)
+    return wrap_in_fastapi(Settings(**values), authenticate, tools)
 
 
-def create_app_from_env(*, authenticate: Authenticate | None = None, **options: Any) -> FastAPI:
+def create_app_from_env(*, authenticate: Authenticate | None = None, tools: Tools = None, **options: Any) -> FastAPI:
     """A FastAPI app served by lean_chat, configured from the environment (as `fastapi_ai_chat`'s)."""
-    return wrap_in_fastapi(Settings.from_env(**options), authenticate)
+    return wrap_in_fastapi(Settings.from_env(**options), authenticate, tools)
 
 
-def wrap_in_fastapi(settings: Settings, authenticate: Authenticate | None = None) -> FastAPI:
+def wrap_in_fastapi(settings: Settings, authenticate: Authenticate | None = None, tools: Tools = None) -> FastAPI:
     """A FastAPI app whose lean_chat routes go straight to the core ASGI app, and whose docs describe them."""
-    core = build_app(settings, authenticate=authenticate)
+    core = build_app(settings, authenticate=authenticate, tools=tools)
     forward = _Forward(core)
 
     @asynccontextmanager

@@ -1,4 +1,4 @@
-"""Our Server-Sent Events: the exact bytes of the chat frames (`token`, `done`, `error`) and the heartbeat.
+"""Our Server-Sent Events: the exact bytes of the chat frames (`token`, `done`, `error`, the opt-in events), heartbeat.
 
 Two rules beyond the SSE grammar keep every client reading them alike: the heartbeat is a comment line that
 never ends an event (`: ping\n`, no blank line), and U+2028, U+2029 and U+0085 inside `data:` are written as
@@ -17,6 +17,7 @@ __all__ = [
     "SSE_HEADERS",
     "done_frame",
     "error_frame",
+    "event_frame",
     "token_frame",
     "token_frames",
     "token_frames_with_ids",
@@ -80,25 +81,47 @@ def token_frames(tokens: Sequence[str]) -> bytes:
 
 
 def done_frame(
-    content: str, provider: str, usage: dict[str, int], conversation_id: str, stopped: bool = False
+    content: str,
+    provider: str,
+    usage: dict[str, int],
+    conversation_id: str,
+    stopped: bool = False,
+    parts: list[dict[str, Any]] | None = None,
+    steps: list[dict[str, Any]] | None = None,
 ) -> bytes:
-    """The `done` frame that ends a successful stream (`stopped`: the user pressed Stop, which it says last)."""
+    """The `done` frame that ends a successful stream (`stopped`: the user pressed Stop, which it says last).
+
+    `parts` and `steps` (clients that opted in to events) go after `message.content` and after `conversationId`.
+    """
     frame = b"".join(
         (
             _DONE_PREFIX,
             _encode(content),
-            b'},"provider":',
+            b"}" if parts is None else b',"parts":' + _encode(parts) + b"}",
+            b',"provider":',
             _encode(provider),
             b',"usage":',
             _encode(usage),
             b',"conversationId":',
             _encode(conversation_id),
+            b"" if steps is None else b',"steps":' + _encode(steps),
             _STOPPED_END if stopped else _FRAME_END,
         )
     )
-    if _has_separator(content) or _has_separator(provider) or _has_separator(conversation_id):
+    if parts is not None:
+        if not frame.isascii():
+            frame = _escape_separators(frame)
+    elif _has_separator(content) or _has_separator(provider) or _has_separator(conversation_id):
         frame = _escape_separators(frame)
     return frame
+
+
+def event_frame(name: bytes, data: dict[str, Any]) -> bytes:
+    """One opt-in event frame (`reasoning`, `tool_call`, `tool_result`, `step`): `data` starts with its `type`."""
+    body = _encode(data)
+    if not body.isascii():
+        body = _escape_separators(body)
+    return b"event: " + name + b"\ndata: " + body + b"\n\n"
 
 
 def error_frame(message: str, code: str | None = None, request_id: str | None = None) -> bytes:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..providers.base import MockKnobs
+from ..providers.base import MockKnobs, MockToolCall, ReasoningOptions
+from ..providers.parts import strip_state
 from ..store.base import StoredMessage, default_conversation_id
 from ..turn.turn_request import TurnRequest
 from .schema import ChatRequest
 
-__all__ = ["mock_knobs", "turn_request"]
+__all__ = ["event_kinds", "max_steps", "mock_knobs", "reasoning_options", "tool_names", "turn_request"]
+
+EVENT_KINDS = frozenset(("reasoning", "tools"))
+MAX_MOCK_TOOL_CALLS = 16
+EFFORTS = frozenset(("minimal", "low", "medium", "high"))
 
 
 def _number(value: Any, default: int) -> int:
@@ -39,7 +44,56 @@ def mock_knobs(raw: Any) -> MockKnobs:
         include_prefix=bool(knobs.get("includePrefix", True)),
         token_delay_ms=_clamp(_number(knobs.get("tokenDelayMs"), 10), 0, 2000),
         jitter_ms=_clamp(_number(knobs.get("jitterMs"), 0), 0, 2000),
+        reasoning=reasoning if isinstance(reasoning := knobs.get("reasoning"), str) else "",
+        tool_calls=_mock_tool_calls(knobs.get("toolCalls")),
     )
+
+
+def _mock_tool_calls(raw: Any) -> tuple[MockToolCall, ...]:
+    """`params.mock.toolCalls`: the `{"name", "args"}` objects with a string name (at most 16); others skipped."""
+    if not isinstance(raw, list):
+        return ()
+    calls = [
+        MockToolCall(item["name"], item.get("args", {}))
+        for item in raw
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    ]
+    return tuple(calls[:MAX_MOCK_TOOL_CALLS])
+
+
+def event_kinds(raw: Any) -> frozenset[str]:
+    """`params.events`: the known kinds it lists ("reasoning", "tools"); anything else gives none."""
+    if not isinstance(raw, list):
+        return frozenset()
+    return EVENT_KINDS.intersection(item for item in raw if isinstance(item, str))
+
+
+def tool_names(raw: Any) -> tuple[str, ...] | None:
+    """`params.tools`: the names it lists (None when absent or not a list: every registered tool)."""
+    if not isinstance(raw, list):
+        return None
+    return tuple(item for item in raw if isinstance(item, str))
+
+
+def max_steps(raw: Any) -> int | None:
+    """`params.maxSteps`: a whole number of at least 1, else None (the setting decides)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    value = _number(raw, 0)
+    return value if value >= 1 else None
+
+
+def reasoning_options(raw: Any) -> ReasoningOptions | None:
+    """`params.reasoning`: `{"effort"}` (minimal, low, medium, high) and/or `{"budgetTokens"}` (from 1); else None."""
+    if not isinstance(raw, dict):
+        return None
+    effort = raw.get("effort")
+    effort = effort.strip().lower() if isinstance(effort, str) and effort.strip().lower() in EFFORTS else None
+    budget = raw.get("budgetTokens")
+    budget = _number(budget, 0) if budget is not None else 0
+    if effort is None and budget < 1:
+        return None
+    return ReasoningOptions(effort, min(budget, 1_000_000) if budget >= 1 else None)
 
 
 def _trimmed(value: Any) -> str:
@@ -53,9 +107,14 @@ def turn_request(request: ChatRequest, request_id: str | None) -> TurnRequest:
     return TurnRequest(
         user_id=request.userId,
         conversation_id=_trimmed(params.get("conversationId")) or default_conversation_id(request.userId),
-        messages=[StoredMessage(m.role, m.content, m.meta) for m in request.messages],
+        # A client's `meta.parts` never carries provider state into the context (only the server's own may).
+        messages=[StoredMessage(m.role, m.content, strip_state(m.meta)) for m in request.messages],
         model=_trimmed(params.get("model")),
         resume=params.get("resume") is True,
         mock=mock_knobs(params.get("mock")),
         request_id=request_id,
+        events=event_kinds(params.get("events")),
+        tools=tool_names(params.get("tools")),
+        max_steps=max_steps(params.get("maxSteps")),
+        reasoning=reasoning_options(params.get("reasoning")),
     )

@@ -14,13 +14,14 @@ from ..config import Settings
 from ..frames import SSE_HEADERS
 from ..hub import Hub, StreamInfo, release_whole
 from ..metrics import Metrics
+from ..providers.parts import strip_state
 from ..refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from ..scope_keys import FOLLOWED, STREAM
-from ..store.base import ConversationForbidden, ConversationPage, Store
+from ..store.base import ConversationForbidden, ConversationPage, Store, StoredMessage
 from ..turn.chat import ChatService
 from ..turn.detached import DetachedTurn
 from ..turn.follow import FollowedTurn, FollowStream, stream_headers
-from ..turn.framing import KEPT_FRAMES, Framer, Reframer
+from ..turn.framing import Framer, Reframer
 from ..turn.shutdown import Drain
 from ..turn.streaming import ErrorStream, TurnStream
 from ..turn.turn_request import TurnRequest
@@ -43,10 +44,18 @@ from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRe
 from .stream_control import StreamControl, new_stream_id
 from .ui_endpoints import UIDialect
 
-__all__ = ["Endpoints"]
+__all__ = ["Endpoints", "public_messages"]
 
 # More messages than any conversation holds: larger paging values mean the same, and fit every store's integers.
 _PAGE_MAX = 2**31 - 1
+
+
+def public_messages(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Messages as a client may see them: the parts in `meta.parts` without their opaque provider state."""
+    return [
+        StoredMessage(m.role, m.content, strip_state(m.meta)) if m.meta is not None and "parts" in m.meta else m
+        for m in messages
+    ]
 
 
 class Endpoints:
@@ -100,12 +109,12 @@ class Endpoints:
         receive: Receive,
         send: Send,
         asked: TurnRequest,
-        framer: Framer = KEPT_FRAMES,
+        framer: Framer | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         reframe: Reframer | None = None,
     ) -> None:
-        """Run one turn and stream it in a dialect: its `framer` (and `headers`), and for a resumable turn, the
-        `reframe` of its kept frames (None: the kept frames are the dialect's own)."""
+        """Run one turn and stream it in a dialect: its `framer` (None: the `/chat/stream` frames) and `headers`, and
+        for a resumable turn, the `reframe` of its kept frames (None: the kept frames are the dialect's own)."""
         settings = self.settings
         resume = asked.resume
         hub = self.running_hub()
@@ -164,7 +173,7 @@ class Endpoints:
         """`GET /chat/history`: the user's default conversation."""
         user_id = query_user(request)
         messages = await self.store.history(user_id)
-        return JSON(HistoryReply(user_id, messages))
+        return JSON(HistoryReply(user_id, public_messages(messages)))
 
     async def clear(self, request: Request) -> Response:
         """`POST /chat/clear`: delete all of the user's conversations."""
@@ -197,7 +206,7 @@ class Endpoints:
         page = ConversationPage([], 0)
         if self.store.persistent:  # without persistence the endpoint shows no messages, as the reference's
             page = await self.store.read(user_id, conversation_id.strip(), limit, before)
-        answer = ConversationReply(user_id, conversation_id, page.messages)
+        answer = ConversationReply(user_id, conversation_id, public_messages(page.messages))
         if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
             answer.nextBefore, answer.hasMore = page.start if page.start > 0 else None, page.start > 0
         return JSON(answer)

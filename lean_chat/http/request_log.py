@@ -115,5 +115,7 @@ def _fields(
             else round(summary.first_token_seconds * 1000, 3),
             attempts=summary.attempts,
             fell_back=summary.fell_back,
+            steps=summary.steps,
+            tool_calls=len(summary.tool_calls),
         )
     return fields

@@ -19,7 +19,7 @@ from ..turn.detached import DetachedTurn
 from ..turn.follow import FollowStream
 from ..turn.turn_request import TurnRequest
 from .auth import check_user
-from .chat_params import mock_knobs
+from .chat_params import max_steps, mock_knobs, reasoning_options, tool_names
 from .json_response import JSON
 from .limits import check_contents
 from .query import query_id
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from .endpoints import Endpoints
 
 __all__ = ["UIDialect", "new_message_id"]
+
+
+_EVERY_EVENT = frozenset(("reasoning", "tools"))
 
 
 def new_message_id() -> str:
@@ -87,6 +90,10 @@ class UIDialect:
             mock=mock_knobs(options.get("mock")),
             request_id=frame_request_id(scope),
             reply_id=reply_id,
+            events=_EVERY_EVENT,  # the UI stream shows them all (and a resumable one keeps them for its readers)
+            tools=tool_names(options.get("tools")),
+            max_steps=max_steps(options.get("maxSteps")),
+            reasoning=reasoning_options(options.get("reasoning")),
         )
         await endpoints.serve_turn(scope, receive, send, asked, UIFramer(reply_id), UI_HEADERS, UIReframer(reply_id))
 

@@ -1,7 +1,10 @@
 """History as the AI SDK sees it: stored messages as `UIMessage`s, and what a `POST /chat/ui` adds or replaces.
 
 A message keeps its client id in `meta.id` (a reply: the id its `start` chunk named). A message written without
-one (through `/chat/stream`) is named by its position, `lc-N`, so both dialects read one history.
+one (through `/chat/stream`) is named by its position, `lc-N`, so both dialects read one history. A reply with
+reasoning or tool calls keeps its ordered parts in `meta.parts` (docs/wire.md): they become the UIMessage's parts,
+each step opened by `step-start`, each tool call one `tool-NAME` part completed by its result; opaque provider
+state never leaves (only the fields named here are copied).
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from typing import Any
 from ..store.base import StoredMessage
 from .ui_schema import UIAsk
 
-__all__ = ["TurnPlan", "plan_turn", "stored_id", "ui_messages"]
+__all__ = ["TurnPlan", "plan_turn", "stored_id", "ui_messages", "ui_parts"]
 
 _POSITION_PREFIX = "lc-"
 # `meta` keys that are lean_chat's own (the rest of a stored message's meta is shown as its metadata).
 _FLAGS = ("partial", "stopped")
+# (`parts` is shown as the UIMessage's parts, `id` as its id.)
 
 
 def stored_id(message: StoredMessage, position: int) -> str:
@@ -39,14 +43,56 @@ def _metadata(message: StoredMessage) -> Any:
     return {**shown, **flags} if isinstance(shown, dict) else flags
 
 
+def _tool_part(call: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
+    """A tool call (and its result, when it has one) as the UIMessage's `tool-NAME` part."""
+    part: dict[str, Any] = {"type": f"tool-{call.get('name', '')}", "toolCallId": str(call.get("id", ""))}
+    part["input"] = call.get("args")
+    if result is None:
+        part["state"] = "input-available"
+    elif result.get("isError"):
+        error = result.get("error")
+        part["state"] = "output-error"
+        part["errorText"] = str(error.get("message", "")) if isinstance(error, dict) else "The tool failed."
+    else:
+        part["state"] = "output-available"
+        part["output"] = result.get("output")
+    return part
+
+
+def ui_parts(message: StoredMessage) -> list[dict[str, Any]]:
+    """A stored message's UIMessage parts: its `meta.parts` when it has them, else its content as one text part."""
+    raw = (message.meta or {}).get("parts")
+    if not isinstance(raw, list) or not raw:
+        return [{"type": "text", "text": message.content}]
+    parts = [part for part in raw if isinstance(part, dict)]
+    results = {part.get("id"): part for part in parts if part.get("type") == "tool_result"}
+    found: list[dict[str, Any]] = []
+    in_step = False
+    for part in parts:
+        kind = part.get("type")
+        if kind == "tool_result":  # a step's results follow its parts: the next part begins the next step
+            in_step = False
+            continue
+        if kind not in ("text", "reasoning", "tool_call"):
+            continue
+        if not in_step:
+            found.append({"type": "step-start"})
+            in_step = True
+        if kind == "tool_call":
+            found.append(_tool_part(part, results.get(part.get("id"))))
+        else:
+            found.append({"type": kind, "text": str(part.get("text", ""))})
+    return found
+
+
 def ui_messages(messages: list[StoredMessage], start: int = 0) -> list[dict[str, Any]]:
-    """Stored messages (the first at position `start`) as UIMessages: one `text` part each."""
+    """Stored messages (the first at position `start`) as UIMessages."""
     found: list[dict[str, Any]] = []
     for position, message in enumerate(messages, start):
         ui: dict[str, Any] = {
             "id": stored_id(message, position),
             "role": message.role,
-            "parts": [{"type": "text", "text": message.content}],
+            "parts": ui_parts(message),
         }
         metadata = _metadata(message)
         if metadata is not None:

@@ -53,7 +53,8 @@ class UIMessage(msgspec.Struct):
 
 
 class UIChatRequest(msgspec.Struct):
-    """The body of `POST /chat/ui`: the transport's fields, and the app's options beside them (`body: {...}`)."""
+    """The body of `POST /chat/ui`: the transport's fields, and the app's options beside them (`body: {...}`):
+    `model`, `resume`, `mock`, and `tools`, `maxSteps`, `reasoning` as `params` of `/chat/stream` has them."""
 
     id: str
     messages: list[UIMessage]
@@ -63,6 +64,9 @@ class UIChatRequest(msgspec.Struct):
     model: str | None = None
     resume: bool | None = None
     mock: dict[str, Any] | None = None
+    tools: list[str] | None = None
+    maxSteps: int | None = None
+    reasoning: dict[str, Any] | None = None
 
 
 class StartChunk(msgspec.Struct, tag="start", tag_field="type"):

@@ -132,6 +132,8 @@ class UIFramer:
     def event(self, item: TurnEvent) -> bytes:
         """The chunks of one engine event: reasoning, a tool call or result, the end of a step."""
         if isinstance(item, ReasoningDelta):
+            if not item.text:
+                return b""
             head = b""
             if self.reasoning_id is None:
                 head = self._open() + self._close_parts()

@@ -39,6 +39,8 @@ __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "TOKEN_BUCKETS", "PrometheusMetri
 # OpenTelemetry's advice for gen_ai.client.operation.duration (seconds) and gen_ai.client.token.usage.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+STEP_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20)
+TOOL_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Answers counted as refused (auth, size, time, rules, limits, shutdown), by status.
 REFUSED = frozenset({400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 503})
@@ -156,6 +158,26 @@ class PrometheusMetrics(Metrics):
             ["store", "operation"],
             registry=r,
         )
+        self.tool_calls = Counter(
+            "lean_chat_tool_calls",
+            "Tool calls, by tool (a registered name, or (unknown)) and outcome (ok, or the error result's code).",
+            ["tool", "outcome"],
+            registry=r,
+        )
+        self.tool_duration = Histogram(
+            "lean_chat_tool_duration_seconds",
+            "Time a tool call ran, by tool (calls refused before running are not observed).",
+            ["tool"],
+            buckets=TOOL_BUCKETS,
+            registry=r,
+        )
+        self.steps = Histogram(
+            "lean_chat_turn_steps",
+            "Steps (upstream requests) per turn, by provider.",
+            ["provider"],
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
         self.refused = Counter(
             "lean_chat_requests_refused", "Requests refused before any work, by status.", ["status"], registry=r
         )
@@ -215,6 +237,11 @@ class PrometheusMetrics(Metrics):
             self._child(self.failures, provider, error_type_label(failure)).inc()
         if summary.fell_back:
             self._child(self.fallbacks, provider).inc()
+        self._child(self.steps, provider).observe(summary.steps)
+        for tool, outcome, seconds in summary.tool_calls:
+            self._child(self.tool_calls, tool, outcome).inc()
+            if seconds:
+                self._child(self.tool_duration, tool).observe(seconds)
         if summary.served_by not in ("mock", "") and summary.first_token_seconds is not None:
             self.models.learn(summary.model)
 

@@ -41,3 +41,6 @@ class StreamSummary:
     fell_back: bool
     attempts: int = 0
     failures: list[str] = field(default_factory=list)
+    steps: int = 1  # steps the turn took (upstream requests that streamed)
+    # Per tool call: (the tool's registered name, or "(unknown)"; "ok" or the error result's code; seconds).
+    tool_calls: list[tuple[str, str, float]] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""The mock provider: a deterministic reply streamed offline, for building and testing UIs."""
+"""The mock provider: a deterministic reply streamed offline, for building and testing UIs (tools and reasoning too)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,17 @@ import re
 import zlib
 from collections.abc import AsyncGenerator
 
+import msgspec
+
 from .base import MockKnobs, StreamCall
+from .events import ProviderEvent, ReasoningDelta, StepEnd, ToolCall
+from .parts import Part, ProviderState, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 
 __all__ = ["MockProvider", "build_reply", "split_tokens"]
 
 GREETING = "Hello there."
 BURST_BATCH = 256
+REASONING_CHUNK = 8  # tokens of reasoning per delta
 
 _TOKEN_RE = re.compile(r"[ \n\t]|[^ \n\t]+")
 
@@ -56,15 +61,62 @@ class MockProvider:
 
     name = "mock"
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str] | ProviderEvent, None]:
         """The reply's tokens in batches: one per pause, or large batches when there is no pause."""
         knobs = call.mock
         last_user = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
         text = build_reply(last_user, call.asked or "mock", knobs)
+        if knobs.reasoning or knobs.tool_calls:
+            return _step(call, text)
         delay_ms, jitter_ms = knobs.token_delay_ms, knobs.jitter_ms
         if delay_ms == 0 and jitter_ms == 0:
             return _burst(text)
         return _paced(text, delay_ms, jitter_ms)
+
+
+def _results_said(call: StreamCall) -> str:
+    """One line per tool result of the last step (in the context's last message), as the next step's text opens."""
+    last = call.messages[-1] if len(call.messages) else None
+    if last is None or last.parts is None:
+        return ""
+    lines = []
+    for part in last.parts:
+        if isinstance(part, ToolResultPart):
+            if part.isError:
+                lines.append(f"Tool {part.name} failed: {(part.error or {}).get('code', 'error')}.")
+            else:
+                lines.append(f"Tool {part.name} returned {msgspec.json.encode(part.output).decode()}.")
+    return "\n".join(lines) + "\n\n" if lines else ""
+
+
+async def _step(call: StreamCall, reply: str) -> AsyncGenerator[list[str] | ProviderEvent, None]:
+    """One step of a mock tool turn: reasoning first (step 0), then the tool calls (step 0), else the text."""
+    knobs = call.mock
+    delay = knobs.token_delay_ms / 1000.0
+    parts: list[Part] = []
+    if call.step == 0 and knobs.reasoning:
+        tokens = _TOKEN_RE.findall(knobs.reasoning)
+        for start in range(0, len(tokens), REASONING_CHUNK):
+            if delay:
+                await asyncio.sleep(delay)
+            yield ReasoningDelta("".join(tokens[start : start + REASONING_CHUNK]))
+        signature = f"mock-{zlib.crc32(knobs.reasoning.encode('utf-8', 'surrogatepass')):08x}"
+        state = ProviderState("mock", call.model, {"signature": signature})
+        parts.append(ReasoningPart(knobs.reasoning, state))
+    if call.step == 0 and knobs.tool_calls:
+        for index, mock_call in enumerate(knobs.tool_calls):
+            if delay:
+                await asyncio.sleep(delay)
+            args_json = msgspec.json.encode(mock_call.args).decode()
+            yield ToolCall(f"call_{index}", mock_call.name, args_json)
+            parts.append(ToolCallPart(f"call_{index}", mock_call.name, mock_call.args))
+        yield StepEnd("tool-calls", tuple(parts))
+        return
+    text = _results_said(call) + reply
+    paced = knobs.token_delay_ms or knobs.jitter_ms
+    async for batch in _paced(text, knobs.token_delay_ms, knobs.jitter_ms) if paced else _burst(text):
+        yield batch
+    yield StepEnd("stop", (*parts, TextPart(text)))
 
 
 async def _burst(text: str) -> AsyncGenerator[list[str], None]:

@@ -83,9 +83,19 @@ Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart
 _to_builtins = msgspec.to_builtins
 
 
+def _encoded(part: Part) -> dict[str, Any]:
+    """One part as a JSON-ready dict; a tool result always says `isError`, and `output` (even null) unless failed."""
+    out: dict[str, Any] = _to_builtins(part)
+    if type(part) is ToolResultPart:
+        if not part.isError:
+            out["output"] = _to_builtins(part.output)
+        out["isError"] = part.isError
+    return out
+
+
 def encode_parts(parts: Iterable[Part]) -> list[dict[str, Any]]:
     """Parts as JSON-ready dicts, the way `meta.parts` keeps them (opaque state included: server side only)."""
-    return [_to_builtins(part) for part in parts]
+    return [_encoded(part) for part in parts]
 
 
 def decode_parts(raw: Any) -> tuple[Part, ...] | None:

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--no-demo", action="store_true", help="do not serve the demo page at /")
+    serve.add_argument(
+        "--demo-tools", action="store_true", help="register the demo's example tool (get_weather, made-up forecasts)"
+    )
     serve.add_argument("--root-path", default="", help="the prefix a proxy in front strips (e.g. /ai)")
     serve.add_argument(
         "--limit-concurrency",
@@ -107,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["LEAN_CHAT_DATABASE_URL"] = args.database_url
     if not args.no_demo:
         os.environ.setdefault("LEAN_CHAT_SERVE_DEMO_PAGE", "1")
+    if args.demo_tools:
+        os.environ["LEAN_CHAT_DEMO_TOOLS"] = "1"
     if args.body_timeout is not None:
         os.environ["LEAN_CHAT_BODY_TIMEOUT_SECONDS"] = str(args.body_timeout)
     if args.log_format is not None:

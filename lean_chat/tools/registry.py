@@ -9,7 +9,7 @@ from typing import Any, TypeVar, overload
 from ..providers.base import ToolSpec
 from .schema import ParameterModel, parameter_model
 
-__all__ = ["Tool", "ToolRegistry", "as_tool", "tool"]
+__all__ = ["Tool", "ToolRegistry", "Tools", "as_tool", "registry_of", "tool"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +88,11 @@ class ToolRegistry:
         self._tools[made.name] = made
         return made
 
+    def register(self, fn: F) -> F:
+        """Register a function as a tool, as a decorator (`@registry.register`); it stays callable as it was."""
+        self.add(fn)
+        return fn
+
     def __len__(self) -> int:
         return len(self._tools)
 
@@ -107,3 +112,14 @@ class ToolRegistry:
         if names is None:
             return dict(self._tools)
         return {n: self._tools[n] for n in names if n in self._tools}
+
+
+# What the app factories take as `tools`: nothing, a registry, or functions and Tools.
+Tools = ToolRegistry | Iterable[Tool | Callable[..., Any]] | None
+
+
+def registry_of(tools: Tools) -> ToolRegistry:
+    """The registry the factories were given (a new one from functions and Tools; empty for None)."""
+    if isinstance(tools, ToolRegistry):
+        return tools
+    return ToolRegistry(tools or ())

@@ -1,4 +1,4 @@
-"""One chat turn: resolve the conversation, merge history, pick the provider, fall back, persist."""
+"""One chat turn: resolve the conversation, merge history, pick the provider, fall back, run the tool loop, persist."""
 
 from __future__ import annotations
 
@@ -7,14 +7,21 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
+from itertools import count
 from typing import Any, overload
 
 from ..log_escape import log_failure
-from ..providers.base import ContextMessage, Provider, ProviderError, StreamCall
+from ..providers.base import ContextMessage, Provider, ProviderError, StreamCall, Usage
 from ..providers.mock import MockProvider
+from ..providers.parts import Part, TextPart, decode_parts, encode_parts
 from ..providers.routing import provider_for_model
 from ..store.base import ConversationGone, Store, StoredMessage, StoreUnavailable, TurnStart
+from ..tools.registry import ToolRegistry
+from ..tools.runner import CallLimits
+from .events import StepFinished, TurnEvent
 from .outcomes import Done, Failed, Stopped, Unsaved
+from .step import StepParts
+from .tool_run import ToolRun
 from .turn_request import TurnRequest
 
 __all__ = [
@@ -66,7 +73,7 @@ class ContextView(Sequence[ContextMessage]):
     def __iter__(self) -> Iterator[ContextMessage]:
         made = self._made
         if made is None:
-            made = self._made = [ContextMessage(m.role, m.content) for m in self._messages]
+            made = self._made = [_context_message(m) for m in self._messages]
         return iter(made)
 
     @overload
@@ -77,9 +84,16 @@ class ContextView(Sequence[ContextMessage]):
 
     def __getitem__(self, index: int | slice) -> ContextMessage | list[ContextMessage]:
         if isinstance(index, slice):
-            return [ContextMessage(m.role, m.content) for m in self._messages[index]]
-        message = self._messages[index]
+            return [_context_message(m) for m in self._messages[index]]
+        return _context_message(self._messages[index])
+
+
+def _context_message(message: StoredMessage) -> ContextMessage:
+    """A stored message as a provider sees it: an assistant message with `meta.parts` carries them."""
+    meta = message.meta
+    if meta is None or message.role != "assistant" or "parts" not in meta:
         return ContextMessage(message.role, message.content)
+    return ContextMessage(message.role, message.content, decode_parts(meta["parts"]))
 
 
 def _keepable(reply: StoredMessage) -> StoredMessage:
@@ -127,7 +141,26 @@ class Turn:
         if self.routed != "mock" and self.routed not in service.providers and not self.explicit:
             self.provider_asked = "mock"
         self.provider_name = "mock"  # the provider that answers (known once the reply streams)
-        self.call = StreamCall(self.model, ContextView(start.context), request.model, request.mock)
+        # The tools this turn may use (params.tools narrows them), and how many steps it may take.
+        self.tools = service.tools.allowed(request.tools) if service.tools is not None else {}
+        self.max_steps = min(service.max_steps, request.max_steps or service.max_steps)
+        self.call = StreamCall(
+            self.model,
+            ContextView(start.context),
+            request.model,
+            request.mock,
+            tools=tuple(tool.spec for tool in self.tools.values()),
+            reasoning=request.reasoning,
+        )
+        self._usages: list[Usage] = [self.call.usage]  # every step's usage
+        self.parts: list[Part] = []  # the finished steps' parts and their tool results, in order
+        self.steps: list[StepFinished] = []
+        self._step: StepParts | None = None  # the step streaming now
+        self._run: ToolRun | None = None  # the tool calls of the last step, until all are answered
+        self._call_ids: set[str] = set()
+        self._id_numbers = count()
+        self._evented = False  # a provider event was taken (the reply can no longer come from another provider)
+        self.tool_records: list[tuple[str, str, float]] = []  # (tool label, outcome, seconds): read by the metrics
         # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
@@ -149,8 +182,19 @@ class Turn:
 
     @property
     def started(self) -> bool:
-        """True once a token was taken (and sent: the reply can no longer come from another provider)."""
-        return bool(self._reply or self._pending)
+        """True once a token or an event was taken (and sent: the reply can no longer come from another provider)."""
+        return bool(self._reply or self._pending or self._evented)
+
+    def _mark(self) -> int:
+        """The reply's length in bytes, its pending tokens flushed first (taken at events: rare)."""
+        if self._pending:
+            self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
+            self._pending.clear()
+        return len(self._reply)
+
+    def _text_of(self, start: int, end: int) -> str:
+        """The reply text between two marks."""
+        return self._reply[start:end].decode("utf-8", "surrogatepass")
 
     def _take(self, batch: list[str]) -> None:
         """Record a batch of tokens."""
@@ -162,48 +206,177 @@ class Turn:
             self._reply += "".join(pending).encode("utf-8", "surrogatepass")
             pending.clear()
 
-    async def batches(self) -> AsyncGenerator[list[str], None]:
-        """The reply's token batches, from the routed provider or the mock; raise TurnFailed on failure."""
+    def _provider(self) -> Provider:
+        """The provider of the first step: the routed one, or the mock; raise TurnFailed when it cannot answer."""
         name = self.routed
         if name != "mock":
             provider = self.service.providers.get(name)
-            if provider is None:
-                if self.explicit or not self.service.mock_fallback:
-                    raise TurnFailed(
-                        f"Provider '{name}' is not configured (missing API key).", "provider_not_configured"
-                    )
-                if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
-                    logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
-            else:
+            if provider is not None:
                 self.provider_name = name
+                return provider
+            if self.explicit or not self.service.mock_fallback:
+                raise TurnFailed(f"Provider '{name}' is not configured (missing API key).", "provider_not_configured")
+            if self.service.providers:  # some provider has a key, not this one: a fallback, not mock-only mode
+                logger.warning("%s has no API key for model %r; the mock answered instead", name, self.model)
+        self.provider_name = "mock"
+        return self.service.mock
+
+    async def events(self) -> AsyncGenerator[list[str] | TurnEvent, None]:
+        """The turn's token batches and events, step by step (events.py); raise TurnFailed on failure.
+
+        A step streams; when it made tool calls, they run (concurrently) and the next step streams with their
+        results, until a step makes none or `max_steps` steps were taken.
+        """
+        call = self.call
+        provider = self._provider()
+        index = 0
+        while True:
+            step = self._step = StepParts(index, self._mark, self._call_ids, self._id_numbers)
+            while True:
                 try:
-                    async with aclosing(provider.stream(self.call)) as stream:
-                        async for batch in stream:
-                            if type(batch) is list and batch:  # events: the tool loop (being built) reads them
-                                self._take(batch)
-                                yield batch
-                    return
+                    async with aclosing(provider.stream(call)) as stream:
+                        async for item in stream:
+                            if isinstance(item, list):
+                                if item:
+                                    self._take(item)
+                                    yield item
+                            else:
+                                self._evented = True
+                                event = step.take(item)
+                                if event is not None:
+                                    yield event
+                    break
                 except ProviderError as exc:
-                    if self.started or self.explicit or not self.service.mock_fallback:
+                    name = self.provider_name
+                    if name == "mock" or self.started or self.explicit or index or not self.service.mock_fallback:
                         raise TurnFailed(f"{name} failed for model '{self.model}': {exc.detail}", exc.code) from None
                     _log_fallback(name, self.model, exc)
-                self.call.usage.input_tokens = self.call.usage.output_tokens = None
-        self.provider_name = "mock"
-        async with aclosing(self.service.mock.stream(self.call)) as stream:
-            async for batch in stream:
-                if type(batch) is list:
-                    self._take(batch)
-                    yield batch
+                    call.usage.input_tokens = call.usage.output_tokens = None
+                    provider, self.provider_name = self.service.mock, "mock"
+            finished = self._finish_step(step, call.usage)
+            if step.calls:  # known before the step's frame goes out: a Stop from here on answers them `cancelled`
+                self._run = ToolRun(
+                    index,
+                    step.calls,
+                    self.tools,
+                    self.service.call_limits,
+                    self.service.max_tool_calls_per_step,
+                    self.user_id,
+                    self.conversation_id,
+                )
+            yield finished
+            run = self._run
+            if run is None:
+                return
+            async with aclosing(run.run()) as results:
+                async for result in results:
+                    yield result
+            self._settle_run(run)
+            index += 1
+            if index >= self.max_steps:
+                return
+            call = self._next_call(index)
+
+    def _finish_step(self, step: StepParts, usage: Usage) -> StepFinished:
+        """Keep a finished step's parts (none for a plain reply: its text is the content); its `step` event."""
+        if step.evented or self.parts:
+            self.parts.extend(step.complete(self._text_of))
+        self._step = None
+        if step.end is not None:
+            reason = step.end.finish_reason
+            if step.end.usage is not None:
+                usage.input_tokens, usage.output_tokens = step.end.usage.input_tokens, step.end.usage.output_tokens
+        else:
+            reason = "tool-calls" if step.calls else "stop"
+        step_usage = self._usage_of([usage], None)
+        if "outputTokens" not in step_usage:
+            text_bytes = self._mark() - step.first
+            step_usage["tokens"] = max(1, (text_bytes + 3) // 4) if text_bytes else 0
+        finished = StepFinished(step.index, reason, step_usage)
+        self.steps.append(finished)
+        return finished
+
+    def _settle_run(self, run: ToolRun) -> None:
+        """Keep the results of a step's tool calls (every call answered) and their records."""
+        self.parts.extend(run.answered())
+        self.tool_records.extend(run.records)
+        self._run = None
+
+    def _next_call(self, index: int) -> StreamCall:
+        """The next step's call: the context, then this turn's assistant message so far with its parts."""
+        first = self.call
+        messages = [*first.messages, ContextMessage("assistant", self.content, tuple(self.parts))]
+        call = StreamCall(
+            self.model, messages, first.asked, first.mock, tools=first.tools, reasoning=first.reasoning, step=index
+        )
+        self._usages.append(call.usage)
+        return call
+
+    def parts_so_far(self) -> list[Part]:
+        """The parts to keep now: finished steps, the text and complete calls of a step cut short, every call answered.
+
+        A step cut short keeps no reasoning; a call without a result (its step cut, or its tool still running) is
+        answered `cancelled`.
+        """
+        step, run = self._step, self._run
+        if step is not None:
+            self._step = None
+            self.parts.extend(step.partial(self._text_of))
+            if step.calls:
+                run = ToolRun(step.index, step.calls, self.tools, self.service.call_limits, 0, "", "")
+        if run is not None:
+            self._settle_run(run)
+        return self.parts
+
+    @property
+    def rich(self) -> bool:
+        """True when the turn had reasoning or tool calls: its parts are then kept in `meta.parts`."""
+        return any(type(part) is not TextPart for part in self.parts)
+
+    def _meta(self, base: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The reply's meta: its id (when the request named one, `meta.id`), `base` (partial, stopped), and the parts
+        when the turn had reasoning or tool calls."""
+        reply_id = self.request.reply_id
+        if not self.rich and reply_id is None:
+            return base
+        meta: dict[str, Any] = {"id": reply_id} if reply_id is not None else {}
+        meta.update(base or {})
+        if self.rich:
+            meta["parts"] = encode_parts(self.parts)
+        return meta or None
+
+    @staticmethod
+    def _usage_of(usages: Sequence[Usage], content: str | None) -> dict[str, int]:
+        """Usage as `done` and `step` frames show it: reported counts summed, else an estimate from `content`."""
+        inputs = [u.input_tokens for u in usages if u.input_tokens is not None]
+        outputs = [u.output_tokens for u in usages if u.output_tokens is not None]
+        if outputs:
+            usage = {"tokens": sum(outputs)}
+        else:
+            usage = {"tokens": estimated_tokens(content) if content is not None else 0}
+        if inputs:
+            usage["inputTokens"] = sum(inputs)
+        if outputs:
+            usage["outputTokens"] = sum(outputs)
+        return usage
+
+    def reported_usage(self) -> tuple[int | None, int | None]:
+        """(input, output) tokens the providers reported over every step; None where none reported any."""
+        inputs = [u.input_tokens for u in self._usages if u.input_tokens is not None]
+        outputs = [u.output_tokens for u in self._usages if u.output_tokens is not None]
+        return (sum(inputs) if inputs else None), (sum(outputs) if outputs else None)
 
     def usage(self, content: str) -> dict[str, int]:
-        """The reply's token usage, as its `done` frame shows it."""
-        reported = self.call.usage
-        usage = {"tokens": estimated_tokens(content) if reported.output_tokens is None else reported.output_tokens}
-        if reported.input_tokens is not None:
-            usage["inputTokens"] = reported.input_tokens
-        if reported.output_tokens is not None:
-            usage["outputTokens"] = reported.output_tokens
-        return usage
+        """The reply's token usage, as its `done` frame shows it (every step's)."""
+        return self._usage_of(self._usages, content)
+
+    def _outcome_fields(
+        self, content: str
+    ) -> tuple[str, str, dict[str, int], str, tuple[Part, ...], tuple[StepFinished, ...]]:
+        """The fields of the `Done` (or `Stopped`) of a reply that ended with this content: parts and steps too."""
+        provider = f"{self.provider_name}:{self.model}"
+        parts = tuple(self.parts) if self.parts else (TextPart(content),) if content else ()
+        return content, provider, self.usage(content), self.conversation_id, parts, tuple(self.steps)
 
     async def finish(self) -> Done | Unsaved:
         """Save the complete reply: Done, or Unsaved when the conversation is gone or the store went away."""
@@ -213,7 +386,7 @@ class Turn:
                 return _GONE
         except StoreUnavailable:
             return _UNAVAILABLE
-        return Done(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
+        return Done(*self._outcome_fields(content))
 
     def failure(self, exc: Exception) -> TurnFailed:
         """What ends the turn after `exc`: a TurnFailed as it is; anything else logged, and an internal error."""
@@ -230,8 +403,9 @@ class Turn:
     async def save_partial(self) -> None:
         """Save the reply so far, marked partial (nothing when no token was produced, or the conversation is gone)."""
         if self.started and not self.saved:
+            self.parts_so_far()
             try:
-                await self._save(StoredMessage("assistant", self.content, self._meta(PARTIAL_META)))
+                await self._save(StoredMessage("assistant", self.content, self._meta(dict(PARTIAL_META))))
             except StoreUnavailable:
                 logger.warning("partial reply not saved: the history store is unavailable")
             except Exception as exc:  # the turn is ending already: its own failure is what the client sees
@@ -241,21 +415,15 @@ class Turn:
 
     async def stop_reply(self) -> Stopped | Unsaved:
         """Save the reply so far as stopped by the user: Stopped, or Unsaved when the conversation is gone."""
+        self.parts_so_far()
         content = self.content
         if self.started and not self.saved:
             try:
-                if not await self._save(StoredMessage("assistant", content, self._meta(STOPPED_META))):
+                if not await self._save(StoredMessage("assistant", content, self._meta(dict(STOPPED_META)))):
                     return _GONE
             except StoreUnavailable:
                 logger.warning("stopped reply not saved: the history store is unavailable")
-        return Stopped(content, f"{self.provider_name}:{self.model}", self.usage(content), self.conversation_id)
-
-    def _meta(self, flags: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The reply's `meta`: its id (when the request named one) and these flags (partial, stopped)."""
-        reply_id = self.request.reply_id
-        if reply_id is None:
-            return dict(flags) if flags else None
-        return {"id": reply_id, **(flags or {})}
+        return Stopped(*self._outcome_fields(content))
 
     async def _save(self, reply: StoredMessage) -> bool:
         """Append the assistant reply to the conversation; False when it was deleted since the turn began.
@@ -289,6 +457,10 @@ class ChatService:
         default_model: str = "gpt-4.1",
         mock_fallback: bool = True,
         max_context_chars: int = 400_000,
+        tools: ToolRegistry | None = None,
+        max_steps: int = 5,
+        max_tool_calls_per_step: int = 16,
+        call_limits: CallLimits | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -297,6 +469,10 @@ class ChatService:
         self.mock_fallback = mock_fallback
         self.max_context_chars = max_context_chars
         self.mock = MockProvider()
+        self.tools = tools if tools is not None and len(tools) else None
+        self.max_steps = max(1, max_steps)
+        self.max_tool_calls_per_step = max_tool_calls_per_step
+        self.call_limits = call_limits or CallLimits()
 
     async def save_interrupted(
         self, user_id: str, conversation_id: str, life: int, content: str, reply_id: str | None = None

@@ -11,6 +11,7 @@ from ..hub import Hub, StreamInfo, release_whole
 from ..metrics import Metrics
 from .cancellation import take_back_cancel
 from .chat import Turn
+from .event_frames import EventFrames
 from .framing import outcome_frame
 from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
@@ -45,6 +46,7 @@ class DetachedTurn:
         self.info = info
         self.hub = hub
         self.grace = grace_seconds
+        self.events = EventFrames(turn.request.events)  # the opt-in frames the stream's client asked for
         self.drain = drain
         self.readers = 0
         self.next_id = 1
@@ -81,12 +83,17 @@ class DetachedTurn:
     async def _produce(self, turn: Turn, stream_id: str) -> None:
         """The reply's frames, kept in the hub, then its final frame."""
         try:
-            async with aclosing(turn.batches()) as batches:
-                async for batch in batches:
-                    if batch:
-                        first_id = self.next_id
-                        self.next_id += len(batch)
-                        self.hub.keep(stream_id, first_id, self.next_id - 1, token_frames_with_ids(batch, first_id))
+            frame_of = self.events.frame
+            async with aclosing(turn.events()) as events:
+                async for item in events:
+                    if isinstance(item, list):
+                        if item:
+                            first_id = self.next_id
+                            self.next_id += len(item)
+                            self.hub.keep(stream_id, first_id, self.next_id - 1, token_frames_with_ids(item, first_id))
+                    elif (frame := frame_of(item)) is not None:
+                        self.hub.keep(stream_id, self.next_id, self.next_id, with_id(frame, self.next_id))
+                        self.next_id += 1
             self._finishing = True
             outcome: Outcome = await turn.finish()
             self.end = End.DONE
@@ -104,7 +111,7 @@ class DetachedTurn:
             outcome = await turn.fail(failed)
             self.end, self.error_code = End.ERROR, failed.code
         # An `error` frame names the request that started the stream, as a plain stream's does (docs/wire.md).
-        final = outcome_frame(outcome, self.info.request_id)
+        final = outcome_frame(outcome, self.info.request_id, self.events.any)
         await self.hub.end(stream_id, self.next_id, with_id(final, self.next_id))
 
     async def _cut_short(self) -> Outcome:

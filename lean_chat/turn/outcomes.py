@@ -15,8 +15,8 @@ class Done:
     """The reply is complete and saved: its text, who made it (`provider:model`), its token usage.
 
     `parts` (every step's text, reasoning, tool calls and results, in order, opaque state included: the edge strips
-    it) and `steps` are set when the turn had reasoning or tool calls; None for a plain reply. `content` is the
-    visible text of every step joined, as the `token` frames carried it.
+    it) and `steps` are set by the engine for every reply (a plain one: its text as one part, one step). `content`
+    is the visible text of every step joined, as the `token` frames carried it.
     """
 
     content: str

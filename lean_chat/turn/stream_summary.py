@@ -50,8 +50,7 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
     outcome = _OUTCOMES.get(end.value, "error") if end is not None else "error"
     code = (stream.error_code or "internal_error") if outcome == "error" else None
     routed = turn.provider_asked
-    usage = turn.call.usage
-    output = usage.output_tokens
+    input_tokens, output = turn.reported_usage()
     first = turn.first_token_at
     sent = turn.started or outcome in ("done", "stopped")
     return StreamSummary(
@@ -63,9 +62,11 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
         first_token_seconds=None if first is None else first - started,
         # As the `done` frame counts them (a stream that produced nothing and sent no `done` counts none).
         output_tokens=output if output is not None else estimated_tokens(turn.content) if sent else 0,
-        input_tokens=usage.input_tokens,
+        input_tokens=input_tokens,
         served_by=turn.provider_name,
         fell_back=routed != "mock" and turn.provider_name == "mock" and turn.call.attempts > 0,
         attempts=turn.call.attempts,
         failures=turn.call.failures,
+        steps=max(1, len(turn.steps)),
+        tool_calls=turn.tool_records,
     )

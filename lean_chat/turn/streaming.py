@@ -14,7 +14,7 @@ from ..scope_keys import BODY_SEND
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import left, watch_client
-from .framing import KEPT_FRAMES, Framer, outcome_frame
+from .framing import Framer, KeptFrames, outcome_frame
 from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 
@@ -30,13 +30,13 @@ class ErrorStream:
         code: str,
         request_id: str | None,
         headers: list[tuple[bytes, bytes]] = SSE_HEADERS,
-        framer: Framer = KEPT_FRAMES,
+        framer: Framer | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.request_id = request_id  # the client's own id, for the frame
         self.headers = headers
-        self.framer = framer
+        self.framer = framer or KeptFrames()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
@@ -70,10 +70,11 @@ class TurnStream:
         heartbeat_seconds: float,
         send_timeout_seconds: float,
         drain: Drain | None = None,
-        framer: Framer = KEPT_FRAMES,
+        framer: Framer | None = None,
     ) -> None:
         self.turn = turn
-        self.framer = framer  # the dialect's bytes
+        # The dialect's bytes: by default the `/chat/stream` frames, with the events this client opted in to.
+        self.framer = framer or KeptFrames(turn.request.events)
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.drain = drain
@@ -146,10 +147,14 @@ class TurnStream:
         None when a watcher's cause ended the turn first (its cancellation then did not reach this far).
         """
         try:
-            async with aclosing(self.turn.batches()) as batches:
-                write, frame = self._write, self.framer.tokens
-                async for batch in batches:
-                    await write({"type": "http.response.body", "body": frame(batch), "more_body": True})
+            async with aclosing(self.turn.events()) as events:
+                write, framer = self._write, self.framer
+                frame, frame_event = framer.tokens, framer.event
+                async for item in events:
+                    if isinstance(item, list):
+                        await write({"type": "http.response.body", "body": frame(item), "more_body": True})
+                    elif body := frame_event(item):
+                        await write({"type": "http.response.body", "body": body, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())

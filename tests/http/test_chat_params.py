@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from lean_chat.http.chat_params import mock_knobs, turn_request
+from typing import Any
+
+from lean_chat.http.chat_params import (
+    event_kinds,
+    max_steps,
+    mock_knobs,
+    reasoning_options,
+    tool_names,
+    turn_request,
+)
 from lean_chat.http.schema import ChatMessage, ChatRequest
-from lean_chat.providers.base import MockKnobs
+from lean_chat.providers.base import MockKnobs, ReasoningOptions
 from lean_chat.store.base import StoredMessage, default_conversation_id
 
 
@@ -30,3 +39,17 @@ def test_without_params_the_users_default_conversation_and_model() -> None:
     assert asked.conversation_id == default_conversation_id("bob")
     assert (asked.model, asked.resume, asked.request_id) == ("", False, None)
     assert turn_request(ChatRequest("bob", [], None), None).conversation_id == default_conversation_id("bob")
+
+
+def test_the_tool_and_reasoning_params_are_held_to_types() -> None:
+    params: dict[str, Any] = {"events": ["tools", "bogus", 3, "reasoning"], "tools": ["a", 1, "b"], "maxSteps": "2"}
+    params["reasoning"] = {"effort": " HIGH ", "budgetTokens": 2048}
+    asked = turn_request(ChatRequest("t", [], params), None)
+    assert asked.events == frozenset({"tools", "reasoning"}) and asked.tools == ("a", "b") and asked.max_steps == 2
+    assert asked.reasoning == ReasoningOptions("high", 2048)
+    loose = turn_request(ChatRequest("t", [], {"events": "tools", "tools": "a", "maxSteps": 0, "reasoning": {}}), None)
+    assert (loose.events, loose.tools, loose.max_steps, loose.reasoning) == (frozenset(), None, None, None)
+    assert event_kinds([]) == frozenset() and tool_names([]) == ()
+    assert max_steps(True) is None and max_steps(3.7) == 3 and max_steps(-1) is None
+    assert reasoning_options({"effort": "extreme"}) is None
+    assert reasoning_options({"budgetTokens": "512"}) == ReasoningOptions(None, 512)

@@ -22,7 +22,7 @@ async def batches_of(params: dict[str, Any], *user_texts: str) -> list[list[str]
     """Every batch the mock yields for a call."""
     asked = turn_request(ChatRequest("u", [], params), None)
     call = StreamCall("gpt-4.1", [ContextMessage("user", t) for t in user_texts], asked.model, asked.mock)
-    return [batch async for batch in MockProvider().stream(call)]
+    return [batch async for batch in MockProvider().stream(call) if isinstance(batch, list)]
 
 
 async def tokens_over_http(http: httpx.AsyncClient, body: dict[str, Any]) -> list[str]:
@@ -112,6 +112,7 @@ async def test_paced_tokens_come_in_small_batches_and_catch_up_after_a_late_wake
     call = StreamCall("gpt-4.1", [ContextMessage("user", "pace me")], mock=knobs)
     batches: list[list[str]] = []
     async for batch in MockProvider().stream(call):
+        assert isinstance(batch, list)  # a plain reply: text only
         batches.append(batch)
         if len(batches) == 3:
             # Block the loop: every token that fell due meanwhile must come in the next batch.

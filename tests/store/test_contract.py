@@ -7,6 +7,15 @@ import random
 
 import pytest
 
+from lean_chat.providers.parts import (
+    ProviderState,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    decode_parts,
+    encode_parts,
+)
 from lean_chat.store.base import (
     ConversationForbidden,
     ConversationGone,
@@ -249,3 +258,27 @@ async def test_truncate_keeps_the_first_messages_in_a_new_life(store: Store) -> 
     ]
     if store.persistent:
         assert [c.messageCount for c in await store.list_conversations("t", 10)] == [4]
+
+
+async def test_a_tool_turns_parts_come_back_in_order_with_their_opaque_state(store: Store) -> None:
+    # meta.parts as the engine keeps them (encode_parts): every kind, unicode, the provider's state untouched.
+    parts = encode_parts(
+        [
+            ReasoningPart("pensée ✓", ProviderState("anthropic", "claude-x", {"signature": "c2ln\u2028=="})),
+            ReasoningPart("", ProviderState("anthropic", "claude-x", {"redacted": "b3BhcXVl"})),
+            ToolCallPart("toolu_1", "get_weather", {"city": "Zürich", "days": [1, 2]}),
+            ToolCallPart("call_2", "add", '{"a": 1,', ProviderState("gemini", "gemini-3", {"thoughtSignature": "s"})),
+            ToolResultPart("toolu_1", "get_weather", output={"celsius": 21.5, "ok": True, "none": None}),
+            ToolResultPart("call_2", "add", error={"code": "invalid_arguments", "message": "bad"}, isError=True),
+            TextPart("Il fait 21,5 °C."),
+        ]
+    )
+    cid = default_conversation_id("parts")
+    start = await store.start_turn("parts", cid, [user("weather?")], CAP)
+    await store.save_reply("parts", cid, start.life, StoredMessage("assistant", "Il fait 21,5 °C.", {"parts": parts}))
+    kept = (await store.history("parts"))[-1]
+    assert kept.meta == {"parts": parts}
+    assert decode_parts(kept.meta["parts"]) is not None
+    # The next turn's context carries them (the client sends only its new message).
+    following = await store.start_turn("parts", cid, [user("and tomorrow?")], CAP)
+    assert following.context[-2].meta == {"parts": parts}

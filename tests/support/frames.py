@@ -39,18 +39,24 @@ def parse_frames(body: str | bytes) -> list[Frame]:
     return frames
 
 
-def check_grammar(frames: list[Frame], resumed: bool = False) -> Frame:
+OPT_IN_EVENTS = ("reasoning", "tool_call", "tool_result", "step")
+
+
+def check_grammar(frames: list[Frame], resumed: bool = False, opted_in: bool = False) -> Frame:
     """Assert the stream grammar (tokens, then exactly one done or error, nothing after) and return the last.
 
     `resumed`: the frames follow a `Last-Event-ID`, so their tokens are the end of the reply, not all of it.
+    `opted_in`: the client asked for `params.events`, so the opt-in events may come between the tokens (each one's
+    `type` equal to its `event:` name).
     """
     events = [f for f in frames if f.event is not None]
     assert events, "no events in stream"
     last = events[-1]
     assert last.event in ("done", "error"), f"stream ended with {last.event!r}"
-    assert all(f.event == "token" for f in events[:-1]), [f.event for f in events]
+    allowed = ("token", *OPT_IN_EVENTS) if opted_in else ("token",)
+    assert all(f.event in allowed and f.data["type"] == f.event for f in events[:-1]), [f.event for f in events]
     if last.event == "done":
-        tokens = "".join(f.data["token"] for f in events[:-1])
+        tokens = "".join(f.data["token"] for f in events[:-1] if f.event == "token")
         content = last.data["message"]["content"]
         assert content.endswith(tokens) if resumed else tokens == content
     return last

@@ -11,9 +11,11 @@ from lean_chat.frames import done_frame, error_frame
 from lean_chat.http.chat_params import mock_knobs
 from lean_chat.providers.base import ContextMessage, MockKnobs
 from lean_chat.providers.mock import build_reply
+from lean_chat.providers.parts import TextPart
 from lean_chat.store.base import StoredMessage
 from lean_chat.store.sqlite import SQLiteStore
 from lean_chat.turn.chat import ChatService, ContextView
+from lean_chat.turn.events import StepFinished
 from lean_chat.turn.outcomes import Done, Failed, Stopped
 from lean_chat.turn.streaming import outcome_frame
 from lean_chat.turn.turn_request import TurnRequest
@@ -173,9 +175,11 @@ async def test_a_turn_ends_with_an_outcome_value_and_the_stream_layer_frames_it(
     try:
         asked = TurnRequest("o", "o-c", [StoredMessage("user", "hi", None)], mock=MockKnobs(target_chars=250))
         turn = await ChatService(store, {}).open_turn(asked)
-        text = "".join([token async for batch in turn.batches() for token in batch])
+        text = "".join([token async for batch in turn.events() if isinstance(batch, list) for token in batch])
         done = await turn.finish()
-        assert done == Done(text, "mock:gpt-4.1", {"tokens": (len(text) + 3) // 4}, "o-c")
+        tokens = (len(text) + 3) // 4
+        steps = (StepFinished(0, "stop", {"tokens": tokens}),)
+        assert done == Done(text, "mock:gpt-4.1", {"tokens": tokens}, "o-c", (TextPart(text),), steps)
         assert outcome_frame(done, "r-1") == done_frame(text, "mock:gpt-4.1", done.usage, "o-c")
         stopped = await turn.stop_reply()  # saved already: nothing saved twice, the outcome says stopped
         assert isinstance(stopped, Stopped) and outcome_frame(stopped, None).endswith(b',"stopped":true}\n\n')

@@ -8,6 +8,9 @@
 //
 // Resumable streams (`params.resume`): `handlers.onStart(streamId)` gets the `x-stream-id` header, `handlers.onId(id)`
 // each frame's `id:`, and `resumeChat(url, handlers)` follows `GET /chat/stream/{streamId}?userId=` (204: nothing left).
+//
+// Tools and reasoning (`params.events`): every other event (`reasoning`, `tool_call`, `tool_result`, `step`) goes to
+// `handlers.onEvent(name, data)`.
 
 function parseFrame(frame) {
   let event = "message";
@@ -74,6 +77,8 @@ async function readStream(response, handlers, stats) {
     } else if (parsed.event === "error") {
       stats.error = parsed.data.error;
       if (handlers.onError) handlers.onError(parsed.data.error);
+    } else if (handlers.onEvent) {
+      handlers.onEvent(parsed.event, parsed.data);
     }
     if (parsed.id !== null && handlers.onId) handlers.onId(parsed.id);
   };

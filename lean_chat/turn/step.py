@@ -1,0 +1,125 @@
+"""The step being streamed: its text runs, reasoning and tool calls in order, made into the step's parts at its end."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import count
+from typing import Any
+
+import msgspec
+
+from ..providers.events import ProviderEvent, ReasoningDelta, StepEnd, ToolCall
+from ..providers.parts import Part, ReasoningPart, TextPart, ToolCallPart
+from .events import ToolCallEvent
+
+__all__ = ["StepParts", "decode_args"]
+
+_decode = msgspec.json.decode
+
+
+def decode_args(args_json: str) -> Any:
+    """A tool call's arguments as the model sent them: the decoded JSON ("" is `{}`), else the raw text itself."""
+    text = args_json.strip()
+    if not text:
+        return {}
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return args_json
+
+
+class StepParts:
+    """One step's parts as they stream; `mark` gives the reply's length in bytes now (pending text flushed).
+
+    Text is not copied here: a run of text is a pair of offsets into the turn's reply buffer, closed when an event
+    comes (events are rare: the token path stays as it was).
+    """
+
+    __slots__ = ("_ids", "_mark", "_reasoning", "_runs", "_text_from", "calls", "end", "first", "index", "used_ids")
+
+    def __init__(self, index: int, mark: Callable[[], int], used_ids: set[str], ids: count[int]) -> None:
+        self.index = index
+        self._mark = mark
+        self._text_from = self.first = mark()  # where the step's text begins in the reply (bytes)
+        # In order: (start, end) byte offsets of text, a list of reasoning deltas, or a tool call.
+        self._runs: list[tuple[int, int] | list[str] | ToolCallPart] = []
+        self._reasoning: list[str] | None = None  # the reasoning run open now
+        self.calls: list[ToolCallPart] = []
+        self.end: StepEnd | None = None
+        self.used_ids = used_ids  # every call id of the turn so far
+        self._ids = ids
+
+    def _close_text(self) -> None:
+        """End the run of text streamed since the last event (if any)."""
+        now = self._mark()
+        if now > self._text_from:
+            self._runs.append((self._text_from, now))
+            self._reasoning = None
+        self._text_from = now
+
+    def take(self, event: ProviderEvent) -> ReasoningDelta | ToolCallEvent | None:
+        """Record a provider event; what the turn passes on (None for the step's end)."""
+        if isinstance(event, ReasoningDelta):
+            self._close_text()
+            if self._reasoning is None:
+                self._reasoning = []
+                self._runs.append(self._reasoning)
+            self._reasoning.append(event.text)
+            return event
+        if isinstance(event, ToolCall):
+            self._close_text()
+            self._reasoning = None
+            call_id = event.id
+            if not call_id or call_id in self.used_ids:
+                call_id = f"call_{next(self._ids)}"
+                while call_id in self.used_ids:
+                    call_id = f"call_{next(self._ids)}"
+            self.used_ids.add(call_id)
+            call = ToolCallPart(call_id, event.name, decode_args(event.args_json), event.state)
+            self._runs.append(call)
+            self.calls.append(call)
+            return ToolCallEvent(self.index, call.id, call.name, call.args)
+        self._close_text()
+        self.end = event
+        return None
+
+    @property
+    def evented(self) -> bool:
+        """True when the provider yielded any event in this step (else it is plain text)."""
+        return bool(self._runs) or self.end is not None
+
+    def _built(self, text_of: Callable[[int, int], str], reasoning: bool) -> list[Part]:
+        """The parts from what streamed (reasoning kept only when `reasoning`: a complete step)."""
+        self._close_text()
+        parts: list[Part] = []
+        for run in self._runs:
+            if isinstance(run, tuple):
+                parts.append(TextPart(text_of(*run)))
+            elif isinstance(run, list):
+                if reasoning:
+                    parts.append(ReasoningPart("".join(run)))
+            else:
+                parts.append(run)
+        return parts
+
+    def complete(self, text_of: Callable[[int, int], str]) -> list[Part]:
+        """The finished step's parts: the provider's own (its tool calls as the engine named them), else built."""
+        if self.end is None or self.end.parts is None:
+            return self._built(text_of, reasoning=True)
+        self._close_text()
+        ours = iter(self.calls)
+        parts: list[Part] = []
+        for part in self.end.parts:
+            if isinstance(part, ToolCallPart):
+                mine = next(ours, None)
+                if mine is None:  # a call the provider never yielded: not run, so not kept
+                    continue
+                parts.append(ToolCallPart(mine.id, mine.name, mine.args, part.state or mine.state))
+            else:
+                parts.append(part)
+        parts.extend(ours)  # calls yielded but missing from the provider's parts
+        return parts
+
+    def partial(self, text_of: Callable[[int, int], str]) -> list[Part]:
+        """The parts of a step cut short: its text and complete tool calls; its reasoning is not kept."""
+        return self._built(text_of, reasoning=False)
