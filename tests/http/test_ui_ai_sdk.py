@@ -15,6 +15,7 @@ import pytest
 from starlette.requests import Request
 
 from lean_chat import create_app
+from lean_chat.tools.demo import get_weather
 from tests.support.live_server import LiveServer
 from tests.support.npm import AI_SDK, run_node
 from tests.support.postgres import temporary_database
@@ -51,7 +52,8 @@ def text_of(message: dict[str, Any]) -> str:
 @pytest.fixture
 def server(live_server: Callable[..., LiveServer], tmp_path: Path) -> LiveServer:
     """lean_chat (SQLite history) whose callers are named by the `authenticate` hook, as a useChat app's are."""
-    return live_server(create_app(sqlite_path=str(tmp_path / "chat.sqlite3"), authenticate=bearer_user))
+    app = create_app(sqlite_path=str(tmp_path / "chat.sqlite3"), authenticate=bearer_user, tools=[get_weather])
+    return live_server(app)
 
 
 def test_a_reply_streams_as_chunks_the_sdk_accepts_and_history_agrees(server: LiveServer) -> None:
@@ -76,6 +78,53 @@ def test_a_reply_streams_as_chunks_the_sdk_accepts_and_history_agrees(server: Li
     assert history["status"] == 200 and history["valid"] is True, history
     assert [m["id"] for m in history["messages"]] == ["u-1", reply["id"]]
     assert text_of(history["messages"][1]) == text_of(reply)
+
+
+def test_reasoning_and_tool_calls_arrive_as_the_sdk_parts_and_history_agrees(server: LiveServer) -> None:
+    knobs = {
+        **FAST,
+        "reasoning": "The user wants the weather; I will look it up.",
+        "toolCalls": [{"name": "get_weather", "args": {"city": "Paris"}}, {"name": "no_such_tool", "args": {}}],
+    }
+    send, history = client(
+        server.url,
+        {
+            "op": "send",
+            "user": "tia",
+            "chatId": "tools",
+            "messages": [user_message("w", "Weather?")],
+            "body": {"mock": knobs},
+        },
+        {"op": "messages", "user": "tia", "chatId": "tools"},
+    )
+    assert "error" not in send, send
+    kinds = [chunk["type"] for chunk in send["chunks"]]
+    for kind in ("reasoning-start", "reasoning-delta", "reasoning-end", "tool-input-start", "tool-input-available"):
+        assert kind in kinds
+    assert {"tool-output-available", "tool-output-error"} <= set(kinds)
+    assert kinds.count("start-step") == kinds.count("finish-step") == 2
+    parts = send["message"]["parts"]
+    assert [p["type"] for p in parts][:2] == ["step-start", "reasoning"]
+    assert parts[1]["text"] == knobs["reasoning"]
+    weather = next(p for p in parts if p["type"] == "tool-get_weather")
+    assert weather["state"] == "output-available" and weather["input"] == {"city": "Paris"}
+    assert weather["output"]["city"] == "Paris"
+    unknown = next(p for p in parts if p["type"] == "tool-no_such_tool")
+    assert unknown["state"] == "output-error" and unknown["errorText"]
+    assert text_of(send["message"]).startswith('Tool get_weather returned {"city":"Paris"')  # the second step
+    assert history["valid"] is True, history
+    kept = history["messages"][1]
+    assert kept["id"] == send["message"]["id"]
+
+    def seen(part: dict[str, Any]) -> tuple[Any, ...]:
+        """What a part shows (a text's `state` is the client's own: `done` once streamed)."""
+        return part["type"], part.get("text"), part.get("input"), part.get("output"), part.get("errorText")
+
+    assert [seen(p) for p in kept["parts"]] == [seen(p) for p in send["message"]["parts"]]
+    assert [p.get("state") for p in kept["parts"] if p["type"].startswith("tool-")] == [
+        "output-available",
+        "output-error",
+    ]
 
 
 def test_an_error_arrives_as_the_sdk_error_with_our_message(server: LiveServer) -> None:
@@ -132,10 +181,15 @@ def test_a_running_stream_resumes_on_a_second_instance_with_postgres_and_redis(
 ) -> None:
     with ExitStack() as stack:
         url = stack.enter_context(temporary_database())
-        options = {"database_url": url, **redis_options, "authenticate": bearer_user}
+        options = {"database_url": url, **redis_options, "authenticate": bearer_user, "tools": [get_weather]}
         a = live_server(create_app(**options))
         b = live_server(create_app(**options))
-        slow = {"tokenDelayMs": 25, "targetChars": 600}
+        slow = {
+            "tokenDelayMs": 25,
+            "targetChars": 600,
+            "reasoning": "Thinking it over.",
+            "toolCalls": [{"name": "get_weather", "args": {"city": "Oslo"}}],
+        }
         message = user_message("p1", "Resume me")
         body = {"mock": slow, "resume": True}
         (cut,) = client(
@@ -147,6 +201,9 @@ def test_a_running_stream_resumes_on_a_second_instance_with_postgres_and_redis(
         assert resumed["noContent"] is False and "error" not in resumed, resumed
         assert resumed["chunks"][0] == cut["chunks"][0]  # the same reply id: a replay from its start
         assert resumed["chunks"][-1]["type"] == "finish"
+        parts = resumed["message"]["parts"]  # the kept event frames, reframed on the other instance
+        assert [p["type"] for p in parts][:3] == ["step-start", "reasoning", "tool-get_weather"]
+        assert parts[2]["state"] == "output-available" and parts[2]["output"]["city"] == "Oslo"
         deadline = time.monotonic() + 10
         with httpx.Client(timeout=10) as http:
             while True:
