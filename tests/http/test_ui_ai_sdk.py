@@ -127,6 +127,25 @@ def test_reasoning_and_tool_calls_arrive_as_the_sdk_parts_and_history_agrees(ser
     ]
 
 
+def test_heartbeats_stay_invisible_to_the_sdk(live_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    app = create_app(sqlite_path=str(tmp_path / "beat.sqlite3"), authenticate=bearer_user, heartbeat_seconds=0.02)
+    beating = live_server(app)
+    slow = {"tokenDelayMs": 80, "targetChars": 250, "includePrefix": False}
+    with httpx.Client(timeout=30) as http:  # the pings are there on the wire...
+        raw = http.post(
+            f"{beating.url}/chat/ui",
+            json={"id": "raw", "messages": [user_message("r", "hi")], "mock": slow},
+            headers={"Authorization": "Bearer hal"},
+        ).content
+    assert b": ping\n" in raw and b": ping\n\n" not in raw  # a comment line, never an (empty) event of its own
+    (send,) = client(
+        beating.url,
+        {"op": "send", "user": "hal", "chatId": "beat", "messages": [user_message("b", "hi")], "body": {"mock": slow}},
+    )
+    assert "error" not in send and send["chunks"][-1]["type"] == "finish"  # ...and the SDK never sees them
+    assert text_of(send["message"]) == "".join(c["delta"] for c in send["chunks"] if c["type"] == "text-delta")
+
+
 def test_an_error_arrives_as_the_sdk_error_with_our_message(server: LiveServer) -> None:
     (send,) = client(
         server.url,

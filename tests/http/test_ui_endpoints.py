@@ -224,6 +224,16 @@ async def test_the_authenticated_caller_is_the_user(tmp_path: Path) -> None:
         assert (await http.post("/chat/ui", json=ui_body("z", user("m", "hi")))).status_code == 401
 
 
+async def test_the_fastapi_shim_serves_the_dialect(tmp_path: Path) -> None:
+    from lean_chat.compat import create_app as create_fastapi_app
+
+    app = create_fastapi_app(sqlite_path=str(tmp_path / "shim.sqlite3"))
+    async with in_process(app) as http:
+        found = await send(http, ui_body("shim", user("s", "Through FastAPI")))
+        assert found[-2]["type"] == "finish"
+        assert [m["id"] for m in await ui_history(http, "shim")] == ["s", found[0]["messageId"]]
+
+
 class Reader(threading.Thread):
     """A UI stream read to its end in a thread; `started` is set at its first text delta."""
 
