@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -112,9 +113,14 @@ class Endpoints:
         framer: Framer | None = None,
         headers: list[tuple[bytes, bytes]] | None = None,
         reframe: Reframer | None = None,
+        before_open: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Run one turn and stream it in a dialect: its `framer` (None: the `/chat/stream` frames) and `headers`, and
-        for a resumable turn, the `reframe` of its kept frames (None: the kept frames are the dialect's own)."""
+        for a resumable turn, the `reframe` of its kept frames (None: the kept frames are the dialect's own).
+
+        `before_open` runs once the stream is claimed (past the user's stream limit), just before the turn opens:
+        a dialect's change to the history that only a turn that runs may make (a regenerated reply dropped).
+        """
         settings = self.settings
         resume = asked.resume
         hub = self.running_hub()
@@ -127,6 +133,8 @@ class Endpoints:
         producer: DetachedTurn | None = None
         try:
             try:
+                if before_open is not None:
+                    await before_open()
                 turn = await self.chat.open_turn(asked)
             except ConversationForbidden:
                 message = "This conversation belongs to another user."

@@ -77,8 +77,12 @@ class UIDialect:
         chat_id = ask.chat_id.strip()
         stored = (await store.read(user_id, chat_id)).messages
         plan = plan_turn(stored, ask)
-        if plan.keep is not None:
-            await store.truncate(user_id, chat_id, plan.keep)
+        keep = plan.keep
+
+        async def replace() -> None:  # once the stream is claimed: a refused one (429) drops nothing
+            if keep is not None:
+                await store.truncate(user_id, chat_id, keep)
+
         reply_id = new_message_id()
         options = ask.options
         asked = TurnRequest(
@@ -95,7 +99,8 @@ class UIDialect:
             max_steps=max_steps(options.get("maxSteps")),
             reasoning=reasoning_options(options.get("reasoning")),
         )
-        await endpoints.serve_turn(scope, receive, send, asked, UIFramer(reply_id), UI_HEADERS, UIReframer(reply_id))
+        framer, reframe = UIFramer(reply_id), UIReframer(reply_id)
+        await endpoints.serve_turn(scope, receive, send, asked, framer, UI_HEADERS, reframe, replace)
 
     async def resume(self, request: Request) -> ASGIApp:
         """`GET /chat/ui/{chatId}/stream`: the chat's running resumable stream from its start, then live; else 204."""

@@ -298,3 +298,21 @@ def test_a_resumable_ui_stream_is_replayed_from_its_start_then_204(server: LiveS
             break
         time.sleep(0.05)
     assert late.status_code == 204 and late.content == b""
+
+
+def test_a_regenerate_refused_by_the_stream_limit_drops_nothing(
+    live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    server = live_server(create_app(sqlite_path=str(tmp_path / "limit.sqlite3"), max_streams_per_user=1))
+    with httpx.Client(base_url=server.url, timeout=20) as http:
+        first = chunks(http.post("/chat/ui", json=ui_body("kept", user("k", "Keep me"))).content)
+        busy = Reader(
+            server.url, "POST", "/chat/ui", json=ui_body("other", user("o", "Busy"), mock={"tokenDelayMs": 20})
+        )
+        assert busy.started.wait(10)
+        refused = http.post("/chat/ui", json=ui_body("kept", user("k", "Keep me"), trigger="regenerate-message"))
+        assert refused.status_code == 429
+        history = http.get("/chat/ui/kept/messages", params={"userId": "ann"}).json()
+        assert [m["id"] for m in history] == ["k", first[0]["messageId"]]
+        http.post("/chat/stop", json={"userId": "ann", "conversationId": "other"})
+        busy.join(10)
