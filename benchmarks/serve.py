@@ -19,7 +19,7 @@ import uvicorn
 from lean_chat.server import gc_freeze
 from lean_chat.server.listener import serve
 
-__all__ = ["BenchHooks", "build_target", "main"]
+__all__ = ["BenchHooks", "bench_tools", "build_target", "main"]
 
 STATS_PATH = "/__bench__/stats"
 
@@ -104,6 +104,20 @@ class BenchHooks:
                 self.largest_loop_thread_stall = loop_thread_stall
 
 
+def bench_tools() -> list[Any]:
+    """The tool loop benchmark's tools: a lookup and an addition, both answered at once."""
+
+    async def lookup(key: str) -> dict[str, Any]:
+        """A value by key."""
+        return {"key": key, "value": len(key)}
+
+    async def add(a: int, b: int) -> int:
+        """The sum of two numbers."""
+        return a + b
+
+    return [lookup, add]
+
+
 def build_target(target: str, sqlite_path: str, upstream: str, floor_request: str) -> Any:
     """The ASGI app for a target name."""
     # A key only when there is an upstream: with none, replies without a model go straight to the mock.
@@ -119,6 +133,8 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
         hub: dict[str, Any] = {}
         if redis_url:
             hub = {"redis_url": redis_url, "redis_prefix": os.environ.get("BENCH_REDIS_PREFIX", "")}
+        # benchmarks/tool_loop_cost.py: two cheap tools for the mock's tool turns.
+        tools: dict[str, Any] = {"tools": bench_tools()} if os.environ.get("BENCH_TOOLS", "") == "1" else {}
         if upstream:
             # LEAN_CHAT_UPSTREAM_TRANSPORT=httpx measures httpx's own transport instead of lean_chat's.
             transport = os.environ.get("LEAN_CHAT_UPSTREAM_TRANSPORT", "lean")
@@ -127,8 +143,8 @@ def build_target(target: str, sqlite_path: str, upstream: str, floor_request: st
                 "openai_base_url": upstream,
                 "upstream_transport": transport,
             }
-            return create_app(**store, **hub, **options, metrics=metrics)
-        return create_app(**store, **hub, metrics=metrics)
+            return create_app(**store, **hub, **tools, **options, metrics=metrics)
+        return create_app(**store, **hub, **tools, metrics=metrics)
     if target == "reference":
         from fastapi_ai_chat import create_app as create_reference
 

@@ -72,3 +72,13 @@ def test_the_dialect_cost_run_reads_both_dialects_streams_whole() -> None:
     # Every probe's streams, both dialects', ended well (a `done`, or a `finish` chunk, and no error).
     for probe in ("stream0", "ui0"):
         assert result.stderr.count(f"  {probe}: 20 streams: 20 ok") == 2, result.stderr
+
+
+def test_the_tool_loop_benchmark_reports_cost_per_stream_and_per_step() -> None:
+    result = run_module("benchmarks.tool_loop_cost", "--plan", "smoke", "--streams", "5", "--rounds", "1", timeout=180)
+    assert "20 ok" not in result.stderr  # the warm-up probes too run 5 streams
+    assert "wplain: 5 streams: 5 ok" in result.stderr and "wtools: 5 streams: 5 ok" in result.stderr
+    assert "plain0: 5 streams: 5 ok" in result.stderr and "tools0: 5 streams: 5 ok" in result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("tool loop: 5 streams; server CPU per stream plain ")
+    assert "tool turn (2 steps, 2 calls)" in line and "per step plain" in line

@@ -146,3 +146,17 @@ async def test_without_its_lifespan_the_app_says_so_instead_of_failing() -> None
     assert response.status_code == 503
     assert "lifespan" in response.json()["detail"]
     assert docs.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_the_fastapi_apps_take_tools_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.tools import add, tool_body
+
+    monkeypatch.setenv("FASTAPI_AI_CHAT_SQLITE_PATH", "")
+    body = tool_body("tools", "x", [{"name": "add", "args": {"a": 20, "b": 22}}], ["tools"])
+    for app in (create_app(sqlite_path="", tools=[add]), create_app_from_env(tools=[add])):
+        async with in_process(app) as http:
+            frames = parse_frames((await http.post("/chat/stream", json=body)).content)
+        check_grammar(frames, opted_in=True)
+        (result,) = [f.data for f in frames if f.event == "tool_result"]
+        assert result["output"] == 42 and result["isError"] is False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.apps import in_process
 from tests.support.frames import check_grammar, parse_frames
 
 pytestmark = pytest.mark.anyio
@@ -82,3 +84,20 @@ def test_every_documented_uvicorn_command_names_lean_chats_loop() -> None:
     assert any(name == "README.md" for name, _ in commands), "the README shows how to serve under plain uvicorn"
     for name, command in commands:
         assert "--loop lean_chat.server.loop:new_event_loop" in command, f"{name}: {command}"
+
+
+async def test_the_tools_example_app_answers_as_shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FASTAPI_AI_CHAT_SQLITE_PATH", str(tmp_path / "readme.sqlite3"))  # not in the working folder
+    section = README[README.index("## Tools and reasoning") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    assert len([line for line in code.splitlines() if line.strip()]) <= 10
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    body = json.loads(re.search(r"-d '(\{.*?\})'\n", section).group(1))  # type: ignore[union-attr]
+    shown = parse_frames(re.search(r"```\n(event: reasoning\n.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    async with in_process(namespace["app"]) as http:
+        response = await http.post("/chat/stream", json=body)
+    frames = parse_frames(response.content)
+    done = check_grammar(frames, opted_in=True)
+    assert [f.data for f in frames[: len(shown)]] == [f.data for f in shown]
+    assert [p["type"] for p in done.data["message"]["parts"]] == ["reasoning", "tool_call", "tool_result", "text"]

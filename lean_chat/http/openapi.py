@@ -28,7 +28,8 @@ _REF = "#/components/schemas/{name}"
 
 _STREAM_DESCRIPTION = (
     "Server-Sent Events (`text/event-stream`): frames `event: NAME\\ndata: JSON\\n\\n`. Many `token` "
-    "frames, then exactly one `done` or one `error`; `: ping` comment frames may come between them. "
+    "frames, then exactly one `done` or one `error`; `: ping` comment frames may come between them. With "
+    "`params.events`, `reasoning`, `tool_call`, `tool_result` and `step` frames too. "
     "The schema below is the JSON of one frame's `data` line."
 )
 

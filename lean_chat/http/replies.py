@@ -23,8 +23,14 @@ __all__ = [
     "HTTPValidationError",
     "HealthReply",
     "HistoryReply",
+    "ReasoningEvent",
+    "StepEvent",
+    "StepSummary",
     "StopReply",
     "TokenEvent",
+    "ToolCallEvent",
+    "ToolErrorBody",
+    "ToolResultEvent",
     "Usage",
     "ValidationError",
 ]
@@ -40,10 +46,11 @@ class TokenEvent(msgspec.Struct):
 
 
 class AssistantMessage(msgspec.Struct):
-    """The whole reply, as carried by `done`."""
+    """The whole reply, as carried by `done`; `parts` (text, reasoning, tool calls and results) when opted in."""
 
     role: Literal["assistant"]
     content: str
+    parts: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Usage(msgspec.Struct):
@@ -54,14 +61,66 @@ class Usage(msgspec.Struct):
     outputTokens: int | msgspec.UnsetType = msgspec.UNSET
 
 
+class ReasoningEvent(msgspec.Struct):
+    """The data of a `reasoning` frame (opt-in: `params.events`): more of a step's reasoning."""
+
+    type: Literal["reasoning"]
+    step: int
+    delta: str
+
+
+class ToolCallEvent(msgspec.Struct):
+    """The data of a `tool_call` frame (opt-in): a complete call; `args` the decoded JSON, or its raw text."""
+
+    type: Literal["tool_call"]
+    step: int
+    id: str
+    name: str
+    args: Any
+
+
+class ToolErrorBody(msgspec.Struct):
+    """Why a tool call failed: a code (docs/wire.md lists them) and a message for the model."""
+
+    code: str
+    message: str
+
+
+class ToolResultEvent(msgspec.Struct):
+    """The data of a `tool_result` frame (opt-in): a call's `output`, or its `error` with `isError` true."""
+
+    type: Literal["tool_result"]
+    step: int
+    id: str
+    name: str
+    isError: bool
+    output: Any | msgspec.UnsetType = msgspec.UNSET
+    error: ToolErrorBody | msgspec.UnsetType = msgspec.UNSET
+
+
+class StepSummary(msgspec.Struct):
+    """One step of a turn, as `done.steps` lists it."""
+
+    index: int
+    finishReason: Literal["stop", "length", "tool-calls", "content-filter", "error", "other"]
+    usage: Usage
+
+
+class StepEvent(StepSummary):
+    """The data of a `step` frame (opt-in): a step ended."""
+
+    type: Literal["step"]
+
+
 class DoneEvent(msgspec.Struct):
-    """The data of the `done` frame that ends a successful stream."""
+    """The data of the `done` frame that ends a successful stream (`steps` when the client opted in to events)."""
 
     type: Literal["done"]
     message: AssistantMessage
     provider: str
     usage: Usage
     conversationId: str
+    steps: list[StepSummary] | msgspec.UnsetType = msgspec.UNSET
     stopped: bool | msgspec.UnsetType = msgspec.UNSET
 
 

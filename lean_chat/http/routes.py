@@ -18,8 +18,12 @@ from .replies import (
     ErrorReply,
     HealthReply,
     HistoryReply,
+    ReasoningEvent,
+    StepEvent,
     StopReply,
     TokenEvent,
+    ToolCallEvent,
+    ToolResultEvent,
 )
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest, UserOnlyRequest
 from .ui_schema import UI_CHUNKS, UIChatRequest, UIMessage
@@ -30,7 +34,15 @@ if TYPE_CHECKING:
 __all__ = ["API_ROUTES", "EVENTS", "Answer", "ApiRoute", "Parameter"]
 
 # The data of the stream's frames: a route whose reply is this tuple answers Server-Sent Events.
-EVENTS: tuple[type[Any], ...] = (TokenEvent, DoneEvent, ErrorEvent)
+EVENTS: tuple[type[Any], ...] = (
+    TokenEvent,
+    ReasoningEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    StepEvent,
+    DoneEvent,
+    ErrorEvent,
+)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ def parameter_model(fn: Callable[..., Any], name: str) -> ParameterModel:
             fields.append((param.name, hint, param.default))
     struct_name = "".join(part.title() for part in name.split("_")) + "Args"
     struct = msgspec.defstruct(struct_name, fields, forbid_unknown_fields=True, frozen=True)
-    (ref,), components = msgspec.json.schema_components([struct], ref_template="#/$defs/{name}")
+    try:
+        (ref,), components = msgspec.json.schema_components([struct], ref_template="#/$defs/{name}")
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"tool {name!r}: a parameter's type has no JSON Schema (msgspec: {exc})") from None
     schema = _inline(ref, components, struct.__name__)
     return ParameterModel(struct, schema, context_name)

@@ -7,7 +7,6 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from itertools import count
 from typing import Any, overload
 
 from ..log_escape import log_failure
@@ -153,14 +152,15 @@ class Turn:
             reasoning=request.reasoning,
         )
         self._usages: list[Usage] = [self.call.usage]  # every step's usage
+        self._later_calls: list[StreamCall] = []  # the calls of the steps after the first
         self.parts: list[Part] = []  # the finished steps' parts and their tool results, in order
         self.steps: list[StepFinished] = []
         self._step: StepParts | None = None  # the step streaming now
         self._run: ToolRun | None = None  # the tool calls of the last step, until all are answered
-        self._call_ids: set[str] = set()
-        self._id_numbers = count()
+        self._call_ids: set[str] | None = None  # every tool call id of the turn (made at its first call)
         self._evented = False  # a provider event was taken (the reply can no longer come from another provider)
         self.tool_records: list[tuple[str, str, float]] = []  # (tool label, outcome, seconds): read by the metrics
+        self.wants_events = bool(request.events)  # the edge reads events (else `events()` yields token batches only)
         # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
         self._reply = bytearray()
@@ -191,6 +191,18 @@ class Turn:
             self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
             self._pending.clear()
         return len(self._reply)
+
+    def _call_id(self, proposed: str) -> str:
+        """A tool call's id in this turn: the provider's own, unless missing or used already (then `call_N`)."""
+        used = self._call_ids
+        if used is None:
+            used = self._call_ids = set()
+        call_id, number = proposed, len(used)
+        while not call_id or call_id in used:
+            call_id = f"call_{number}"
+            number += 1
+        used.add(call_id)
+        return call_id
 
     def _text_of(self, start: int, end: int) -> str:
         """The reply text between two marks."""
@@ -225,25 +237,28 @@ class Turn:
         """The turn's token batches and events, step by step (events.py); raise TurnFailed on failure.
 
         A step streams; when it made tool calls, they run (concurrently) and the next step streams with their
-        results, until a step makes none or `max_steps` steps were taken.
+        results, until a step makes none or `max_steps` steps were taken. Events are yielded only when the request
+        asked for some (`TurnRequest.events`): otherwise only token batches come, and the edge checks nothing.
         """
+        wanted = self.wants_events
+        list_type, take = list, self._take
         call = self.call
         provider = self._provider()
         index = 0
         while True:
-            step = self._step = StepParts(index, self._mark, self._call_ids, self._id_numbers)
+            step = self._step = StepParts(index, self._mark, self._call_id)
             while True:
                 try:
                     async with aclosing(provider.stream(call)) as stream:
                         async for item in stream:
-                            if isinstance(item, list):
+                            if item.__class__ is list_type:  # the one check per batch (a local, no global lookup)
                                 if item:
-                                    self._take(item)
+                                    take(item)
                                     yield item
-                            else:
+                            elif not isinstance(item, list):  # an event (rare)
                                 self._evented = True
                                 event = step.take(item)
-                                if event is not None:
+                                if event is not None and wanted:
                                     yield event
                     break
                 except ProviderError as exc:
@@ -264,13 +279,15 @@ class Turn:
                     self.user_id,
                     self.conversation_id,
                 )
-            yield finished
+            if wanted:
+                yield finished
             run = self._run
             if run is None:
                 return
             async with aclosing(run.run()) as results:
                 async for result in results:
-                    yield result
+                    if wanted:
+                        yield result
             self._settle_run(run)
             index += 1
             if index >= self.max_steps:
@@ -310,7 +327,20 @@ class Turn:
             self.model, messages, first.asked, first.mock, tools=first.tools, reasoning=first.reasoning, step=index
         )
         self._usages.append(call.usage)
+        self._later_calls.append(call)
         return call
+
+    @property
+    def attempts(self) -> int:
+        """Upstream requests made over every step (read by the metrics when the stream ends)."""
+        return self.call.attempts + sum(call.attempts for call in self._later_calls)
+
+    @property
+    def failures(self) -> list[str]:
+        """The error type of each upstream request that failed, over every step."""
+        if not self._later_calls:
+            return self.call.failures
+        return [failure for call in (self.call, *self._later_calls) for failure in call.failures]
 
     def parts_so_far(self) -> list[Part]:
         """The parts to keep now: finished steps, the text and complete calls of a step cut short, every call answered.

@@ -8,6 +8,9 @@ values below; each dialect at the edge frames them its own way (`token`/`reasoni
 Order: a step's text batches, `ReasoningDelta`s and `ToolCallEvent`s as the model produced them, then its
 `StepFinished`, then (when it called tools) one `ToolResultEvent` per call as each finishes, then the next step.
 A `ReasoningDelta` (passed on from the provider as it is) belongs to the step after the last `StepFinished`.
+
+Events come only when `TurnRequest.events` is non-empty (a dialect that always wants them, such as the AI SDK's,
+asks for both kinds); otherwise `events()` yields token batches alone, and the edge's loop checks nothing per batch.
 """
 
 from __future__ import annotations

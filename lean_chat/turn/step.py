@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import count
 from typing import Any
 
 import msgspec
@@ -35,9 +34,9 @@ class StepParts:
     comes (events are rare: the token path stays as it was).
     """
 
-    __slots__ = ("_ids", "_mark", "_reasoning", "_runs", "_text_from", "calls", "end", "first", "index", "used_ids")
+    __slots__ = ("_call_id", "_mark", "_reasoning", "_runs", "_text_from", "calls", "end", "first", "index")
 
-    def __init__(self, index: int, mark: Callable[[], int], used_ids: set[str], ids: count[int]) -> None:
+    def __init__(self, index: int, mark: Callable[[], int], call_id: Callable[[str], str]) -> None:
         self.index = index
         self._mark = mark
         self._text_from = self.first = mark()  # where the step's text begins in the reply (bytes)
@@ -46,8 +45,7 @@ class StepParts:
         self._reasoning: list[str] | None = None  # the reasoning run open now
         self.calls: list[ToolCallPart] = []
         self.end: StepEnd | None = None
-        self.used_ids = used_ids  # every call id of the turn so far
-        self._ids = ids
+        self._call_id = call_id  # the id a call gets: its own, unless missing or used already in the turn
 
     def _close_text(self) -> None:
         """End the run of text streamed since the last event (if any)."""
@@ -69,13 +67,7 @@ class StepParts:
         if isinstance(event, ToolCall):
             self._close_text()
             self._reasoning = None
-            call_id = event.id
-            if not call_id or call_id in self.used_ids:
-                call_id = f"call_{next(self._ids)}"
-                while call_id in self.used_ids:
-                    call_id = f"call_{next(self._ids)}"
-            self.used_ids.add(call_id)
-            call = ToolCallPart(call_id, event.name, decode_args(event.args_json), event.state)
+            call = ToolCallPart(self._call_id(event.id), event.name, decode_args(event.args_json), event.state)
             self._runs.append(call)
             self.calls.append(call)
             return ToolCallEvent(self.index, call.id, call.name, call.args)

@@ -65,8 +65,8 @@ def summarize(stream: EndedStream, started: float) -> StreamSummary:
         input_tokens=input_tokens,
         served_by=turn.provider_name,
         fell_back=routed != "mock" and turn.provider_name == "mock" and turn.call.attempts > 0,
-        attempts=turn.call.attempts,
-        failures=turn.call.failures,
+        attempts=turn.attempts,
+        failures=turn.failures,
         steps=max(1, len(turn.steps)),
         tool_calls=turn.tool_records,
     )

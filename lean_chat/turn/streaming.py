@@ -149,12 +149,17 @@ class TurnStream:
         try:
             async with aclosing(self.turn.events()) as events:
                 write, framer = self._write, self.framer
-                frame, frame_event = framer.tokens, framer.event
-                async for item in events:
-                    if isinstance(item, list):
-                        await write({"type": "http.response.body", "body": frame(item), "more_body": True})
-                    elif body := frame_event(item):
-                        await write({"type": "http.response.body", "body": body, "more_body": True})
+                frame = framer.tokens
+                if not self.turn.wants_events:  # token batches only: the plain path, nothing checked per batch
+                    async for batch in events:
+                        await write({"type": "http.response.body", "body": frame(batch), "more_body": True})  # type: ignore[arg-type]
+                else:
+                    frame_event = framer.event
+                    async for item in events:
+                        if isinstance(item, list):
+                            await write({"type": "http.response.body", "body": frame(item), "more_body": True})
+                        elif body := frame_event(item):
+                            await write({"type": "http.response.body", "body": body, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())

@@ -22,7 +22,8 @@ class TurnRequest:
     mock: MockKnobs = MockKnobs()
     request_id: str | None = None  # the client's own request id, which its `error` frames carry
     reply_id: str | None = None  # the id the reply is saved under (`meta.id`), when the client's messages have ids
-    # params.events: the opt-in event kinds ("reasoning", "tools"); empty: today's token/done/error stream only.
+    # params.events: the opt-in event kinds ("reasoning", "tools"); empty: the engine yields token batches only (the
+    # tools still run), and our dialect writes today's token/done/error stream.
     events: frozenset[str] = frozenset()
     tools: tuple[str, ...] | None = None  # params.tools: the registered tools this turn may use (None: all of them)
     max_steps: int | None = None  # params.maxSteps: lower than the service's max_steps only (None: the setting)

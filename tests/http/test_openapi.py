@@ -168,3 +168,26 @@ def test_documented_id_lengths_are_the_ones_the_decoder_enforces(kind: type[Any]
             else:
                 with pytest.raises(ValidationFailed):
                     decode_body(json.dumps(value).encode(), kind)
+
+
+async def test_opted_in_frames_fit_the_documented_shapes() -> None:
+    from lean_chat import create_app
+    from tests.support.apps import in_process
+    from tests.support.tools import add, tool_body
+
+    document = openapi_document()
+    schemas = document["components"]["schemas"]
+    calls = [{"name": "add", "args": {"a": 1, "b": 2}}, {"name": "add", "args": {"a": "x"}}]
+    body = tool_body("doc", "hi", calls, ["reasoning", "tools"], "Reason.")
+    async with in_process(create_app(sqlite_path="", tools=[add])) as http:
+        frames = parse_frames((await http.post("/chat/stream", json=body)).content)
+    done = check_grammar(frames, opted_in=True)
+    names = {"reasoning": "ReasoningEvent", "tool_call": "ToolCallEvent", "tool_result": "ToolResultEvent"}
+    names.update(step="StepEvent", token="TokenEvent", done="DoneEvent")
+    for frame in frames:
+        assert frame.event is not None
+        _assert_fits(document, schemas[names[frame.event]], frame.data)
+    assert {f.event for f in frames} == set(names)
+    assert "steps" in done.data and "parts" in done.data["message"]
+    stream = document["paths"]["/chat/stream"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    assert {ref["$ref"].rsplit("/", 1)[1] for ref in stream["schema"]["oneOf"]} == {*names.values(), "ErrorEvent"}

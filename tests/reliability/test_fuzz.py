@@ -31,6 +31,7 @@ from lean_chat.store.base import StoredMessage
 from lean_chat.store.sqlite import SQLiteStore
 from tests.support.frames import check_grammar, parse_frames
 from tests.support.raw_asgi import RawResponse, call
+from tests.support.tools import add, explode
 
 VICTIM = "victim"
 VICTIM_IDS = ["v-1", "v-2", f"default:{VICTIM}"]
@@ -131,7 +132,19 @@ messages = st.lists(
     | json_values,
     max_size=6,
 )
-mock_knobs = st.dictionaries(st.sampled_from(["targetChars", "includePrefix", "seed"]), json_values, max_size=3)
+# The mock's tool calls (issue 21): names registered or not, any arguments, or any JSON at all.
+tool_calls = st.lists(
+    st.fixed_dictionaries(
+        {"name": _or_any(st.sampled_from(["add", "explode", "", "ghost"]) | nasty_text)}, optional={"args": json_values}
+    )
+    | json_values,
+    max_size=4,
+)
+mock_knobs = st.dictionaries(
+    st.sampled_from(["targetChars", "includePrefix", "seed", "reasoning", "toolCalls"]),
+    st.one_of(json_values, tool_calls, nasty_text),
+    max_size=3,
+)
 params = st.fixed_dictionaries(
     {},
     optional={
@@ -139,6 +152,10 @@ params = st.fixed_dictionaries(
         "conversationId": _or_any(conversation_ids),
         "mock": mock_knobs,
         "extra": json_values,
+        "events": _or_any(st.lists(st.sampled_from(["reasoning", "tools", "x"]), max_size=3)),
+        "tools": _or_any(st.lists(st.sampled_from(["add", "explode"]) | nasty_text, max_size=3)),
+        "maxSteps": json_values,
+        "reasoning": _or_any(st.fixed_dictionaries({}, optional={"effort": json_values, "budgetTokens": json_values})),
     },
 )
 part_types = st.one_of(
@@ -168,6 +185,9 @@ ui_bodies = st.fixed_dictionaries(
         "model": _or_any(st.sampled_from(["mock", "gpt-4.1", " "])),
         "mock": mock_knobs,
         "resume": json_values,
+        "tools": _or_any(st.lists(st.sampled_from(["add", "explode"]) | nasty_text, max_size=3)),
+        "maxSteps": json_values,
+        "reasoning": json_values,
     },
 )
 structured_bodies = st.fixed_dictionaries(
@@ -355,10 +375,10 @@ class Target:
             heartbeat_seconds=0,
             api_keys=self.keys,
         )
-        self.app: Any = build_app(config, store=self.store)
+        self.app: Any = build_app(config, store=self.store, tools=[add, explode])
         if shim_at:
             # The FastAPI shim mounted in a parent app: its own store on the same file, the victim's seen by ours.
-            shim = wrap_in_fastapi(config)
+            shim = wrap_in_fastapi(config, tools=[add, explode])
             self.app = FastAPI(lifespan=shim.router.lifespan_context)
             self.app.mount(shim_at, shim)
             self.loop.run_until_complete(self.store.open())
@@ -406,7 +426,8 @@ class Target:
         if response.status != 200:
             check_detail(response)
         elif request["path"] == "/chat/stream":
-            check_grammar(parse_frames(response.body))
+            assert b"Traceback" not in response.body
+            check_grammar(parse_frames(response.body), opted_in=True)  # params.events may have asked for events
         elif request["path"] == "/chat/ui":
             check_ui_chunks(response.body)
         elif request["path"].endswith("/messages"):

@@ -155,3 +155,22 @@ def test_stop_mid_tool_of_a_resumable_stream(serve: Serve) -> None:
     message = last_assistant(http, "rstop")
     assert message is not None
     assert_cancelled_transcript(message)
+
+
+def test_with_resume_a_client_gone_mid_tool_finds_the_loop_run_to_its_end(serve: Serve) -> None:
+    slow = SlowTool()
+    http = serve(tools=[add, slow.function()])
+    calls = [{"name": "add", "args": {"a": 1, "b": 2}}, {"name": "slow", "args": {"seconds": 0.5}}]
+    payload = tool_body("rgone", "go", calls, ["tools"], resume=True)
+    with http.stream("POST", "/chat/stream", json=payload) as response:
+        stream_id = response.headers["x-stream-id"]
+        assert slow.started.wait(10)
+    # The client left mid-tool; the tool finishes and the next step streams for whoever resumes.
+    replay = http.get(f"/chat/stream/{stream_id}", params={"userId": "rgone", "lastEventId": "0"})
+    frames = parse_frames(replay.content)
+    done = check_grammar(frames, opted_in=True)
+    assert not slow.cancelled.is_set()
+    results = {f.data["id"]: f.data for f in frames if f.event == "tool_result"}
+    assert results["call_1"]["output"] == "slept" and [s["index"] for s in done.data["steps"]] == [0, 1]
+    message = last_assistant(http, "rgone")
+    assert message is not None and "partial" not in message["meta"]

@@ -85,6 +85,7 @@ def test_the_decorator_and_the_registry_register_the_same_way() -> None:
         ("def f(x): ...", "needs a type hint"),
         ("def f(*args: int) -> None: ...", "not supported"),
         ("def f(x: int, /) -> None: ...", "positional-only"),
+        ("class C: ...\ndef f(x: C) -> None: ...", "no JSON Schema"),
     ],
 )
 def test_signatures_that_cannot_be_tools_are_refused_at_registration(source: str, message: str) -> None:

@@ -106,7 +106,9 @@ raw_calls = st.lists(
 def test_generated_provider_tool_calls_get_unique_ids_and_one_result_each(yielded: list[ToolCall]) -> None:
     async def run() -> None:
         service = ChatService(MemoryStore(), {"openai": FragmentProvider(yielded)}, tools=ToolRegistry(TOOLS))
-        asked = TurnRequest("u", "default:u", [StoredMessage("user", "hi")], model="gpt-4.1")
+        asked = TurnRequest(
+            "u", "default:u", [StoredMessage("user", "hi")], model="gpt-4.1", events=frozenset({"tools"})
+        )
         turn = await service.open_turn(asked)
         seen_calls: list[str] = []
         seen_results: list[str] = []

@@ -109,3 +109,19 @@ def test_mock_knobs_read_tool_calls_leniently() -> None:
     )
     assert knobs == MockKnobs(reasoning="r", tool_calls=(MockToolCall("a", {"x": 1}),))
     assert mock_knobs({"reasoning": 5, "toolCalls": {"name": "a"}}) == MockKnobs()
+
+
+async def test_without_events_asked_for_a_tool_turn_yields_token_batches_only() -> None:
+    provider = Recording()
+    service = ChatService(MemoryStore(), {"anthropic": provider}, tools=ToolRegistry([add]))
+    turn = await service.open_turn(TurnRequest("u", "default:u", [StoredMessage("user", "2+3?")], model="claude-test"))
+    items = [item async for item in turn.events()]
+    assert all(isinstance(item, list) for item in items) and len(provider.calls) == 2  # the tools still ran
+    done = await turn.finish()
+    assert isinstance(done, Done) and [type(p).__name__ for p in done.parts or ()] == [
+        "ReasoningPart",
+        "TextPart",
+        "ToolCallPart",
+        "ToolResultPart",
+        "TextPart",
+    ]

@@ -258,3 +258,34 @@ async def test_a_plain_reply_is_kept_exactly_as_before() -> None:
     done = check_grammar(frames, opted_in=True)
     assert done.data["message"]["parts"] == [{"type": "text", "text": done.data["message"]["content"]}]
     assert [f.event for f in frames if f.event != "token"] == ["step", "done"]
+
+
+async def test_a_steps_calls_run_concurrently_and_results_come_as_each_finishes() -> None:
+    import asyncio
+    import time
+
+    async def nap(seconds: float) -> float:
+        """Sleep, then say how long."""
+        await asyncio.sleep(seconds)
+        return seconds
+
+    def doze(seconds: float) -> float:
+        """Sleep in a thread (a sync tool), then say how long."""
+        time.sleep(seconds)
+        return seconds
+
+    calls = [
+        {"name": "nap", "args": {"seconds": 0.4}},
+        {"name": "doze", "args": {"seconds": 0.4}},
+        {"name": "nap", "args": {"seconds": 0.05}},
+    ]
+    async with in_process(create_app(sqlite_path="", tools=[nap, doze])) as http:
+        started = time.perf_counter()
+        frames = parse_frames((await turn(http, tool_body("conc", "x", calls, ["tools"]))).content)
+        took = time.perf_counter() - started
+    assert took < 1.0  # one after the other: 0.85 s of tools alone, plus the mock's pauses
+    results = events_of(frames, "tool_result")
+    assert results[0]["id"] == "call_2"  # the quick one first
+    done = check_grammar(frames, opted_in=True)
+    ids = [p["id"] for p in done.data["message"]["parts"] if p["type"] == "tool_result"]
+    assert ids == ["call_0", "call_1", "call_2"]  # the parts in the order of the calls
