@@ -23,7 +23,6 @@ from .chat_params import max_steps, mock_knobs, reasoning_options, tool_names
 from .json_response import JSON
 from .limits import check_contents
 from .query import query_id
-from .request_body import is_json
 from .request_id import frame_request_id, id_header
 from .schema import detail_entry, id_errors
 from .stream_control import STREAM_ID
@@ -60,13 +59,7 @@ class UIDialect:
         """`POST /chat/ui`: one turn, streamed as UI message chunks (down the stream lane, as `/chat/stream`)."""
         endpoints = self.endpoints
         settings = endpoints.settings
-        body = await endpoints.bodies.read(scope, receive)
-        if body and not is_json(scope):
-            message = "Input should be a valid dictionary or object to extract fields from"
-            raise ValidationFailed(
-                [detail_entry("model_attributes_type", ["body"], message, body.decode("utf-8", "replace"))]
-            )
-        ask = decode_ui_request(body)
+        ask = decode_ui_request(await endpoints.bodies.read_json(scope, receive))
         user_id = _user(scope, ask)
         check_contents(
             [m.content for m in ask.messages], settings.max_messages_per_request, settings.max_message_chars, "parts"

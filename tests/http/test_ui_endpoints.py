@@ -173,6 +173,12 @@ async def test_bad_requests_are_refused_naming_what_is_wrong(
     assert error["loc"][-1] == where and says in error["msg"]
 
 
+async def test_a_body_declared_as_something_else_than_json_is_refused(http: httpx.AsyncClient) -> None:
+    raw = json.dumps(ui_body("c", user("m", "x"))).encode()
+    response = await http.post("/chat/ui", content=raw, headers={"content-type": "text/plain"})
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "model_attributes_type"
+
+
 async def test_limits_apply_to_ui_messages(tmp_path: Path) -> None:
     async with in_process(sqlite_path=str(tmp_path / "l.sqlite3"), max_message_chars=10) as http:
         response = await http.post("/chat/ui", json=ui_body("c", user("m", "x" * 11)))
