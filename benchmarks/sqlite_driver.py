@@ -42,7 +42,25 @@ from lean_chat.store.base import (
     is_reserved_for_other,
 )
 from lean_chat.store.history import NEW_CHAT, ContextWindow, same, title_for
-from lean_chat.store.sqlite import _CACHE_FROM, SQLiteStore, _connect, _encode_meta, _message, _new_life
+from lean_chat.store.sqlite import (
+    _CACHE_FROM,
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    SELECT_ANY_USER_MESSAGE,
+    SELECT_CONVERSATION,
+    SELECT_FOR_REPLY,
+    SELECT_ROLES_AND_CONTENTS,
+    SELECT_ROWS_FROM,
+    SELECT_ROWS_NEWEST_FIRST,
+    SELECT_SYSTEM_ROWS,
+    UPDATE_AFTER_REPLY,
+    UPDATE_AFTER_TURN,
+    SQLiteStore,
+    _connect,
+    _encode_meta,
+    _message,
+    _new_life,
+)
 from lean_chat.store.window_cache import WindowCache
 
 __all__ = ["main"]
@@ -148,8 +166,7 @@ class AiosqliteStore:
         """`SQLiteStore._start_turn`, each statement awaited."""
         db = self.db
         row = await self._one(
-            "SELECT user_id, life, title, title_explicit, message_count FROM lc_conversations"
-            " WHERE conversation_id = ?",
+            SELECT_CONVERSATION,
             (conversation_id,),
         )
         if is_reserved_for_other(conversation_id, user_id) or (row is not None and row[0] != user_id):
@@ -177,14 +194,12 @@ class AiosqliteStore:
             await self._insert(conversation_id, count, new)
         if row is None:
             await db.execute(
-                "INSERT INTO lc_conversations"
-                " (conversation_id, user_id, title, created_at, updated_at, life, message_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                INSERT_CONVERSATION,
                 (conversation_id, user_id, title, now, now, life, len(new)),
             )
         elif new:
             await db.execute(
-                "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
+                UPDATE_AFTER_TURN,
                 (count + len(new), now, title, conversation_id),
             )
         self._cache.keep(conversation_id, window)
@@ -196,8 +211,7 @@ class AiosqliteStore:
         if cached is not None and cached.life == life and cached.cap == cap and cached.count <= count:
             if cached.count < count:
                 rows = await self.db.execute_fetchall(
-                    "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? AND idx < ?"
-                    " ORDER BY idx",
+                    SELECT_ROWS_FROM,
                     (conversation_id, cached.count, count),
                 )
                 cached.extend(_message(*row) for row in rows)
@@ -210,9 +224,7 @@ class AiosqliteStore:
 
     async def _stored_is_prefix(self, conversation_id: str, incoming: list[StoredMessage]) -> bool:
         """`_stored_is_prefix`: rows fetched a chunk per hop, up to the first difference."""
-        cursor = await self.db.execute(
-            "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-        )
+        cursor = await self.db.execute(SELECT_ROLES_AND_CONTENTS, (conversation_id,))
         try:
             position = 0
             async for role, content in cursor:
@@ -228,8 +240,7 @@ class AiosqliteStore:
         systems = [
             (int(idx), _message(role, content, meta))
             for idx, role, content, meta in await self.db.execute_fetchall(
-                "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? AND role = 'system'"
-                " ORDER BY idx",
+                SELECT_SYSTEM_ROWS,
                 (conversation_id,),
             )
         ]
@@ -237,7 +248,7 @@ class AiosqliteStore:
         tail: list[StoredMessage] = []
         start: int | None = None
         cursor = await self.db.execute(
-            "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx DESC",
+            SELECT_ROWS_NEWEST_FIRST,
             (conversation_id,),
         )
         try:
@@ -257,15 +268,13 @@ class AiosqliteStore:
         """`_has_user`."""
         if known is not None:
             return any(m.role == "user" for m in known)
-        row = await self._one(
-            "SELECT 1 FROM lc_messages WHERE conversation_id = ? AND role = 'user' LIMIT 1", (conversation_id,)
-        )
+        row = await self._one(SELECT_ANY_USER_MESSAGE, (conversation_id,))
         return row is not None
 
     async def _insert(self, conversation_id: str, start: int, messages: Sequence[StoredMessage]) -> None:
         """`_insert` (one hop)."""
         await self.db.executemany(
-            "INSERT INTO lc_messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
+            INSERT_MESSAGE,
             [
                 (conversation_id, start + i, m.role, m.content, _encode_meta(m.meta) if m.meta else None)
                 for i, m in enumerate(messages)
@@ -281,15 +290,13 @@ class AiosqliteStore:
         self, user_id: str, conversation_id: str, life: int, reply: StoredMessage, now: float
     ) -> None:
         """`_save_reply`, each statement awaited."""
-        row = await self._one(
-            "SELECT user_id, life, message_count FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)
-        )
+        row = await self._one(SELECT_FOR_REPLY, (conversation_id,))
         if row is None or row[0] != user_id or int(row[1]) != life:
             raise ConversationGone(conversation_id)
         count = int(row[2])
         await self._insert(conversation_id, count, [reply])
         await self.db.execute(
-            "UPDATE lc_conversations SET message_count = ?, updated_at = ? WHERE conversation_id = ?",
+            UPDATE_AFTER_REPLY,
             (count + 1, now, conversation_id),
         )
 

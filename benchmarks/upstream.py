@@ -2,7 +2,8 @@
 
 Written at once by default; with `--trickle-ms MS`, one chunk per stream every MS milliseconds, all streams
 paced by one timer (a tick every `TICK` seconds writes the chunks that are due), so that the upstream
-itself costs little next to the server it feeds.
+itself costs little next to the server it feeds. With `--tool-calls`, a request that offers tools and carries no
+tool results yet is answered with a step of two tool calls instead (`tool_call_events`): a tool loop's first step.
 """
 
 from __future__ import annotations
@@ -13,11 +14,23 @@ import json
 import ssl
 from collections.abc import Callable
 
-__all__ = ["Ticker", "TrickleProtocol", "UpstreamProtocol", "completion_events", "completion_stream", "main"]
+__all__ = [
+    "TOOL_CALLS",
+    "Ticker",
+    "TrickleProtocol",
+    "UpstreamProtocol",
+    "completion_events",
+    "completion_stream",
+    "main",
+    "tool_call_events",
+    "wants_tool_calls",
+]
 
 TICK = 0.005
 
 WORDS = ("stream", "token", "relay", "frame", "reply", "chunk", "model", "socket")
+# The tool step's calls (benchmarks/serve.py's bench tools), each streamed as its id and name, then 3 argument pieces.
+TOOL_CALLS = (("lookup", '{"key":"alpha"}'), ("add", '{"a":2,"b":3}'))
 
 
 def completion_stream(chunks: int) -> bytes:
@@ -48,11 +61,51 @@ def completion_events(chunks: int) -> list[bytes]:
     return events
 
 
+def tool_call_events() -> list[bytes]:
+    """The events of a streamed step of two tool calls (`delta.tool_calls` fragments), finished `tool_calls`."""
+    head = '{"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4.1",'
+    head += '"system_fingerprint":"fp_bench","choices":[{"index":0,"delta":'
+    tail = ',"logprobs":null,"finish_reason":%s}]}'
+    deltas: list[dict[str, object]] = []
+    for index, (name, args) in enumerate(TOOL_CALLS):
+        first = {
+            "index": index,
+            "id": f"call_bench{index}",
+            "type": "function",
+            "function": {"name": name, "arguments": ""},
+        }
+        deltas.append(
+            {"role": "assistant", "content": None, "tool_calls": [first]} if index == 0 else {"tool_calls": [first]}
+        )
+        size = -(-len(args) // 3)
+        for start in range(0, len(args), size):
+            piece = {"index": index, "function": {"arguments": args[start : start + size]}}
+            deltas.append({"tool_calls": [piece]})
+    lines = ["data: " + head + json.dumps(d, separators=(",", ":")) + tail % "null" + "\n\n" for d in deltas]
+    usage = {"prompt_tokens": 40, "completion_tokens": 30, "total_tokens": 70}
+    last = "data: " + head + "{}" + tail % '"tool_calls"' + "\n\n"
+    last += 'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4.1",'
+    last += '"choices":[],"usage":' + json.dumps(usage, separators=(",", ":")) + "}\n\ndata: [DONE]\n\n"
+    return [line.encode() for line in lines] + [last.encode()]
+
+
+def wants_tool_calls(body: bytes) -> bool:
+    """True for a first step of a tool loop: the request offers tools and holds no tool results yet."""
+    return b'"tools":' in body and b'"role":"tool"' not in body
+
+
+def _chunked(events: list[bytes]) -> bytes:
+    """A whole response of these events, chunked."""
+    body = b"".join(events)
+    return _HEAD + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+
+
 class UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection: reads each request (headers and content-length body) and writes the response."""
 
-    def __init__(self, response: bytes) -> None:
+    def __init__(self, response: bytes, tool_response: bytes = b"") -> None:
         self.response = response
+        self.tool_response = tool_response  # with --tool-calls: the answer to a tool loop's first step
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -62,13 +115,14 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Answer every complete request in the buffer."""
-        for _ in self.requests(data):
+        for body in self.requests(data):
             assert self.transport is not None
-            self.transport.write(self.response)
+            tools = self.tool_response and wants_tool_calls(body)
+            self.transport.write(self.tool_response if tools else self.response)
 
-    def requests(self, data: bytes) -> list[None]:
-        """One entry per request completed by this read."""
-        done: list[None] = []
+    def requests(self, data: bytes) -> list[bytes]:
+        """The body of each request completed by this read."""
+        done: list[bytes] = []
         self.buffer += data
         while True:
             end = self.buffer.find(b"\r\n\r\n")
@@ -81,8 +135,8 @@ class UpstreamProtocol(asyncio.Protocol):
                     length = int(value.strip())
             if len(self.buffer) < end + 4 + length:
                 return done
+            done.append(bytes(self.buffer[end + 4 : end + 4 + length]))
             del self.buffer[: end + 4 + length]
-            done.append(None)
 
 
 _HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -147,15 +201,19 @@ class Ticker:
 class TrickleProtocol(UpstreamProtocol):
     """One keep-alive connection whose replies are paced by the shared ticker."""
 
-    def __init__(self, ticker: Ticker) -> None:
+    def __init__(self, ticker: Ticker, tool_ticker: Ticker | None = None) -> None:
         super().__init__(b"")
         self.ticker = ticker
+        self.tool_ticker = tool_ticker
 
     def data_received(self, data: bytes) -> None:
         """Start a paced reply for every complete request."""
-        for _ in self.requests(data):
+        for body in self.requests(data):
             assert self.transport is not None
-            self.ticker.start(self.transport)
+            if self.tool_ticker is not None and wants_tool_calls(body):
+                self.tool_ticker.start(self.transport)
+            else:
+                self.ticker.start(self.transport)
 
 
 def main() -> None:
@@ -166,10 +224,10 @@ def main() -> None:
     parser.add_argument("--cert", default="")
     parser.add_argument("--key", default="")
     parser.add_argument("--trickle-ms", type=float, default=0.0, help="one chunk per stream every MS ms")
+    parser.add_argument("--tool-calls", action="store_true", help="answer a tool loop's first step with 2 calls")
     args = parser.parse_args()
-    body = completion_stream(args.chunks)
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ntransfer-encoding: chunked\r\n\r\n"
-    response = head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    response = _chunked(completion_events(args.chunks))
+    tool_response = _chunked(tool_call_events()) if args.tool_calls else b""
     tls = None
     if args.cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -177,10 +235,11 @@ def main() -> None:
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        factory: Callable[[], asyncio.Protocol] = lambda: UpstreamProtocol(response)  # noqa: E731
+        factory: Callable[[], asyncio.Protocol] = lambda: UpstreamProtocol(response, tool_response)  # noqa: E731
         if args.trickle_ms > 0:
             ticker = Ticker(completion_events(args.chunks), args.trickle_ms / 1000.0)
-            factory = lambda: TrickleProtocol(ticker)  # noqa: E731
+            tool_ticker = Ticker(tool_call_events(), args.trickle_ms / 1000.0) if args.tool_calls else None
+            factory = lambda: TrickleProtocol(ticker, tool_ticker)  # noqa: E731
         server = await loop.create_server(factory, "127.0.0.1", args.port, ssl=tls, backlog=8192)
         async with server:
             await server.serve_forever()

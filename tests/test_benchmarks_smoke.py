@@ -82,3 +82,12 @@ def test_the_tool_loop_benchmark_reports_cost_per_stream_and_per_step() -> None:
     line = result.stdout.strip().splitlines()[-1]
     assert line.startswith("tool loop: 5 streams; server CPU per stream plain ")
     assert "tool turn (2 steps, 2 calls)" in line and "per step plain" in line
+
+
+def test_the_relayed_tool_loop_benchmark_reports_cost_per_stream_and_per_step() -> None:
+    result = run_module("benchmarks.tool_relay_cost", "--plan", "smoke", "--streams", "5", "--rounds", "1", timeout=180)
+    assert "wplain: 5 streams: 5 ok" in result.stderr and "wtools: 5 streams: 5 ok" in result.stderr
+    assert "plain0: 5 streams: 5 ok" in result.stderr and "tools0: 5 streams: 5 ok" in result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line.startswith("relayed tool loop: 5 streams; server CPU per stream plain relay ")
+    assert "tool turn (2 steps, 2 calls)" in line and "per step plain" in line

@@ -10,8 +10,10 @@ from typing import Any, Final, TypedDict
 import httpx
 
 from .base import ProviderError, StreamCall
+from .events import ProviderEvent
 from .retry import RetryPolicy, UpstreamError, retry_wait
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
+from .step_output import StepOutput
 from .upstream import UpstreamStream
 
 __all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider", "HTTPProviderOptions"]
@@ -24,7 +26,8 @@ DONE: Final = 2  # the reply and the stream are complete: stop reading, drain th
 # Endpoints whose parsed URL is kept (Gemini's differ per model).
 _MAX_CACHED_URLS = 64
 
-# One attempt's handler: appends an event's tokens to the batch and says what the event meant.
+# One attempt's handler: appends an event's tokens to the batch (its rare events to the attempt's StepOutput,
+# through `emit`) and says what the event meant.
 EventHandler = Callable[[SSEEvent, list[str]], int]
 
 
@@ -112,15 +115,15 @@ class HTTPProvider(ABC):
         """The request body."""
 
     @abstractmethod
-    def handler(self, call: StreamCall) -> EventHandler:
-        """A fresh event handler for one attempt (it records usage on `call`)."""
+    def handler(self, call: StreamCall, output: StepOutput) -> EventHandler:
+        """A fresh event handler for one attempt (it records usage on `call`, events and the step's end on `output`)."""
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str], None]:
-        """The reply's token batches, retried before the first token."""
+    def stream(self, call: StreamCall) -> AsyncGenerator[list[str] | ProviderEvent, None]:
+        """The step's token batches and events, retried before the first of them; its StepEnd last."""
         return self._stream(call, self.body(call))
 
-    async def _stream(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str], None]:
-        """Attempts until one ends well or fails past retrying: the tokens of each network read.
+    async def _stream(self, call: StreamCall, body: bytes) -> AsyncGenerator[list[str] | ProviderEvent, None]:
+        """Attempts until one ends well or fails past retrying: the tokens (and events) of each network read.
 
         One generator for the retries and the reads: every layer of generators costs each relayed chunk.
         """
@@ -133,7 +136,9 @@ class HTTPProvider(ABC):
                     request = self._request(call, body)
                 except httpx.InvalidURL:
                     raise UpstreamError("the configured base URL is not valid") from None
-                handle = self.handler(call)
+                output = StepOutput()
+                items = output.items
+                handle = self.handler(call, output)
                 finished = done = False
                 async with UpstreamStream(
                     self.client, request, self.secrets, self.request_timeout, self.max_line_bytes
@@ -158,6 +163,11 @@ class HTTPProvider(ABC):
                                 if outcome == DONE:
                                     done = True
                                     break
+                        if items:
+                            started = True
+                            for item in items:
+                                yield item
+                            items.clear()
                         if batch:
                             started = True
                             yield batch
@@ -171,6 +181,7 @@ class HTTPProvider(ABC):
                     truncated = UpstreamError(self.truncated, retryable=True)
                     truncated.failure_kind = "truncated"
                     raise truncated
+                yield output.finish()
                 return
             except ProviderError as exc:
                 wait = retry_wait(self.name, self.policy, exc, tries, started, call)

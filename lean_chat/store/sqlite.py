@@ -57,6 +57,31 @@ _MIGRATE_TO_2 = """
 ALTER TABLE lc_conversations ADD COLUMN life INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS lc_messages_system ON lc_messages (conversation_id, idx) WHERE role = 'system';
 """
+# The statements of a turn and of a reply, named so that benchmarks/sqlite_driver.py (the same store on aiosqlite,
+# for the comparison in docs/store.md) runs exactly these.
+SELECT_CONVERSATION = (
+    "SELECT user_id, life, title, title_explicit, message_count FROM lc_conversations WHERE conversation_id = ?"
+)
+INSERT_CONVERSATION = (
+    "INSERT INTO lc_conversations (conversation_id, user_id, title, created_at, updated_at, life, message_count)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_AFTER_TURN = "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?"
+SELECT_ROWS_FROM = (
+    "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx"
+)
+SELECT_ROLES_AND_CONTENTS = "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx"
+SELECT_SYSTEM_ROWS = (
+    "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? AND role = 'system' ORDER BY idx"
+)
+SELECT_ROWS_NEWEST_FIRST = (
+    "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx DESC"
+)
+SELECT_ANY_USER_MESSAGE = "SELECT 1 FROM lc_messages WHERE conversation_id = ? AND role = 'user' LIMIT 1"
+INSERT_MESSAGE = "INSERT INTO lc_messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)"
+SELECT_FOR_REPLY = "SELECT user_id, life, message_count FROM lc_conversations WHERE conversation_id = ?"
+UPDATE_AFTER_REPLY = "UPDATE lc_conversations SET message_count = ?, updated_at = ? WHERE conversation_id = ?"
+
 _VERSION = 2
 
 # Conversations at least this long keep their capped context cached (shorter ones are cheap to read whole);
@@ -172,8 +197,7 @@ class SQLiteStore:
     ) -> TurnStart:
         """`start_turn` inside its transaction: reads only the stored messages the merge and the cap need."""
         row = db.execute(
-            "SELECT user_id, life, title, title_explicit, message_count FROM lc_conversations"
-            " WHERE conversation_id = ?",
+            SELECT_CONVERSATION,
             (conversation_id,),
         ).fetchone()
         if is_reserved_for_other(conversation_id, user_id) or (row is not None and row[0] != user_id):
@@ -201,14 +225,12 @@ class SQLiteStore:
             _insert(db, conversation_id, count, new)
         if row is None:
             db.execute(
-                "INSERT INTO lc_conversations"
-                " (conversation_id, user_id, title, created_at, updated_at, life, message_count)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                INSERT_CONVERSATION,
                 (conversation_id, user_id, title, now, now, life, len(new)),
             )
         elif new:
             db.execute(
-                "UPDATE lc_conversations SET message_count = ?, updated_at = ?, title = ? WHERE conversation_id = ?",
+                UPDATE_AFTER_TURN,
                 (count + len(new), now, title, conversation_id),
             )
         self._cache.keep(conversation_id, window)
@@ -303,7 +325,7 @@ def _owner(db: sqlite3.Connection, conversation_id: str) -> str | None:
 def _messages(db: sqlite3.Connection, conversation_id: str, start: int, end: int) -> list[StoredMessage]:
     """The messages at positions start..end-1 of a conversation, in order."""
     rows = db.execute(
-        "SELECT role, content, meta FROM lc_messages WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+        SELECT_ROWS_FROM,
         (conversation_id, start, end),
     )
     return [_message(*row) for row in rows]
@@ -311,9 +333,7 @@ def _messages(db: sqlite3.Connection, conversation_id: str, start: int, end: int
 
 def _stored_is_prefix(db: sqlite3.Connection, conversation_id: str, incoming: list[StoredMessage]) -> bool:
     """True when the stored messages are a prefix of `incoming`; reads no further than the first difference."""
-    cursor = db.execute(
-        "SELECT role, content FROM lc_messages WHERE conversation_id = ? ORDER BY idx", (conversation_id,)
-    )
+    cursor = db.execute(SELECT_ROLES_AND_CONTENTS, (conversation_id,))
     try:
         for position, (role, content) in enumerate(cursor):
             if position >= len(incoming) or not same(StoredMessage(role, content), incoming[position]):
@@ -328,8 +348,7 @@ def _tail(db: sqlite3.Connection, conversation_id: str, cap: int) -> list[Stored
     systems = [
         (int(idx), _message(role, content, meta))
         for idx, role, content, meta in db.execute(
-            "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? AND role = 'system'"
-            " ORDER BY idx",
+            SELECT_SYSTEM_ROWS,
             (conversation_id,),
         )
     ]
@@ -337,7 +356,7 @@ def _tail(db: sqlite3.Connection, conversation_id: str, cap: int) -> list[Stored
     tail: list[StoredMessage] = []
     start: int | None = None
     cursor = db.execute(
-        "SELECT idx, role, content, meta FROM lc_messages WHERE conversation_id = ? ORDER BY idx DESC",
+        SELECT_ROWS_NEWEST_FIRST,
         (conversation_id,),
     )
     try:
@@ -359,16 +378,14 @@ def _has_user(db: sqlite3.Connection, conversation_id: str, known: list[StoredMe
     """True when the stored conversation already has a user message (`known`: the stored messages, when read)."""
     if known is not None:
         return any(m.role == "user" for m in known)
-    row = db.execute(
-        "SELECT 1 FROM lc_messages WHERE conversation_id = ? AND role = 'user' LIMIT 1", (conversation_id,)
-    ).fetchone()
+    row = db.execute(SELECT_ANY_USER_MESSAGE, (conversation_id,)).fetchone()
     return row is not None
 
 
 def _insert(db: sqlite3.Connection, conversation_id: str, start: int, messages: Sequence[StoredMessage]) -> None:
     """Write messages at positions start, start+1, ..."""
     db.executemany(
-        "INSERT INTO lc_messages (conversation_id, idx, role, content, meta) VALUES (?, ?, ?, ?, ?)",
+        INSERT_MESSAGE,
         [
             (conversation_id, start + i, m.role, m.content, _encode_meta(m.meta) if m.meta else None)
             for i, m in enumerate(messages)
@@ -380,15 +397,13 @@ def _save_reply(
     db: sqlite3.Connection, user_id: str, conversation_id: str, life: int, reply: StoredMessage, now: float
 ) -> None:
     """Append the reply when the conversation is the user's in that life; else write nothing."""
-    row = db.execute(
-        "SELECT user_id, life, message_count FROM lc_conversations WHERE conversation_id = ?", (conversation_id,)
-    ).fetchone()
+    row = db.execute(SELECT_FOR_REPLY, (conversation_id,)).fetchone()
     if row is None or row[0] != user_id or int(row[1]) != life:
         raise ConversationGone(conversation_id)
     count = int(row[2])
     _insert(db, conversation_id, count, [reply])
     db.execute(
-        "UPDATE lc_conversations SET message_count = ?, updated_at = ? WHERE conversation_id = ?",
+        UPDATE_AFTER_REPLY,
         (count + 1, now, conversation_id),
     )
 

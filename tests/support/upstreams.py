@@ -28,6 +28,15 @@ Byte-level reads without a server: `httpx.AsyncClient(transport=fake.transport()
 `Reply(cuts=[17])` (one read cut at byte 17) or `Reply(chunk_size=1)` (one byte per read).
 `fake.env()` gives the environment variables instead (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...).
 
+Tools and reasoning: `Reply(reasoning=[...], calls=[Call("get_weather", {"city": "Paris"})])` streams reasoning,
+the text, then tool calls in the provider's own format (OpenAI `delta.tool_calls` fragments and
+`reasoning_content`; Anthropic signed `thinking` and `tool_use` blocks; Gemini `thought` parts and whole
+`functionCall` parts with a `thoughtSignature`); faults are knobs: arguments as a string cut mid-JSON, `Call(id=None)`,
+any name, `end_after`/`drop_after` counting every event, `call_index`, `signed=False`, `redacted`, `late_signature`.
+Before answering, a fake checks the request as the real API would (`transcript_checks`: every call answered,
+signatures present and unmodified, tools and reasoning knobs well formed) and answers 400 in the provider's error
+format when it would refuse it; `fake.refusals` lists those messages (`fake.validate = False` turns it off).
+
 `fake.queue(*replies)` scripts the next attempts in order (the last reply repeats), `fake.reset(*replies)`
 also forgets what was received (for a fake shared between tests); `FakeAnthropic` and
 `FakeGemini` work the same way (routing: a model starting `claude` / `gemini`). `refused_url()` is a
@@ -50,8 +59,18 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from tests.support.transcript_checks import (
+    anthropic_problem,
+    gemini_problem,
+    gemini_signature,
+    openai_problem,
+    redacted_data,
+    thinking_signature,
+)
+
 __all__ = [
     "API_KEY",
+    "Call",
     "FakeAnthropic",
     "FakeGemini",
     "FakeOpenAI",
@@ -92,10 +111,43 @@ class Reply:
     thoughts: Sequence[str] = ()  # Gemini: thought parts sent before the text
     cumulative: bool = False  # Gemini: every chunk repeats the whole text so far
     block_reason: str | None = None  # Gemini: the prompt is blocked (promptFeedback.blockReason)
+    reasoning: Sequence[str] = ()  # reasoning deltas before the text (Anthropic: one signed thinking block)
+    calls: Sequence[Call] = ()  # tool calls after the text (the finish reason becomes the provider's tool one)
+    signed: bool = True  # Anthropic thinking and Gemini parts carry the fake's signature
+    redacted: bool = False  # Anthropic: a redacted_thinking block first
+    reasoning_field: str = "reasoning_content"  # OpenAI-compatible servers: or "reasoning" (Ollama, OpenRouter)
+    call_index: str = "normal"  # OpenAI: "missing" (no `index`) or "reused" (every call at index 0)
+    late_signature: bool = False  # Gemini: the text's thoughtSignature comes on a later empty-text part
 
     def output_count(self) -> int:
         """The output token count to report."""
         return len(self.tokens) if self.output_tokens is None else self.output_tokens
+
+
+@dataclass
+class Call:
+    """One scripted tool call of a reply."""
+
+    name: str
+    args: Any = field(default_factory=dict)  # JSON-able arguments, or a string sent as it is (e.g. cut mid-JSON)
+    id: str | None = ""  # "": the provider's habit (OpenAI and Anthropic make one, Gemini sends none); None: no id
+    pieces: int = 3  # OpenAI and Anthropic: the arguments stream in this many fragments
+
+    def arguments(self) -> str:
+        """The arguments as the JSON text the model streams."""
+        return self.args if isinstance(self.args, str) else json.dumps(self.args, separators=(",", ":"))
+
+    def fragments(self) -> list[str]:
+        """The arguments text cut into `pieces` fragments (at least one, maybe empty)."""
+        text = self.arguments()
+        size = -(-len(text) // max(self.pieces, 1)) or 1
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+    def call_id(self, prefix: str, n: int) -> str | None:
+        """The id to send for the n-th call of a reply (None: no id)."""
+        if self.id == "":
+            return f"{prefix}{n}"
+        return self.id
 
 
 @dataclass
@@ -166,12 +218,15 @@ class FakeUpstream:
     name: ClassVar[str] = ""
     prefix: ClassVar[str] = ""
     default_crlf: ClassVar[bool] = False
+    invalid_type: ClassVar[str] = "invalid_request_error"  # the error type of a 400 for an invalid request
 
     def __init__(self, *replies: Reply, key: str = API_KEY) -> None:
         self.key = key
         self.url: str | None = None  # where the fake is served, once a test or fixture sets it
         self._replies: list[Reply] = list(replies) or [Reply()]
         self.received: list[Received] = []
+        self.validate = True  # answer 400 to a request the real API would refuse
+        self.refusals: list[str] = []  # the messages of those 400s
         self.disconnected = threading.Event()
         self._lock = threading.Lock()
 
@@ -187,6 +242,8 @@ class FakeUpstream:
         with self._lock:
             self._replies = list(replies) or [Reply()]
             self.received = []
+            self.refusals = []
+        self.validate = True
         self.disconnected.clear()
 
     def _next_reply(self) -> Reply:
@@ -234,6 +291,18 @@ class FakeUpstream:
         """The provider's JSON error body."""
         raise NotImplementedError
 
+    def problem(self, request: Any, path: str) -> str | None:
+        """Why the real API would refuse this request (its transcript, tools or reasoning knob), or None."""
+        return None
+
+    def streamed_request(self, request: Any, path: str) -> Any:
+        """The request as the stream's events read it (Gemini adds the model named in the path)."""
+        return request
+
+    def call_prefix(self, prefix: str) -> str:
+        """A prefix for the tool call ids of this attempt's reply (ids stay unique across a fake's requests)."""
+        return f"{prefix}{len(self.received)}_"
+
     def head(self, reply: Reply, request: Any) -> list[str]:
         """Event blocks before the first token."""
         return []
@@ -258,10 +327,15 @@ class FakeUpstream:
             return self._json(404, self.error_body(404, "Not found.", "not_found"))
         if not self.authorized(headers):
             return self._json(401, self.error_body(401, "Invalid API key.", "authentication_error"))
+        problem = self.problem(request, path) if self.validate else None
+        if problem is not None:
+            self.refusals.append(problem)
+            return self._json(400, self.error_body(400, problem, self.invalid_type))
         if reply.status != 200:
             plan = self._json(reply.status, self.error_body(reply.status, reply.error_message, reply.error_type))
             plan.headers.extend(reply.headers.items())
             return plan
+        request = self.streamed_request(request, path)
         blocks = [": keep-alive\n\n"] if reply.comment else []
         drop = False
         if reply.raw is not None:
@@ -460,20 +534,42 @@ class FakeOpenAI(FakeUpstream):
         delta = {"role": "assistant", "content": "", "refusal": None}
         return [_data(self._chunk(model, [{"index": 0, "delta": delta, "finish_reason": None}]))]
 
+    def problem(self, request: Any, path: str) -> str | None:
+        """The transcript (every tool call answered), the tools and `reasoning_effort`."""
+        return openai_problem(request)
+
     def token_events(self, reply: Reply, request: Any) -> list[str]:
-        """One content (or refusal) delta per token."""
+        """Reasoning deltas, one content (or refusal) delta per token, then the tool call fragments."""
         model = str((request or {}).get("model", ""))
+
+        def delta(body: dict[str, Any]) -> str:
+            return _data(self._chunk(model, [{"index": 0, "delta": body, "finish_reason": None}]))
+
         field_name = "refusal" if reply.refusal else "content"
-        return [
-            _data(self._chunk(model, [{"index": 0, "delta": {field_name: t}, "finish_reason": None}]))
-            for t in reply.tokens
-        ]
+        events = [delta({reply.reasoning_field: r}) for r in reply.reasoning]
+        events.extend(delta({field_name: t}) for t in reply.tokens)
+        prefix = self.call_prefix("call_")
+        for n, call in enumerate(reply.calls):
+            for k, piece in enumerate(call.fragments()):
+                fragment: dict[str, Any] = {} if reply.call_index == "missing" else {"index": 0}
+                if reply.call_index == "normal":
+                    fragment["index"] = n
+                function: dict[str, Any] = {"arguments": piece}
+                if k == 0:
+                    call_id = call.call_id(prefix, n)
+                    if call_id is not None:
+                        fragment["id"] = call_id
+                    fragment["type"] = "function"
+                    function = {"name": call.name, "arguments": piece}
+                fragment["function"] = function
+                events.append(delta({"tool_calls": [fragment]}))
+        return events
 
     def tail(self, reply: Reply, request: Any) -> list[str]:
         """The finish chunk, the usage chunk (when asked for) and `[DONE]`."""
         request = request or {}
         model = str(request.get("model", ""))
-        finish = reply.finish_reason or "stop"
+        finish = reply.finish_reason or ("tool_calls" if reply.calls else "stop")
         blocks = [_data(self._chunk(model, [{"index": 0, "delta": {}, "finish_reason": finish}]))]
         options = request.get("stream_options") or {}
         if reply.usage and options.get("include_usage"):
@@ -517,6 +613,15 @@ class FakeAnthropic(FakeUpstream):
         """A named event."""
         return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
+    def problem(self, request: Any, path: str) -> str | None:
+        """The transcript (tool results, thinking blocks and their signatures), the tools and the thinking budget."""
+        return anthropic_problem(request)
+
+    @staticmethod
+    def _plain(reply: Reply) -> bool:
+        """True for a text-only reply (streamed exactly as before tools and thinking existed)."""
+        return not (reply.reasoning or reply.calls or reply.redacted)
+
     def head(self, reply: Reply, request: Any) -> list[str]:
         """message_start (input usage), content_block_start, ping."""
         model = str((request or {}).get("model", ""))
@@ -530,35 +635,73 @@ class FakeAnthropic(FakeUpstream):
             "stop_sequence": None,
             "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1} if reply.usage else {},
         }
+        start = self._event("message_start", {"type": "message_start", "message": message})
+        if not self._plain(reply):
+            return [start, self._event("ping", {"type": "ping"})]
         return [
-            self._event("message_start", {"type": "message_start", "message": message}),
-            self._event(
-                "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-            ),
+            start,
+            self._start(0, {"type": "text", "text": ""}),
             self._event("ping", {"type": "ping"}),
         ]
 
+    def _start(self, index: int, block: dict[str, Any]) -> str:
+        """content_block_start."""
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        return self._event("content_block_start", start)
+
+    def _delta(self, index: int, delta: dict[str, Any]) -> str:
+        """content_block_delta."""
+        return self._event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+
+    def _stop(self, index: int) -> str:
+        """content_block_stop."""
+        return self._event("content_block_stop", {"type": "content_block_stop", "index": index})
+
     def token_events(self, reply: Reply, request: Any) -> list[str]:
-        """One text_delta per token."""
-        return [
-            self._event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}},
-            )
-            for t in reply.tokens
-        ]
+        """One text_delta per token; with thinking or tools, every block from its start to its stop."""
+        text = [self._delta(0, {"type": "text_delta", "text": t}) for t in reply.tokens]
+        if self._plain(reply):
+            return text
+        model = str((request or {}).get("model", ""))
+        events: list[str] = []
+        index = 0
+        if reply.redacted:
+            data = redacted_data(model, str(len(self.received)))
+            events += [self._start(index, {"type": "redacted_thinking", "data": data}), self._stop(index)]
+            index += 1
+        if reply.reasoning:
+            events.append(self._start(index, {"type": "thinking", "thinking": "", "signature": ""}))
+            events += [self._delta(index, {"type": "thinking_delta", "thinking": r}) for r in reply.reasoning]
+            if reply.signed:
+                signature = thinking_signature(model, "".join(reply.reasoning))
+                events.append(self._delta(index, {"type": "signature_delta", "signature": signature}))
+            events.append(self._stop(index))
+            index += 1
+        if reply.tokens:
+            events.append(self._start(index, {"type": "text", "text": ""}))
+            events += [self._delta(index, {"type": "text_delta", "text": t}) for t in reply.tokens]
+            events.append(self._stop(index))
+            index += 1
+        prefix = self.call_prefix("toolu_")
+        for n, call in enumerate(reply.calls):
+            block: dict[str, Any] = {"type": "tool_use", "name": call.name, "input": {}}
+            call_id = call.call_id(prefix, n)
+            if call_id is not None:
+                block = {"type": "tool_use", "id": call_id, "name": call.name, "input": {}}
+            events.append(self._start(index, block))
+            events += [self._delta(index, {"type": "input_json_delta", "partial_json": f}) for f in call.fragments()]
+            events.append(self._stop(index))
+            index += 1
+        return events
 
     def tail(self, reply: Reply, request: Any) -> list[str]:
-        """content_block_stop, message_delta (output usage), message_stop."""
-        delta: dict[str, Any] = {
-            "type": "message_delta",
-            "delta": {"stop_reason": reply.finish_reason or "end_turn", "stop_sequence": None},
-        }
+        """content_block_stop (of a plain reply), message_delta (output usage), message_stop."""
+        stop_reason = reply.finish_reason or ("tool_use" if reply.calls else "end_turn")
+        delta: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}}
         if reply.usage:
             delta["usage"] = {"output_tokens": reply.output_count()}
         return [
-            self._event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            *([self._stop(0)] if self._plain(reply) else []),
             self._event("message_delta", delta),
             self._event("message_stop", {"type": "message_stop"}),
         ]
@@ -616,22 +759,61 @@ class FakeGemini(FakeUpstream):
             for t in reply.thoughts
         ]
 
+    def problem(self, request: Any, path: str) -> str | None:
+        """The transcript (every call answered, thought signatures present and unmodified), tools, thinkingConfig."""
+        return gemini_problem(request, self._model(path))
+
+    @staticmethod
+    def _model(path: str) -> str:
+        """The model named in the request path."""
+        return path.rsplit("/", 1)[-1].split(":", 1)[0]
+
+    def streamed_request(self, request: Any, path: str) -> Any:
+        """The body with the path's model as `model` (the events' signatures are bound to it)."""
+        return {**request, "model": self._model(path)} if isinstance(request, dict) else {"model": self._model(path)}
+
     def token_events(self, reply: Reply, request: Any) -> list[str]:
-        """One chunk per token (or the text so far, when cumulative); a blocked prompt is one feedback chunk."""
+        """Thought parts, one chunk per token (or the text so far, when cumulative), then the calls in one chunk.
+
+        A blocked prompt is one feedback chunk. Signed replies carry a thoughtSignature on the first call, or
+        else (with reasoning) on the last text part, or on a later empty-text part (`late_signature`).
+        """
         if reply.block_reason:
             return [_data({"promptFeedback": {"blockReason": reply.block_reason}, "usageMetadata": self._usage(reply)})]
-        events = []
+        model = str((request or {}).get("model", ""))
+        events = [
+            _data({"candidates": [self._candidate([{"text": r, "thought": True}])], "modelVersion": "fake"})
+            for r in reply.reasoning
+        ]
+        sign_text = reply.signed and not reply.calls and reply.reasoning and not reply.late_signature
         for i, token in enumerate(reply.tokens):
             text = "".join(reply.tokens[: i + 1]) if reply.cumulative else token
-            events.append(_data({"candidates": [self._candidate([{"text": text}])], "modelVersion": "fake"}))
+            part: dict[str, Any] = {"text": text}
+            if sign_text and i == len(reply.tokens) - 1:
+                part["thoughtSignature"] = gemini_signature(model, "text")
+            events.append(_data({"candidates": [self._candidate([part])], "modelVersion": "fake"}))
+        if reply.calls:
+            parts = []
+            for n, call in enumerate(reply.calls):
+                function: dict[str, Any] = {"name": call.name, "args": call.args}
+                if call.id:
+                    function = {"id": call.id, "name": call.name, "args": call.args}
+                part = {"functionCall": function}
+                if reply.signed and n == 0:
+                    part["thoughtSignature"] = gemini_signature(model, "call:" + call.name)
+                parts.append(part)
+            events.append(_data({"candidates": [self._candidate(parts)], "modelVersion": "fake"}))
         return events
 
     def tail(self, reply: Reply, request: Any) -> list[str]:
-        """The finishing chunk with usageMetadata."""
+        """The finishing chunk with usageMetadata (and the late thoughtSignature)."""
         if reply.block_reason:
             return []
         text = "".join(reply.tokens) if reply.cumulative else ""
-        chunk: dict[str, Any] = {"candidates": [self._candidate([{"text": text}], reply.finish_reason or "STOP")]}
+        last: dict[str, Any] = {"text": text}
+        if reply.late_signature and reply.signed:
+            last["thoughtSignature"] = gemini_signature(str((request or {}).get("model", "")), "text")
+        chunk: dict[str, Any] = {"candidates": [self._candidate([last], reply.finish_reason or "STOP")]}
         if reply.usage:
             chunk["usageMetadata"] = self._usage(reply)
         return [_data(chunk)]
