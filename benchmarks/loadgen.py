@@ -7,11 +7,26 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Connection", "GapHistogram", "Reply", "http_request", "percentile"]
+__all__ = ["EVENT_ENDS", "UI_ENDS", "Connection", "Ends", "GapHistogram", "Reply", "http_request", "percentile"]
 
 TOKEN = b"event: token\n"
 DONE = b"event: done\n"
 ERROR = b"event: error\n"
+TOKEN_FRAME = b"event: "
+
+
+@dataclass(frozen=True, slots=True)
+class Ends:
+    """How a stream's frames look: the marker every frame holds, and the markers of its end (done) or failure."""
+
+    frame: bytes
+    done: bytes
+    error: bytes
+
+
+# `/chat/stream`'s frames; the AI SDK's UI message stream (`/chat/ui`): a `finish` or `error` chunk ends it.
+EVENT_ENDS = Ends(TOKEN_FRAME, DONE, ERROR)
+UI_ENDS = Ends(b"data: ", b'{"type":"finish"', b'{"type":"error"')
 _TAIL = 32
 
 _HEAD, _SIZE, _DATA, _DATA_END, _TRAILER, _BODY = range(6)
@@ -92,9 +107,18 @@ def http_request(path: str, body: bytes, host: str = "127.0.0.1") -> bytes:
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection; `fetch` sends a request and resolves when its response has ended."""
 
-    def __init__(self, token_marker: bytes = TOKEN, gaps: GapHistogram | None = None, keep_body: bool = False) -> None:
+    def __init__(
+        self,
+        token_marker: bytes = TOKEN,
+        gaps: GapHistogram | None = None,
+        keep_body: bool = False,
+        ends: Ends | None = None,
+    ) -> None:
         self.token_marker = token_marker
-        self._marker_is_event = 1 if token_marker.startswith(b"event: ") else 0  # each token holds an `event: `
+        self.ends = ends or EVENT_ENDS
+        # Each token is a frame of its own (one `event: `, or one `data: ` in the AI SDK's stream), or not (the marker
+        # of an upstream's own stream, read directly or relayed raw by the relay floor).
+        self._marker_is_event = 0 if self.ends is EVENT_ENDS and not token_marker.startswith(TOKEN_FRAME) else 1
         self.gaps = gaps
         self.keep_body = keep_body
         self.transport: asyncio.Transport | None = None
@@ -116,11 +140,12 @@ class Connection(asyncio.Protocol):
         token_marker: bytes = TOKEN,
         gaps: GapHistogram | None = None,
         keep_body: bool = False,
+        ends: Ends | None = None,
     ) -> Connection:
         """Connect to host:port (over TLS when a context is given)."""
         loop = asyncio.get_running_loop()
         _, protocol = await loop.create_connection(
-            lambda: cls(token_marker, gaps, keep_body), host, port, ssl=tls, server_hostname=host if tls else None
+            lambda: cls(token_marker, gaps, keep_body, ends), host, port, ssl=tls, server_hostname=host if tls else None
         )
         return protocol
 
@@ -269,9 +294,10 @@ class Connection(asyncio.Protocol):
             reply.tokens += tokens
         # Events other than tokens are rare: looked for only when the piece (its tail included, so that none is
         # missed across two pieces) holds more `event: ` lines than the new tokens.
-        if joined.count(b"event: ") > tokens * self._marker_is_event:
-            reply.dones += joined.count(DONE, max(0, tail - len(DONE) + 1))
-            reply.errors += joined.count(ERROR, max(0, tail - len(ERROR) + 1))
+        ends = self.ends
+        if joined.count(ends.frame) > tokens * self._marker_is_event:
+            reply.dones += joined.count(ends.done, max(0, tail - len(ends.done) + 1))
+            reply.errors += joined.count(ends.error, max(0, tail - len(ends.error) + 1))
         self._tail = joined[-_TAIL:]
 
 

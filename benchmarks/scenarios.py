@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .loadgen import Connection, GapHistogram, Reply, http_request, percentile
+from .loadgen import EVENT_ENDS, Connection, Ends, GapHistogram, Reply, http_request, percentile
 from .processes import Cores, Pinned, free_port
 
 __all__ = ["PLANS", "Bench", "Plan", "SCENARIOS"]
@@ -418,6 +418,8 @@ class StreamLoad:
     ramp: float = 1.0
     # A chat stream ends with one `done`; the upstream read directly ends with OpenAI's `data: [DONE]` instead.
     chat: bool = True
+    path: str = "/chat/stream"
+    ends: Ends = EVENT_ENDS  # how its frames and its end look (the AI SDK dialect's: UI_ENDS)
 
 
 def _mock_load(plan: Plan) -> StreamLoad:
@@ -457,11 +459,11 @@ async def _probe(
     async def one(index: int) -> Reply:
         await asyncio.sleep(index * ramp / streams)
         try:
-            connection = await Connection.open(server.port, gaps=gaps, token_marker=load.marker)
+            connection = await Connection.open(server.port, gaps=gaps, token_marker=load.marker, ends=load.ends)
         except OSError:
             return Reply()
         connections.append(connection)
-        reply = await connection.fetch(stream_request(load.body(f"{tag}-{index}")))
+        reply = await connection.fetch(http_request(load.path, load.body(f"{tag}-{index}")))
         connection.close()
         return reply
 

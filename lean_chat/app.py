@@ -80,7 +80,7 @@ def build_app(
             hub = open_hub(settings)
 
             async def save_orphan(info: StreamInfo, content: str) -> None:
-                await service.save_interrupted(info.user_id, info.conversation_id, info.life, content)
+                await service.save_interrupted(info.user_id, info.conversation_id, info.life, content, info.reply_id)
 
             await hub.open(save_orphan)
             endpoints.hub = hub

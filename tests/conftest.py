@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -87,3 +89,27 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
     yield start
     for server in reversed(started):
         server.stop()
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_options() -> Iterator[dict[str, Any]]:
+    """Settings for a Redis hub under a prefix of this test's own; its keys are deleted afterwards."""
+    import redis
+
+    services.needs("redis")
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.fail("Redis at 127.0.0.1:6379 is unreachable: the Redis tests need it (start redis-server)")
+    prefix = f"lc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}:"
+    try:
+        yield {"redis_url": REDIS_URL, "redis_prefix": prefix}
+    finally:
+        for key in client.scan_iter(match=prefix + "*"):
+            client.delete(key)
+        client.close()

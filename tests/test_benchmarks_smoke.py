@@ -63,6 +63,17 @@ def test_the_upstream_read_directly_is_not_reported_failing_for_lacking_a_done(t
     assert line.endswith(" PASS" if apparatus["passed"] else " FAIL"), line
 
 
+def test_the_dialect_cost_run_reads_both_dialects_streams_whole() -> None:
+    result = run_module(
+        "benchmarks.dialect_cost", "--streams", "20", "--relayed", "20", "--rounds", "1", "--plan", "smoke"
+    )
+    for scenario in ("many_streams", "many_relayed_streams"):
+        assert f"{scenario}: 20 streams, server CPU per token /chat/stream" in result.stdout
+    # Every probe's streams, both dialects', ended well (a `done`, or a `finish` chunk, and no error).
+    for probe in ("stream0", "ui0"):
+        assert result.stderr.count(f"  {probe}: 20 streams: 20 ok") == 2, result.stderr
+
+
 def test_the_tool_loop_benchmark_reports_cost_per_stream_and_per_step() -> None:
     result = run_module("benchmarks.tool_loop_cost", "--plan", "smoke", "--streams", "5", "--rounds", "1", timeout=180)
     assert "20 ok" not in result.stderr  # the warm-up probes too run 5 streams

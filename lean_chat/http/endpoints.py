@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -17,12 +18,14 @@ from ..metrics import Metrics
 from ..providers.parts import strip_state
 from ..refusals import ConversationTaken, ShuttingDown, ValidationFailed
 from ..scope_keys import FOLLOWED, STREAM
-from ..store.base import ConversationForbidden, Store, StoredMessage
+from ..store.base import ConversationForbidden, ConversationPage, Store, StoredMessage
 from ..turn.chat import ChatService
 from ..turn.detached import DetachedTurn
 from ..turn.follow import FollowedTurn, FollowStream, stream_headers
+from ..turn.framing import Framer, Reframer
 from ..turn.shutdown import Drain
 from ..turn.streaming import ErrorStream, TurnStream
+from ..turn.turn_request import TurnRequest
 from .chat_params import turn_request
 from .json_response import JSON
 from .limits import check_chat_request
@@ -40,6 +43,7 @@ from .request_body import BodyReader
 from .request_id import frame_request_id, id_header
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, UserOnlyRequest
 from .stream_control import StreamControl, new_stream_id
+from .ui_endpoints import UIDialect
 
 __all__ = ["Endpoints", "public_messages"]
 
@@ -67,6 +71,7 @@ class Endpoints:
         self.metrics = Metrics()
         self.bodies = BodyReader(settings.max_body_bytes, settings.body_timeout_seconds)
         self.control = StreamControl(settings, self.running_hub, self._decode)
+        self.ui = UIDialect(self)  # the AI SDK's UI message stream (docs/ai-sdk.md)
 
     def running_hub(self) -> Hub:
         """The running stream hub (set by the lifespan)."""
@@ -97,21 +102,45 @@ class Endpoints:
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
-        asked = turn_request(request, frame_request_id(scope))
+        await self.serve_turn(scope, receive, send, turn_request(request, frame_request_id(scope)))
+
+    async def serve_turn(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        asked: TurnRequest,
+        framer: Framer | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        reframe: Reframer | None = None,
+        before_open: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Run one turn and stream it in a dialect: its `framer` (None: the `/chat/stream` frames) and `headers`, and
+        for a resumable turn, the `reframe` of its kept frames (None: the kept frames are the dialect's own).
+
+        `before_open` runs once the stream is claimed (past the user's stream limit), just before the turn opens:
+        a dialect's change to the history that only a turn that runs may make (a regenerated reply dropped).
+        """
+        settings = self.settings
         resume = asked.resume
         hub = self.running_hub()
         # Claimed before the turn opens (a refused stream saves nothing), when its title and life are not known yet;
         # its `error` frames carry the request's id, also when replayed.
-        info = StreamInfo(new_stream_id(), asked.user_id, asked.conversation_id, "", resume, 0, asked.request_id)
+        info = StreamInfo(
+            new_stream_id(), asked.user_id, asked.conversation_id, "", resume, 0, asked.request_id, asked.reply_id
+        )
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
         producer: DetachedTurn | None = None
         try:
             try:
+                if before_open is not None:
+                    await before_open()
                 turn = await self.chat.open_turn(asked)
             except ConversationForbidden:
                 message = "This conversation belongs to another user."
+                base = SSE_HEADERS if headers is None else headers
                 refused = ErrorStream(
-                    message, "conversation_forbidden", asked.request_id, SSE_HEADERS + id_header(scope)
+                    message, "conversation_forbidden", asked.request_id, base + id_header(scope), framer
                 )
                 await refused(scope, receive, send)
                 return
@@ -124,13 +153,22 @@ class Endpoints:
                 producer.start()
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
                 reader = FollowStream(
-                    hub, info.stream_id, 0, heartbeat, send_timeout, producer, asked.request_id, id_header(scope)
+                    hub,
+                    info.stream_id,
+                    0,
+                    heartbeat,
+                    send_timeout,
+                    producer,
+                    asked.request_id,
+                    id_header(scope),
+                    reframe,
+                    headers,
                 )
                 scope[FOLLOWED] = FollowedTurn(turn, reader)  # read when the request ends, for the log line
                 await reader(scope, receive, send)
                 return
-            stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain)
-            stream.headers = stream_headers(info.stream_id) + id_header(scope)
+            stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain, framer)
+            stream.headers = stream_headers(info.stream_id, headers) + id_header(scope)
             await hub.bind(info, stream)
             scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
             with self.metrics.streaming(stream):
@@ -173,7 +211,9 @@ class Endpoints:
         before = min(max(0, query_int(request, "before", 0, errors)), _PAGE_MAX) if "before" in query else None
         if errors:
             raise ValidationFailed(errors)
-        page = await self.store.read(user_id, conversation_id.strip(), limit, before)
+        page = ConversationPage([], 0)
+        if self.store.persistent:  # without persistence the endpoint shows no messages, as the reference's
+            page = await self.store.read(user_id, conversation_id.strip(), limit, before)
         answer = ConversationReply(user_id, conversation_id, public_messages(page.messages))
         if paged:  # docs/store.md: paging adds where the next (older) page ends, and whether there is one
             answer.nextBefore, answer.hasMore = page.start if page.start > 0 else None, page.start > 0

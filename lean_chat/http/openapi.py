@@ -39,13 +39,24 @@ def _ref(kind: type[Any]) -> dict[str, str]:
     return {"$ref": _REF.format(name=kind.__name__)}
 
 
-def _answer(description: str, reply: type[Any] | tuple[type[Any], ...] | None) -> dict[str, Any]:
-    """One response: a JSON Struct, an event stream (a tuple of the frames' Structs), or no body."""
+def _answer(
+    description: str,
+    reply: type[Any] | tuple[type[Any], ...] | list[type[Any]] | None,
+    stream_format: str | None = None,
+) -> dict[str, Any]:
+    """One response: a JSON Struct, a JSON array of one (a list), an event stream (a tuple of the frames' Structs),
+    or no body."""
     if reply is None:
         return {"description": description}
     if isinstance(reply, tuple):
         events = {"oneOf": [_ref(kind) for kind in reply]}
-        return {"description": _STREAM_DESCRIPTION, "content": {"text/event-stream": {"schema": events}}}
+        return {
+            "description": stream_format or _STREAM_DESCRIPTION,
+            "content": {"text/event-stream": {"schema": events}},
+        }
+    if isinstance(reply, list):
+        items = {"type": "array", "items": _ref(reply[0])}
+        return {"description": description, "content": {"application/json": {"schema": items}}}
     return {"description": description, "content": {"application/json": {"schema": _ref(reply)}}}
 
 
@@ -60,7 +71,7 @@ def _operation(route: ApiRoute) -> dict[str, Any]:
         ]
     if route.body is not None:
         operation["requestBody"] = {"content": {"application/json": {"schema": _ref(route.body)}}, "required": True}
-    responses = {"200": _answer("Successful Response", route.reply)}
+    responses = {"200": _answer("Successful Response", route.reply, route.stream_format)}
     if route.body is not None:
         responses["413"] = _answer("Request body too large", ErrorReply)
     for answer in route.answers:
@@ -83,7 +94,7 @@ def _documented() -> list[type[Any]]:
     """Every Struct the routes name: bodies, replies and frames, error replies (each once)."""
     kinds: list[type[Any] | None] = []
     for route in API_ROUTES:
-        replies = route.reply if isinstance(route.reply, tuple) else (route.reply,)
+        replies = tuple(route.reply) if isinstance(route.reply, (tuple, list)) else (route.reply,)
         kinds += [route.body, *replies, *(answer.reply for answer in route.answers)]
     kinds += [ErrorReply, HTTPValidationError]
     return [kind for kind in dict.fromkeys(kinds) if kind is not None]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from starlette.types import Scope
 
-__all__ = ["OPEN_PATHS", "STREAM_PATH", "route_path"]
+__all__ = ["LANE_PATHS", "OPEN_PATHS", "STREAM_PATH", "UI_PATH", "route_path"]
 
 STREAM_PATH = "/chat/stream"
+UI_PATH = "/chat/ui"  # the AI SDK's UI message stream (docs/ai-sdk.md)
+# The paths whose POST goes down the stream lane (stream_lane.py).
+LANE_PATHS = frozenset({STREAM_PATH, UI_PATH})
 
 # Open even when authentication is on, on the plain app and under the FastAPI shim alike: the health check,
 # and the API description (the published wire contract; `/docs` and `/redoc` are served by the shim only).

@@ -106,6 +106,12 @@ class BodyReader:
 
     async def decode(self, scope: Scope, receive: Receive, kind: type[Any]) -> Any:
         """Read and validate a JSON body of the given kind, from the caller it claims to be."""
+        value = decode_body(await self.read_json(scope, receive), kind)
+        check_user(scope, value.userId)
+        return value
+
+    async def read_json(self, scope: Scope, receive: Receive) -> bytes:
+        """The whole body, refused (422) when it is declared as something other than JSON."""
         body = await self.read(scope, receive)
         if body and not is_json(scope):
             text = body.decode("utf-8", "replace")
@@ -119,9 +125,7 @@ class BodyReader:
                     }
                 ]
             )
-        value = decode_body(body, kind)
-        check_user(scope, value.userId)
-        return value
+        return body
 
 
 def is_json(scope: Scope) -> bool:

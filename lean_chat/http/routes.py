@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .paths import STREAM_PATH
+from .paths import STREAM_PATH, UI_PATH
 from .replies import (
     ClearReply,
     ConversationReply,
@@ -26,6 +26,7 @@ from .replies import (
     ToolResultEvent,
 )
 from .schema import ChatRequest, CreateConversationRequest, DeleteConversationRequest, StopRequest, UserOnlyRequest
+from .ui_schema import UI_CHUNKS, UIChatRequest, UIMessage
 
 if TYPE_CHECKING:
     from .endpoints import Endpoints
@@ -75,13 +76,22 @@ class ApiRoute:
     description: str
     body: type[Any] | None = None
     parameters: tuple[Parameter, ...] = ()
-    reply: type[Any] | tuple[type[Any], ...] = EVENTS
+    reply: type[Any] | tuple[type[Any], ...] | list[type[Any]] = EVENTS  # a list of one Struct: a JSON array of it
     answers: tuple[Answer, ...] = ()
     # Served by the stream lane (stream_lane.py) ahead of the router, whose route then answers other methods (405).
     lane: bool = False
+    # How an event stream's frames are written (None: the `event:`/`data:` frames of `/chat/stream`).
+    stream_format: str | None = None
 
 
 _USER = Parameter("userId", "query", {"type": "string", "title": "Userid"})
+_UI_USER = Parameter("userId", "query", {"type": "string", "title": "Userid"}, required=False)
+_CHAT_ID = Parameter("chatId", "path", {"type": "string", "maxLength": 256})
+_UI_FORMAT = (
+    "The AI SDK's UI message stream (`text/event-stream`, header `x-vercel-ai-ui-message-stream: v1`): each chunk "
+    "is `data: JSON\\n\\n`, the last one `data: [DONE]`; `: ping` comment lines may come between them. The "
+    "schema below is the JSON of one chunk (docs/ai-sdk.md)."
+)
 
 API_ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute(
@@ -114,6 +124,44 @@ API_ROUTES: tuple[ApiRoute, ...] = (
             Answer(204, "Unknown, expired, or nothing left to send"),
             Answer(404, "Another user's stream", ErrorReply),
         ),
+    ),
+    ApiRoute(
+        UI_PATH,
+        "POST",
+        "chat_ui",
+        lambda endpoints: endpoints.ui.stream,
+        "Chat UI",
+        'Run one turn for the AI SDK\'s `useChat` (`DefaultChatTransport`, `api: "/chat/ui"`): the messages the '
+        "server does not have (by id) are added, `regenerate-message` replaces the reply; the reply streams as UI "
+        "message chunks. The user is the authenticated caller, else `userId`; `model`, `mock` and `resume` are "
+        "read beside the transport's fields (`useChat`'s `body`).",
+        body=UIChatRequest,
+        reply=UI_CHUNKS,
+        lane=True,
+        stream_format=_UI_FORMAT,
+    ),
+    ApiRoute(
+        UI_PATH + "/{chatId}/stream",
+        "GET",
+        "chat_ui_resume",
+        lambda endpoints: endpoints.ui.resume,
+        "Chat UI Resume",
+        "The chat's running resumable reply (started with `resume: true`), from its start, then live, as UI message "
+        "chunks; 204 when none runs (what `useChat`'s `resume` takes for nothing to resume).",
+        parameters=(_CHAT_ID, _UI_USER),
+        reply=UI_CHUNKS,
+        answers=(Answer(204, "No resumable reply runs in this chat"),),
+        stream_format=_UI_FORMAT,
+    ),
+    ApiRoute(
+        UI_PATH + "/{chatId}/messages",
+        "GET",
+        "chat_ui_messages",
+        lambda endpoints: endpoints.ui.messages,
+        "Chat UI Messages",
+        "The conversation as `UIMessage[]` (for `useChat({ messages })`); `[]` when unknown or another user's.",
+        parameters=(_CHAT_ID, _UI_USER),
+        reply=[UIMessage],
     ),
     ApiRoute(
         "/chat/stop",

@@ -20,9 +20,12 @@ __all__ = [
     "StopRequest",
     "UserOnlyRequest",
     "decode_body",
+    "detail_entry",
     "id_errors",
     "id_lengths",
+    "nul_errors",
     "query_error",
+    "too_long",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -262,6 +265,23 @@ def _too_short(value: str, loc: list[str | int], fewest: int) -> dict[str, Any]:
     return _error("string_too_short", loc, message, value, {"min_length": fewest})
 
 
+def too_long(value: str, loc: list[str | int]) -> list[dict[str, Any]]:
+    """The error of an id over MAX_ID_CHARS characters, if it is."""
+    return _too_long(value, loc)
+
+
+def nul_errors(value: Any, loc: list[str | int]) -> list[dict[str, Any]]:
+    """The errors of every string (or object key) holding U+0000 in a decoded JSON value."""
+    return [_nul_error(at, text) for at, text in _nul_locations(value, loc)]
+
+
+def detail_entry(
+    kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One entry of a 422 `detail` list, as FastAPI shapes it."""
+    return _error(kind, loc, msg, value, ctx)
+
+
 def _too_long(value: str, loc: list[str | int]) -> list[dict[str, Any]]:
     """The error of an id over MAX_ID_CHARS characters, if it is."""
     if len(value) <= MAX_ID_CHARS:
@@ -312,7 +332,7 @@ def _error(kind: str, loc: list[str | int], msg: str, value: Any, ctx: dict[str,
 
 def id_lengths(kind: type[Any]) -> list[tuple[str, int, int]]:
     """The id fields of a body type, each with the fewest and most characters it allows (for the OpenAPI document)."""
-    return [(name, *_ID_LENGTHS[rule]) for name, rule, _ in _RULES[kind] if rule in _ID_LENGTHS]
+    return [(name, *_ID_LENGTHS[rule]) for name, rule, _ in _RULES.get(kind, ()) if rule in _ID_LENGTHS]
 
 
 def query_error(kind: str, name: str, msg: str, value: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The stream lane: `POST /chat/stream` taken past Starlette's router and error middleware.
+"""The stream lane: `POST /chat/stream` (and `POST /chat/ui`) taken past Starlette's router and error middleware.
 
 An open stream keeps every layer it was called through suspended, and each of its token sends passes every
 layer's `send` wrapper: the lane has only the user middleware (CORS, auth) and the endpoint.
@@ -16,7 +16,7 @@ from ..refusals import Refusal
 from ..scope_keys import BODY_SEND
 from .auth import AuthMiddleware
 from .endpoints import Endpoints
-from .paths import STREAM_PATH, route_path
+from .paths import LANE_PATHS, UI_PATH, route_path
 from .refusal_responses import refusal_response
 from .request_log import RequestLog
 
@@ -27,21 +27,25 @@ _HEAD_ONLY: tuple[type, ...] = (CORSMiddleware, AuthMiddleware)
 
 
 class StreamLane:
-    """`POST /chat/stream` as a raw ASGI app: a refusal before the stream starts becomes its JSON answer."""
+    """The streams' POSTs as a raw ASGI app: a refusal before the stream starts becomes its JSON answer."""
 
     def __init__(self, endpoints: Endpoints) -> None:
         self.endpoints = endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the endpoint, answering a refusal the way the app's exception handler does."""
+        """Run the endpoint of the path, answering a refusal the way the app's exception handler does."""
+        endpoints = self.endpoints
         try:
-            await self.endpoints.stream(scope, receive, send)
+            if route_path(scope) == UI_PATH:
+                await endpoints.ui.stream(scope, receive, send)
+            else:
+                await endpoints.stream(scope, receive, send)
         except Refusal as exc:
             await refusal_response(exc, scope)(scope, receive, send)
 
 
 class StreamFirst:
-    """Sends `POST /chat/stream` down its own short lane; everything else through Starlette's whole stack."""
+    """Sends the streams' POSTs down their own short lane; everything else through Starlette's whole stack."""
 
     def __init__(self, lane: ASGIApp, rest: ASGIApp, log: RequestLog, bodies_direct: bool = False) -> None:
         self.lane = lane
@@ -54,7 +58,7 @@ class StreamFirst:
         """Dispatch on the method and path (each HTTP request through the request log: its id, its line)."""
         if scope["type"] != "http":
             await self.rest(scope, receive, send)
-        elif scope["method"] == "POST" and route_path(scope) == STREAM_PATH:
+        elif scope["method"] == "POST" and route_path(scope) in LANE_PATHS:
             if self.bodies_direct:
                 scope[BODY_SEND] = send
             await self.log.lane(self.lane, scope, receive, send)

@@ -57,6 +57,7 @@ class StreamInfo(msgspec.Struct):
     resume: bool
     life: int = 0  # the conversation's life the reply belongs to (store/base.py)
     request_id: str | None = None  # the client's own id of the request that started it, for its `error` frames
+    reply_id: str | None = None  # the id its reply is saved under (`meta.id`), when the client named messages by id
 
 
 class Running(Protocol):

@@ -3,7 +3,7 @@
 Keys, under a prefix (default `lean_chat:`), for stream S of user U in conversation C:
 
 - `s:S` (hash): owner, conversation, title, resume flag, ended flag, the starting request's id (`rid`, when the
-  client sent one); expires `ttl` after the end.
+  client sent one), the reply's id (`mid`, when the request named one); expires `ttl` after the end.
 - `s:S:f` (stream): the kept batches, entry id `0-<last frame id>`, fields `a` (first frame id), `f` (the
   frames' bytes) and `end` on the final frame; at most `max_batches` entries (XADD MAXLEN ~), expiring. An
   instance writes the batches of all its streams in one script call per round (no command per batch).
@@ -326,6 +326,8 @@ class RedisHub:
                 noted: dict[str, str | int] = {"title": info.title, "life": info.life}
                 if info.request_id is not None:
                     noted["rid"] = info.request_id  # for the `interrupted` frame, should another instance end it
+                if info.reply_id is not None:
+                    noted["mid"] = info.reply_id  # the reply's id: a resume on another instance names it
                 async with self._answering():
                     await self.redis.hset(self._meta(info.stream_id), mapping=noted)
 
@@ -630,8 +632,9 @@ def _info(stream_id: str, meta: dict[bytes, bytes]) -> StreamInfo:
 
     life = int(meta.get(b"life", b"0"))
     request_id = meta[b"rid"].decode() if b"rid" in meta else None
+    reply_id = text(b"mid") if b"mid" in meta else None
     resume = meta.get(b"resume") == b"1"
-    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), resume, life, request_id)
+    return StreamInfo(stream_id, text(b"user"), text(b"conv"), text(b"title"), resume, life, request_id, reply_id)
 
 
 def _last_id(entry_id: bytes) -> int:

@@ -125,6 +125,13 @@ class Store(Protocol):
         """Append the assistant reply when the conversation is still the user's, in that life; else ConversationGone."""
         ...
 
+    async def truncate(self, user_id: str, conversation_id: str, keep: int) -> None:
+        """Keep only the first `keep` messages (a reply regenerated, a message edited); foreign or unknown: nothing.
+
+        When messages go, the conversation starts a new life: a reply still streaming into the old one is not saved.
+        """
+        ...
+
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Create (or touch) a conversation and return its title; raise ConversationForbidden when foreign."""
         ...

@@ -101,6 +101,14 @@ class MemoryStore:
         if found.window is not None:
             found.window.extend([reply])
 
+    async def truncate(self, user_id: str, conversation_id: str, keep: int) -> None:
+        """Keep the first `keep` messages, in a new life, when the conversation is the user's and holds more."""
+        found = self._conversations.get(conversation_id)
+        if found is not None and found.owner == user_id and len(found.messages) > max(0, keep):
+            del found.messages[max(0, keep) :]
+            found.window = None
+            found.life = next(self._lives)
+
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Claim the id for the user; an explicit title is kept."""
         conversation = self._claim(user_id, conversation_id)
@@ -131,5 +139,11 @@ class MemoryStore:
     async def read(
         self, user_id: str, conversation_id: str, limit: int | None = None, before: int | None = None
     ) -> ConversationPage:
-        """Nothing: without persistence the conversation endpoint shows no messages."""
-        return ConversationPage([], 0)
+        """The conversation's messages (the `GET /chat/conversation` endpoint shows none without persistence)."""
+        found = self._conversations.get(conversation_id)
+        if found is None or found.owner != user_id:
+            return ConversationPage([], 0)
+        count = len(found.messages)
+        end = count if before is None else max(0, min(count, before))
+        start = 0 if limit is None else max(0, end - limit)
+        return ConversationPage(found.messages[start:end], start)

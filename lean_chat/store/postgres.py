@@ -94,6 +94,16 @@ WHERE m.conversation_id = $1 AND m.pos < c.e AND m.pos >= c.e - coalesce($4::int
 ORDER BY m.pos
 """
 
+# Messages from position $3 on dropped, in a new life, when the conversation is the user's and holds more.
+_TRUNCATE = """
+WITH c AS (
+    UPDATE lc_conversations SET message_count = $3, updated_at = $4, life = nextval('lc_lives')
+    WHERE conversation_id = $1 AND user_id = $2 AND message_count > $3
+    RETURNING conversation_id
+)
+DELETE FROM lc_messages m USING c WHERE m.conversation_id = c.conversation_id AND m.pos >= $3
+"""
+
 _LIST = """
 SELECT conversation_id, title, created_at, updated_at, message_count FROM lc_conversations
 WHERE user_id = $1 ORDER BY updated_at DESC LIMIT $2
@@ -239,6 +249,13 @@ class PostgresStore:
         if position is None:
             self._cache.forget(conversation_id)
             raise ConversationGone(conversation_id)
+
+    @to_the_end
+    async def truncate(self, user_id: str, conversation_id: str, keep: int) -> None:
+        """Keep the first `keep` messages, in a new life, when the conversation is the user's and holds more."""
+        # Repeatable: a second run finds no more than `keep` messages, and changes nothing.
+        await self._run("execute", _TRUNCATE, conversation_id, user_id, max(0, keep), time.time(), repeatable=True)
+        self._cache.forget(conversation_id)
 
     @to_the_end
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:

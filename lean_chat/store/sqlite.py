@@ -158,6 +158,10 @@ class SQLiteStore:
         """Append the reply when the conversation is still the user's, in that life; else ConversationGone."""
         await self.write(_save_reply, user_id, conversation_id, life, reply, time.time())
 
+    async def truncate(self, user_id: str, conversation_id: str, keep: int) -> None:
+        """Keep the first `keep` messages, in a new life, when the conversation is the user's and holds more."""
+        await self.write(self._truncate, user_id, conversation_id, max(0, keep), time.time())
+
     async def create(self, user_id: str, conversation_id: str, title: str | None) -> str:
         """Create the conversation (or touch it when it is already the user's) and return its title."""
         return await self.write(_create, user_id, conversation_id, title, time.time())
@@ -252,6 +256,17 @@ class SQLiteStore:
         if count:
             window.extend(_tail(db, conversation_id, cap))
         return window
+
+    def _truncate(self, db: sqlite3.Connection, user_id: str, conversation_id: str, keep: int, now: float) -> None:
+        """Drop the messages from position `keep` on, and start a new life (nothing when none would go)."""
+        changed = db.execute(
+            "UPDATE lc_conversations SET message_count = ?, updated_at = ?, life = ?"
+            " WHERE conversation_id = ? AND user_id = ? AND message_count > ?",
+            (keep, now, _new_life(), conversation_id, user_id, keep),
+        ).rowcount
+        if changed:
+            db.execute("DELETE FROM lc_messages WHERE conversation_id = ? AND idx >= ?", (conversation_id, keep))
+            self._cache.forget(conversation_id)
 
     def _delete(self, db: sqlite3.Connection, user_id: str, conversation_id: str) -> None:
         """Delete the conversation when it is the user's."""

@@ -364,10 +364,16 @@ class Turn:
         return any(type(part) is not TextPart for part in self.parts)
 
     def _meta(self, base: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The reply's meta: `base` (partial, stopped), with the parts when the turn had reasoning or tool calls."""
-        if not self.rich:
+        """The reply's meta: its id (when the request named one, `meta.id`), `base` (partial, stopped), and the parts
+        when the turn had reasoning or tool calls."""
+        reply_id = self.request.reply_id
+        if not self.rich and reply_id is None:
             return base
-        return {**(base or {}), "parts": encode_parts(self.parts)}
+        meta: dict[str, Any] = {"id": reply_id} if reply_id is not None else {}
+        meta.update(base or {})
+        if self.rich:
+            meta["parts"] = encode_parts(self.parts)
+        return meta or None
 
     @staticmethod
     def _usage_of(usages: Sequence[Usage], content: str | None) -> dict[str, int]:
@@ -498,9 +504,12 @@ class ChatService:
         self.max_tool_calls_per_step = max_tool_calls_per_step
         self.call_limits = call_limits or CallLimits()
 
-    async def save_interrupted(self, user_id: str, conversation_id: str, life: int, content: str) -> None:
+    async def save_interrupted(
+        self, user_id: str, conversation_id: str, life: int, content: str, reply_id: str | None = None
+    ) -> None:
         """Save a reply whose producer died, rebuilt from its kept frames, marked partial (not into a new life)."""
-        reply = _keepable(StoredMessage("assistant", content, dict(PARTIAL_META)))
+        meta = dict(PARTIAL_META) if reply_id is None else {"id": reply_id, **PARTIAL_META}
+        reply = _keepable(StoredMessage("assistant", content, meta))
         try:
             await self.store.save_reply(user_id, conversation_id, life, reply)
         except ConversationGone:

@@ -12,10 +12,11 @@ from ..metrics import Metrics
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .event_frames import EventFrames
+from .framing import outcome_frame
 from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 from .stream_summary import summarize
-from .streaming import End, outcome_frame
+from .streaming import End
 
 __all__ = ["ABANDONED_CODE", "DetachedTurn"]
 

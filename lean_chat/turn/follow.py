@@ -15,14 +15,15 @@ from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import watch_client
 from .detached import DetachedTurn
+from .framing import Reframer
 from .streaming import End
 
 __all__ = ["FollowStream", "FollowedTurn", "stream_headers"]
 
 
-def stream_headers(stream_id: str) -> list[tuple[bytes, bytes]]:
-    """The SSE response headers of a stream, with its id (for Stop and resume)."""
-    return [*SSE_HEADERS, (b"x-stream-id", stream_id.encode())]
+def stream_headers(stream_id: str, headers: list[tuple[bytes, bytes]] | None = None) -> list[tuple[bytes, bytes]]:
+    """The response headers of a stream (the SSE ones unless a dialect names its own), with its id (for Stop)."""
+    return [*(SSE_HEADERS if headers is None else headers), (b"x-stream-id", stream_id.encode())]
 
 
 class FollowStream:
@@ -41,6 +42,8 @@ class FollowStream:
         producer: DetachedTurn | None = None,
         request_id: str | None = None,
         id_headers: list[tuple[bytes, bytes]] | None = None,
+        reframe: Reframer | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self.hub = hub
         self.stream_id = stream_id
@@ -50,6 +53,8 @@ class FollowStream:
         self.producer = producer
         self.request_id = request_id  # the client's own id, for the `error` frames made for this reader
         self.id_headers = id_headers or []  # the request's `x-request-id` answer header
+        self.reframe = reframe  # the reader's dialect, when it is not the kept frames' own
+        self.headers = headers  # the dialect's response headers (else the kept frames' SSE headers), before the ids
         self.gone = False
         # Why this reader stopped: it left first (client gone, stalled), or the stream ended (then its producer's
         # end, when that producer runs in this process). None: unknown, or cut off from outside.
@@ -70,9 +75,9 @@ class FollowStream:
         if self.producer is not None:
             self.producer.attach()
         try:
-            headers = stream_headers(self.stream_id) + self.id_headers
+            headers = stream_headers(self.stream_id, self.headers) + self.id_headers
             await self._send(send, {"type": "http.response.start", "status": 200, "headers": headers})
-            request_id = self.request_id
+            request_id, reframe = self.request_id, self.reframe
             async with aclosing(self.hub.follow(self.stream_id, self.after, self.heartbeat)) as frames:
                 async for chunk in frames:
                     body = PING_FRAME if chunk is None else chunk
@@ -80,6 +85,8 @@ class FollowStream:
                         body is GAP_FRAME or body is HUB_UNAVAILABLE_FRAME
                     ):  # made for this reader: it names this request, as a plain stream's does
                         body = with_request_id(body, request_id)
+                    if reframe is not None and chunk is not None:
+                        body = reframe(body)
                     if body:
                         await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
             if self.end is None and self.producer is not None:

@@ -9,48 +9,38 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from ..frames import PING_FRAME, SSE_HEADERS, done_frame, error_frame, token_frames
+from ..frames import PING_FRAME, SSE_HEADERS
 from ..scope_keys import BODY_SEND
 from .cancellation import take_back_cancel
 from .chat import Turn
 from .client_watch import left, watch_client
-from .event_frames import EventFrames, done_extras
-from .outcomes import Done, Failed, Outcome, Stopped, Unsaved
+from .framing import Framer, KeptFrames, outcome_frame
+from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
 
 __all__ = ["End", "ErrorStream", "TurnStream", "outcome_frame"]
 
 
-def outcome_frame(outcome: Outcome, request_id: str | None, with_parts: bool = False) -> bytes:
-    """The last frame of a turn that ended so: `done` (saying `stopped` after Stop), else `error` naming the request.
-
-    `with_parts`: the client opted in to events, so `done` carries `message.parts` and `steps`.
-    """
-    if isinstance(outcome, Done):
-        stopped = isinstance(outcome, Stopped)
-        if with_parts:
-            parts, steps = done_extras(outcome)
-            return done_frame(
-                outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped, parts, steps
-            )
-        return done_frame(outcome.content, outcome.provider, outcome.usage, outcome.conversation_id, stopped)
-    return error_frame(outcome.message, outcome.code, request_id)
-
-
 class ErrorStream:
-    """A stream that is nothing but one `error` frame (for failures found before any provider is called)."""
+    """A stream that is nothing but its `error` (for failures found before any provider is called)."""
 
     def __init__(
-        self, message: str, code: str, request_id: str | None, headers: list[tuple[bytes, bytes]] = SSE_HEADERS
+        self,
+        message: str,
+        code: str,
+        request_id: str | None,
+        headers: list[tuple[bytes, bytes]] = SSE_HEADERS,
+        framer: Framer | None = None,
     ) -> None:
         self.message = message
         self.code = code
         self.request_id = request_id  # the client's own id, for the frame
         self.headers = headers
+        self.framer = framer or KeptFrames()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the headers and the single frame."""
-        body = error_frame(self.message, self.code, self.request_id)
+        body = self.framer.outcome(Failed(self.message, self.code), self.request_id)
         await send({"type": "http.response.start", "status": 200, "headers": self.headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -75,9 +65,16 @@ class TurnStream:
     """
 
     def __init__(
-        self, turn: Turn, heartbeat_seconds: float, send_timeout_seconds: float, drain: Drain | None = None
+        self,
+        turn: Turn,
+        heartbeat_seconds: float,
+        send_timeout_seconds: float,
+        drain: Drain | None = None,
+        framer: Framer | None = None,
     ) -> None:
         self.turn = turn
+        # The dialect's bytes: by default the `/chat/stream` frames, with the events this client opted in to.
+        self.framer = framer or KeptFrames(turn.request.events)
         self.heartbeat = heartbeat_seconds
         self.send_timeout = send_timeout_seconds
         self.drain = drain
@@ -85,7 +82,6 @@ class TurnStream:
         self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
         self.request_id = turn.request.request_id  # the client's own id, for `error` frames
-        self.events = EventFrames(turn.request.events)  # the opt-in frames this client asked for
         self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
@@ -143,7 +139,7 @@ class TurnStream:
             if self.end is not End.STOPPED:
                 return
             final = self._stop_outcome
-        await self._write_last(outcome_frame(final, request_id, self.events.any))
+        await self._write_last(self.framer.outcome(final, request_id))
 
     async def _produce(self) -> Outcome | None:
         """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
@@ -152,17 +148,18 @@ class TurnStream:
         """
         try:
             async with aclosing(self.turn.events()) as events:
-                write = self._write
+                write, framer = self._write, self.framer
+                frame = framer.tokens
                 if not self.turn.wants_events:  # token batches only: the plain path, nothing checked per batch
                     async for batch in events:
-                        await write({"type": "http.response.body", "body": token_frames(batch), "more_body": True})  # type: ignore[arg-type]
+                        await write({"type": "http.response.body", "body": frame(batch), "more_body": True})  # type: ignore[arg-type]
                 else:
-                    frame_of = self.events.frame
+                    frame_event = framer.event
                     async for item in events:
                         if isinstance(item, list):
-                            await write({"type": "http.response.body", "body": token_frames(item), "more_body": True})
-                        elif (frame := frame_of(item)) is not None:
-                            await write({"type": "http.response.body", "body": frame, "more_body": True})
+                            await write({"type": "http.response.body", "body": frame(item), "more_body": True})
+                        elif body := frame_event(item):
+                            await write({"type": "http.response.body", "body": body, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())

@@ -21,6 +21,7 @@ class TurnRequest:
     resume: bool = False  # produced apart from the connection, its frames kept for resume (docs/resume.md)
     mock: MockKnobs = MockKnobs()
     request_id: str | None = None  # the client's own request id, which its `error` frames carry
+    reply_id: str | None = None  # the id the reply is saved under (`meta.id`), when the client's messages have ids
     # params.events: the opt-in event kinds ("reasoning", "tools"); empty: the engine yields token batches only (the
     # tools still run), and our dialect writes today's token/done/error stream.
     events: frozenset[str] = frozenset()

@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,11 +16,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lean_chat import create_app
 from tests.support.live_server import LiveServer
+from tests.support.npm import JS, NODE, npm_ci
 from tests.support.services import needs
 from tests.support.upstreams import FakeOpenAI, Reply
 
-JS = Path(__file__).resolve().parents[1] / "js"
-NODE = shutil.which("node") or "/usr/bin/node"
 # The first two run under Node.
 CLIENTS = [
     pytest.param("eventsource-parser", marks=pytest.mark.node),
@@ -34,18 +31,6 @@ HOSTILE = (
     "event: done\n: not a comment 👩🏽‍💻🎉 東京 naïve \u200b\ufeff \U0010fffd end"
 )
 SEPARATORS = ("\u2028".encode(), "\u2029".encode(), "\x85".encode())
-
-
-def install_js_clients() -> None:
-    """`npm ci` in tests/js when its node_modules is missing or older than the lockfile (a no-op otherwise)."""
-    lock = JS / "package-lock.json"
-    installed = JS / "node_modules" / ".package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is missing: `bash scripts/system-deps` installs it (Debian's npm package)")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=JS, check=True, capture_output=True, timeout=600)
 
 
 class StreamCounter:
@@ -103,7 +88,7 @@ def read_with(client: str, url: str, body: dict[str, Any]) -> Seen:
     if client == "httpx-sse":
         return read_with_httpx_sse(url, body)
     needs("node")
-    install_js_clients()
+    npm_ci(JS)
     result = subprocess.run(
         [NODE, str(JS / "sse_clients.mjs"), client, url, json.dumps(body)],
         capture_output=True,

@@ -1,5 +1,8 @@
 """Bad input, generated: bodies, query strings and headers thrown at every endpoint; never a 500, never a hang.
 
+The AI SDK dialect is among them: UIMessage lists with malformed messages, unknown part types, huge ids, other
+users' chat ids (the victim's: never changed, never shown), regenerate triggers aimed at them.
+
 Integers longer than Python's int-string limit (4,300 digits) appear anywhere in bodies and in query values.
 
 Every answer must be a 4xx with a clear `detail`, or a normal 200 (a stream then ends with exactly one `done`
@@ -35,8 +38,18 @@ VICTIM_IDS = ["v-1", "v-2", f"default:{VICTIM}"]
 MAX_BODY = 32 * 1024
 AUTH_KEY = "fuzz-backend-key"
 
-POST_PATHS = ["/chat/stream", "/chat/clear", "/chat/conversation/create", "/chat/conversation/delete"]
-GET_PATHS = ["/chat/history", "/chat/conversations", "/chat/conversation", "/healthz"]
+POST_PATHS = ["/chat/stream", "/chat/clear", "/chat/conversation/create", "/chat/conversation/delete", "/chat/ui"]
+GET_PATHS = [
+    "/chat/history",
+    "/chat/conversations",
+    "/chat/conversation",
+    "/healthz",
+    "/chat/ui/v-1/messages",
+    "/chat/ui/v-2/stream",
+    f"/chat/ui/default:{VICTIM}/messages",
+    "/chat/ui/" + "z" * 300 + "/messages",
+    "/chat/ui/%00/stream",
+]
 
 # --- strategies -------------------------------------------------------------------------------------------
 
@@ -145,6 +158,38 @@ params = st.fixed_dictionaries(
         "reasoning": _or_any(st.fixed_dictionaries({}, optional={"effort": json_values, "budgetTokens": json_values})),
     },
 )
+part_types = st.one_of(
+    st.sampled_from(["text", "text", "reasoning", "step-start", "tool-x", "dynamic-tool", "file", "source-url"]),
+    st.sampled_from(["data-x", "", "TEXT", "image"]),
+    nasty_text,
+)
+ui_parts = st.lists(
+    st.fixed_dictionaries({"type": _or_any(part_types)}, optional={"text": _or_any(nasty_text), "url": nasty_text})
+    | json_values,
+    max_size=3,
+)
+ui_messages = st.lists(
+    st.fixed_dictionaries(
+        {"id": _or_any(conversation_ids), "role": _or_any(roles), "parts": _or_any(ui_parts)},
+        optional={"metadata": json_values},
+    )
+    | json_values,
+    max_size=5,
+)
+ui_bodies = st.fixed_dictionaries(
+    {"id": _or_any(conversation_ids), "messages": _or_any(ui_messages)},
+    optional={
+        "userId": _or_any(user_ids),
+        "trigger": _or_any(st.sampled_from(["submit-message", "regenerate-message", "resume-stream", ""])),
+        "messageId": _or_any(conversation_ids),
+        "model": _or_any(st.sampled_from(["mock", "gpt-4.1", " "])),
+        "mock": mock_knobs,
+        "resume": json_values,
+        "tools": _or_any(st.lists(st.sampled_from(["add", "explode"]) | nasty_text, max_size=3)),
+        "maxSteps": json_values,
+        "reasoning": json_values,
+    },
+)
 structured_bodies = st.fixed_dictionaries(
     {},
     optional={
@@ -159,6 +204,9 @@ structured_bodies = st.fixed_dictionaries(
 
 def _fast(body: Any) -> Any:
     """Keep generated mock streams quick: no pacing (a paced reply is slow, not wrong)."""
+    if isinstance(body, dict) and "id" in body:  # a /chat/ui body: its options beside the transport's fields
+        knobs = body.get("mock")
+        body["mock"] = {**(knobs if isinstance(knobs, dict) else {}), "tokenDelayMs": 0, "jitterMs": 0}
     if isinstance(body, dict) and isinstance(body.get("params"), dict):
         knobs = body["params"].get("mock")
         body["params"]["mock"] = {**(knobs if isinstance(knobs, dict) else {}), "tokenDelayMs": 0, "jitterMs": 0}
@@ -184,7 +232,7 @@ def _json_text(value: Any) -> str:
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
     """A request body: well-formed but wrong, truncated, deeply nested, huge, invalid UTF-8, or noise."""
-    base = _dump(_fast(draw(structured_bodies)))
+    base = _dump(_fast(draw(st.one_of(structured_bodies, structured_bodies, ui_bodies))))
     kind = draw(
         st.sampled_from(["json", "json", "json", "cut", "nested", "huge", "utf8", "nul", "noise", "value", "long"])
     )
@@ -337,6 +385,7 @@ class Target:
         self.lifespan = self.app.router.lifespan_context(self.app)
         self.tried = 0
         self.statuses: dict[int, int] = {}
+        self.answered: set[tuple[str, int]] = set()  # (path, status) pairs seen
         self.loop.run_until_complete(self.lifespan.__aenter__())
         self.loop.run_until_complete(self._seed())
         self.before = self.loop.run_until_complete(self.victim_view())
@@ -363,18 +412,26 @@ class Target:
         response = self.loop.run_until_complete(call(self.app, **sent, timeout=15))
         assert response.status is not None, "no response"
         self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+        self.answered.add((request["path"], response.status))
         if request.get("truncated") and not response.complete:
             return  # the client vanished mid-request; the app stopped answering it (and did return)
         assert response.complete, "response not finished"
         if response.status == 307:  # Starlette's trailing-slash redirect, as FastAPI's
             assert request["path"].endswith("/") and response.header(b"location"), request["path"]
             return
-        assert response.status == 200 or 400 <= response.status < 500, (response.status, response.body[:300])
+        assert response.status in (200, 204) or 400 <= response.status < 500, (response.status, response.body[:300])
+        if response.status == 204:  # nothing to resume
+            assert request["path"].endswith("/stream") and not response.body
+            return
         if response.status != 200:
             check_detail(response)
         elif request["path"] == "/chat/stream":
             assert b"Traceback" not in response.body
             check_grammar(parse_frames(response.body), opted_in=True)  # params.events may have asked for events
+        elif request["path"] == "/chat/ui":
+            check_ui_chunks(response.body)
+        elif request["path"].endswith("/messages"):
+            assert isinstance(json.loads(response.body), list)
         else:
             assert isinstance(json.loads(response.body), dict)
 
@@ -387,6 +444,21 @@ class Target:
             if self.prefix:
                 self.loop.run_until_complete(self.store.close())
             self.loop.close()
+
+
+def check_ui_chunks(body: bytes) -> None:
+    """A UI message stream: `data:` events of JSON chunks (comments aside), `start` first, `[DONE]` last, exactly one
+    `finish` or `error` just before it."""
+    events = [e for e in body.split(b"\n\n") if e.strip(b"\n") and not e.startswith(b":")]
+    data = [e.split(b"\n")[-1] for e in events]
+    assert all(line.startswith(b"data: ") for line in data), body[:300]
+    assert data[-1] == b"data: [DONE]", body[-300:]
+    chunks = [json.loads(line[len(b"data: ") :]) for line in data[:-1]]
+    assert chunks[0]["type"] == "start"
+    ends = [c for c in chunks if c["type"] in ("finish", "error")]
+    assert len(ends) == 1 and ends[0] is chunks[-1], chunks[-3:]
+    if ends[0]["type"] == "error":
+        assert ends[0]["errorText"] and ends[0]["code"] and "Traceback" not in ends[0]["errorText"]
 
 
 def check_detail(response: RawResponse) -> None:
@@ -427,6 +499,15 @@ def fuzz_settings(count: int) -> settings:
     )
 
 
+# A good /chat/ui body (the attacker's own chat), and a part type lean_chat refuses by name.
+UI_GOOD: dict[str, Any] = {
+    "id": "mine",
+    "userId": "attacker",
+    "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}],
+}
+UI_FILE = {"type": "file", "mediaType": "image/png", "url": "data:image/png;base64,AAAA"}
+
+
 def run_requests(target: Target, count: int) -> None:
     """Throw `count` generated whole requests at the app."""
 
@@ -446,6 +527,10 @@ def run_bodies(target: Target, count: int) -> None:
     @fuzz_settings(count)
     @given(path=st.sampled_from(POST_PATHS), body=bodies())
     @example(path="/chat/clear", body=b'{"userId":' + b"1" * 4301 + b"}")
+    @example(path="/chat/ui", body=_dump(_fast(UI_GOOD)))
+    @example(path="/chat/ui", body=_dump(_fast({**UI_GOOD, "id": "v-1", "trigger": "regenerate-message"})))
+    @example(path="/chat/ui", body=_dump(_fast({**UI_GOOD, "id": "v-2", "messageId": "v-2", "userId": "x" * 5000})))
+    @example(path="/chat/ui", body=_dump({**UI_GOOD, "messages": [{"id": "f", "role": "user", "parts": [UI_FILE]}]}))
     def one(path: str, body: bytes) -> None:
         headers = [(b"content-type", b"application/json")]
         target.check({"method": "POST", "path": path, "headers": headers, "chunks": [body]})
@@ -471,6 +556,7 @@ SHORT = int(os.environ.get("LEAN_CHAT_FUZZ_SHORT", "120"))
 def test_generated_bodies(target: Target) -> None:
     run_bodies(target, SHORT)
     assert target.tried >= SHORT
+    assert {("/chat/ui", 200), ("/chat/ui", 422)} <= target.answered  # the dialect streamed, and refused
 
 
 def test_generated_query_strings(target: Target) -> None:

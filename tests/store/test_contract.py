@@ -237,6 +237,30 @@ async def test_conversations_are_listed_newest_first_with_counts(store: Store) -
     assert len(await store.list_conversations("l", 1)) == 1
 
 
+async def test_truncate_keeps_the_first_messages_in_a_new_life(store: Store) -> None:
+    start = await store.start_turn("t", "cut", [user("q1")], CAP)
+    await store.save_reply("t", "cut", start.life, reply("r1"))
+    second = await store.start_turn("t", "cut", [user("q2")], CAP)
+    await store.truncate("stranger", "cut", 1)  # another user's: nothing happens
+    await store.truncate("t", "cut", 5)  # nothing past the end: nothing happens, the life goes on
+    await store.save_reply("t", "cut", second.life, reply("r2"))
+    await store.truncate("t", "cut", 2)
+    with pytest.raises(ConversationGone):  # a reply streaming into the old life is not saved
+        await store.save_reply("t", "cut", second.life, reply("late"))
+    again = await store.start_turn("t", "cut", [user("q1"), reply("r1"), user("q2'")], CAP)
+    assert again.life != second.life
+    assert pairs(again.context) == [("user", "q1"), ("assistant", "r1"), ("user", "q2'")]
+    await store.save_reply("t", "cut", again.life, reply("r2'"))
+    assert pairs((await store.read("t", "cut")).messages) == [
+        ("user", "q1"),
+        ("assistant", "r1"),
+        ("user", "q2'"),
+        ("assistant", "r2'"),
+    ]
+    if store.persistent:
+        assert [c.messageCount for c in await store.list_conversations("t", 10)] == [4]
+
+
 async def test_a_tool_turns_parts_come_back_in_order_with_their_opaque_state(store: Store) -> None:
     # meta.parts as the engine keeps them (encode_parts): every kind, unicode, the provider's state untouched.
     parts = encode_parts(

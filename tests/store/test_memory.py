@@ -53,7 +53,7 @@ async def test_the_conversation_endpoint_answers_no_messages(memory_client: http
     assert paged["messages"] == [] and paged["hasMore"] is False and paged["nextBefore"] is None
 
 
-async def test_a_named_conversation_keeps_its_context_though_no_endpoint_shows_it() -> None:
+async def test_a_named_conversation_keeps_its_context_though_no_conversation_endpoint_shows_it() -> None:
     store = MemoryStore()
     first = await store.start_turn("u", "c", [StoredMessage("user", "one")], max_context_chars=0)
     await store.save_reply("u", "c", first.life, StoredMessage("assistant", "reply one"))
@@ -61,7 +61,9 @@ async def test_a_named_conversation_keeps_its_context_though_no_endpoint_shows_i
     assert [m.content for m in second.context] == ["one", "reply one", "two"]
     assert second.title == "one"
     assert await store.list_conversations("u", limit=10) == []
-    assert (await store.read("u", "c")).messages == []
+    # The store reads it (the AI SDK dialect's history shows it); `/chat/conversation` does not, as the reference.
+    assert [m.content for m in (await store.read("u", "c")).messages] == ["one", "reply one", "two"]
+    assert (await store.read("stranger", "c")).messages == []
     assert await store.history("u") == []  # the default conversation is another one
 
 

@@ -16,7 +16,7 @@ MARKERS = {
     "postgres": "PostgreSQL 15 at 127.0.0.1:5432",
     "redis": "Redis 7 at 127.0.0.1:6379",
     "browser": "Chromium through Playwright",
-    "node": "Node.js and the JS clients of tests/js",
+    "node": "Node.js and the JS clients of tests/js and tests/ai_sdk",
 }
 
 # Fixtures that reach a service, and the marker a test asking for one must carry.
