@@ -130,7 +130,7 @@ def _serve(args: argparse.Namespace) -> None:
     """The server process: a benchmark target behind the census, served as `lean-chat serve` serves."""
     import uvicorn
 
-    from lean_chat.listener import serve
+    from lean_chat.server.listener import serve
 
     from .serve import build_target
 
@@ -158,14 +158,16 @@ def _census(port: int, base: bool = False) -> dict[str, Any]:
         return result
 
 
-async def _streams(port: int, bodies: list[bytes], ramp: float, hold: float) -> tuple[dict[str, Any], list[Reply]]:
+async def _streams(
+    port: int, bodies: list[bytes], ramp: float, hold: float, marker: bytes
+) -> tuple[dict[str, Any], list[Reply]]:
     """Start the streams over `ramp` seconds; after `hold` more, take the census; then let them end."""
     count = len(bodies)
     connections: list[Connection] = []
 
     async def one(index: int) -> Reply:
         await asyncio.sleep(index * ramp / count)
-        connection = await Connection.open(port)
+        connection = await Connection.open(port, token_marker=marker)
         connections.append(connection)
         reply = await connection.fetch(stream_request(bodies[index]))
         connection.close()
@@ -225,12 +227,15 @@ async def _measure(
             return [chat_body(f"{tag}-{i}", mock=mock) for i in range(count)]
 
         # Warm-up: a few whole streams, so that the first census sees every lazy import and cache filled.
-        await _streams(port, bodies("w", 20), 0.2, 0.0)
+        # The relay floor relays the upstream's own events: its tokens are counted by their content field.
+        marker = b'"content":"' if target == "floor-relay" else b"event: token\n"
+        await _streams(port, bodies("w", 20), 0.2, 0.0, marker)
         await asyncio.sleep(0.5)
         base = await asyncio.get_running_loop().run_in_executor(None, _census, port, True)
-        during, replies = await _streams(port, bodies("m", streams), 1.0, 2.0)
+        during, replies = await _streams(port, bodies("m", streams), 1.0, 2.0, marker)
     result = _per_stream(base, during, streams)
     result["openAtCensus"] = during["openStreams"]
+    # The relay floor's stream ends with its own `done` frame after the upstream's events, so `ok` holds for all.
     result["ok"] = sum(1 for reply in replies if reply.ok)
     return result
 

@@ -102,7 +102,9 @@ class Endpoints:
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
-        await self.serve_turn(scope, receive, send, turn_request(request, frame_request_id(scope)))
+        asked = turn_request(request, frame_request_id(scope))
+        del request  # the wire body's objects are not kept for the stream's life: the turn request holds what is read
+        await self.serve_turn(scope, receive, send, asked)
 
     async def serve_turn(
         self,
@@ -171,8 +173,11 @@ class Endpoints:
             stream.headers = stream_headers(info.stream_id, headers) + id_header(scope)
             await hub.bind(info, stream)
             scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
-            with self.metrics.streaming(stream):
+            self.metrics.stream_opened(stream)
+            try:
                 await stream(scope, receive, send)
+            finally:
+                self.metrics.stream_closed(stream)
         finally:
             if producer is None:  # a producer releases its own stream when it ends
                 await release_whole(hub, info)

@@ -1,7 +1,7 @@
 """What every request leaves behind: its `x-request-id`, its refusal count, its JSON log line when it ends.
 
-The dispatcher calls `lane` for `POST /chat/stream` and `rest` for everything else. The stream lane gets no
-`send` wrapper (every token batch would pass it): the answers written on the lane add the id header
+The dispatcher calls `begin` and `finished` around `POST /chat/stream`, and `rest` for everything else. The stream
+lane gets no `send` wrapper (every token batch would pass it): the answers written on the lane add the id header
 themselves (`request_id.id_header`) and a refusal leaves its status in the scope (`request_id.answer_headers`).
 """
 
@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..metrics import Metrics
 from ..metrics.summary import StreamSummary
 from ..redaction import redact
-from ..scope_keys import FOLLOWED, REQUEST_ID, STATUS, STREAM
+from ..scope_keys import FOLLOWED, REQUEST_ID, STREAM
 from ..turn.stream_summary import summarize
 from .request_id import REQUEST_ID_HEADER, choose_request_id
 
@@ -37,16 +37,11 @@ class RequestLog:
         self.json_lines = json_lines
         self.secrets = list(secrets)
 
-    async def lane(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the stream lane: the id goes into the scope, the status comes back through it."""
+    def begin(self, scope: Scope) -> float:
+        """A request on the stream lane starts: its id goes into the scope (its status comes back through it)."""
         started = time.perf_counter()
         choose_request_id(scope)
-        status = 500
-        try:
-            await app(scope, receive, send)
-            status = scope.get(STATUS, 200)
-        finally:
-            self.finished(scope, status, started)
+        return started
 
     async def rest(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         """Run any other request, adding the id header to its answer."""

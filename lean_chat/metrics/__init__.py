@@ -9,8 +9,6 @@ Hooks run per request, per stream or per store operation, never per token.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,10 +42,11 @@ class Metrics:
         """The store, timed per operation when metrics are on."""
         return store
 
-    @contextmanager
-    def streaming(self, stream: OpenStream) -> Iterator[None]:
-        """Around one stream: counted open while it runs."""
-        yield
+    def stream_opened(self, stream: OpenStream) -> None:
+        """A stream starts: counted open until `stream_closed` (a pair of calls: no context manager per stream)."""
+
+    def stream_closed(self, stream: OpenStream) -> None:
+        """A stream counted by `stream_opened` is no longer open (called once, whatever ended it)."""
 
     def stream_ended(self, summary: StreamSummary) -> None:
         """A stream ended."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -205,17 +203,15 @@ class PrometheusMetrics(Metrics):
         """The store, each operation timed."""
         return watched(store, self.store_duration, self.store_failures)
 
-    @contextmanager
-    def streaming(self, stream: OpenStream) -> Iterator[None]:
-        """Count the stream as started, and open while it runs."""
+    def stream_opened(self, stream: OpenStream) -> None:
+        """Count the stream as started, and open."""
         provider = provider_label(stream.turn.provider_asked)
         self._child(self.streams_started, provider, self.models.label(stream.turn.model)).inc()
-        gauge = self._child(self.streams_open, provider)
-        gauge.inc()
-        try:
-            yield
-        finally:
-            gauge.dec()
+        self._child(self.streams_open, provider).inc()
+
+    def stream_closed(self, stream: OpenStream) -> None:
+        """The stream is no longer open (its provider label as when it opened: the one asked, which never changes)."""
+        self._child(self.streams_open, provider_label(stream.turn.provider_asked)).dec()
 
     def stream_ended(self, summary: StreamSummary) -> None:
         """Count and observe one ended stream: a few samples per stream, whatever its length."""

@@ -65,10 +65,11 @@ class DetachedTurn:
     async def _run(self) -> None:
         """Produce the reply, keep its frames, then its final frame; release the stream whatever happens."""
         turn, stream_id = self.turn, self.info.stream_id
+        self.metrics.stream_opened(self)
         try:
-            with self.metrics.streaming(self):
-                await self._produce(turn, stream_id)
+            await self._produce(turn, stream_id)
         finally:
+            self.metrics.stream_closed(self)
             self._finishing = True
             if self._grace_timer is not None:
                 self._grace_timer.cancel()
