@@ -13,7 +13,7 @@ from ..frames import PING_FRAME, SSE_HEADERS
 from ..scope_keys import BODY_SEND
 from .cancellation import take_back_cancel
 from .chat import Turn
-from .client_watch import left, watch_client
+from .client_watch import ClientWatch, watch_client
 from .framing import Framer, KeptFrames, outcome_frame
 from .outcomes import Failed, Outcome, Unsaved
 from .shutdown import Drain
@@ -57,7 +57,7 @@ class End(enum.Enum):
 
 
 class TurnStream:
-    """The SSE response of one turn; the watchers run as one receive task and one timer, not per token.
+    """The SSE response of one turn; the watchers run as one receive watch and one timer, not per token.
 
     The watchers (client gone, stalled, stopped) end a running turn by setting `end` and cancelling the task once;
     when `end` is already set they change nothing, except that a write stuck after the end is cut (once). Any other
@@ -93,13 +93,13 @@ class TurnStream:
         self._ping: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[Any] | None = None
-        self._watcher: asyncio.Task[Message] | None = None
+        self._watcher: ClientWatch | None = None
         self._send: Send | None = None
         self._body_send: Send | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the turn, framing its batches, until it ends (see `End`)."""
+        """Run the turn until it ends (see `End`): the head, the batches framed, the last frame."""
         self._loop = loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._send = send
@@ -109,37 +109,33 @@ class TurnStream:
         self._arm(loop)
         if self.drain is not None:
             self.drain.add(self)
-        try:
-            await self._run()
+        final: Outcome | None = None
+        request_id = self.request_id
+        try:  # one frame for the set-up, the head, the wait for the batches and the last frame: every stream keeps it
+            try:
+                await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
+                # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
+                # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
+                final = await loop.create_task(self._produce())
+            except asyncio.CancelledError:
+                if self.end is None or not self._take_back_cancel():
+                    await asyncio.shield(self.turn.save_partial())
+                    raise
+            # After a watcher's cause, save and end as it says.
+            if final is None and self.end is End.USER_STOP:
+                final = await asyncio.shield(self.turn.stop_reply())
+                request_id = None  # the `error` of a Stop whose conversation is gone names no request (as ever)
+            elif final is None:  # a watcher's cause ended the turn
+                await asyncio.shield(self.turn.save_partial())
+                if self.end is not End.STOPPED:
+                    return
+                final = self._stop_outcome
+            await self._write_last(self.framer.outcome(final, request_id))
         finally:
             if self.drain is not None:
                 self.drain.discard(self)
             watcher.cancel()
             self._quiet()
-
-    async def _run(self) -> None:
-        """Write the head, the batches and the last frame; after a watcher's cause, save and end as it says."""
-        final: Outcome | None = None
-        request_id = self.request_id
-        try:
-            await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
-            # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
-            # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
-            assert self._loop is not None
-            final = await self._loop.create_task(self._produce())
-        except asyncio.CancelledError:
-            if self.end is None or not self._take_back_cancel():
-                await asyncio.shield(self.turn.save_partial())
-                raise
-        if final is None and self.end is End.USER_STOP:
-            final = await asyncio.shield(self.turn.stop_reply())
-            request_id = None  # the `error` of a Stop whose conversation is gone names no request (as ever)
-        elif final is None:  # a watcher's cause ended the turn
-            await asyncio.shield(self.turn.save_partial())
-            if self.end is not End.STOPPED:
-                return
-            final = self._stop_outcome
-        await self._write_last(self.framer.outcome(final, request_id))
 
     async def _produce(self) -> Outcome | None:
         """Send every batch; return how the turn ended (done, or failed with the partial reply saved).
@@ -230,7 +226,7 @@ class TurnStream:
 
     def _client_left(self) -> bool:
         """True once the server has told us the client went away."""
-        return self._watcher is not None and left(self._watcher)
+        return self._watcher is not None and self._watcher.left
 
     def _quiet(self) -> None:
         """Stop the timer and any ping in flight."""
