@@ -171,6 +171,8 @@ class HTTPProvider(ABC):
                         if batch:
                             started = True
                             yield batch
+                        # Not kept while the next read is awaited: the last event's bytes and the batch sent.
+                        del event, batch
                         if failure is not None:
                             raise failure
                         if done:

@@ -43,8 +43,9 @@ _GONE = Unsaved(
 _UNAVAILABLE = Unsaved("The history store became unavailable; the reply was not saved.", "store_unavailable")
 # The `error` frame's message and code when a turn fails in a way nobody foresaw (the failure is logged).
 _INTERNAL = ("Internal error while streaming the reply.", "internal_error")
-# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer.
-_PENDING_TOKENS = 16
+# Tokens kept as strings (~50 bytes each) before they join the reply's UTF-8 buffer: a few, since every open stream
+# keeps them (16 cost a paced stream 0.6 KB), and one encode per few batches is cheap next to a batch's write.
+_PENDING_TOKENS = 4
 
 
 class TurnFailed(Exception):

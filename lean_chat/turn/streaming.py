@@ -113,7 +113,10 @@ class TurnStream:
         request_id = self.request_id
         try:  # one frame for the set-up, the head, the wait for the batches and the last frame: every stream keeps it
             try:
-                await self._write({"type": "http.response.start", "status": 200, "headers": self.headers}, head=True)
+                head = {"type": "http.response.start", "status": 200, "headers": self.headers}
+                self.headers = SSE_HEADERS  # the stream's own list is not kept for the stream's life once sent
+                await self._write(head, head=True)
+                del head
                 # Its own task, so that each relayed chunk wakes a short stack: not every layer the request came
                 # through (server, middleware, lane, endpoint). Cancelling this task passes on to that one.
                 final = await loop.create_task(self._produce())
