@@ -5,6 +5,7 @@ the FastAPI app), pinned to the server core, with the OpenAI upstream trickling 
 done, first-token p99 and gap p99 for both crowds, and the relayed first-token p99 over `lean-chat serve`'s in the
 same run (issue 23: at most 1.5x), beside the apparatus alone (the load generator reading the upstream directly).
 The full plan adds plain `uvicorn` on its own loop, for contrast (uvloop's listener takes one connection a turn).
+A server's CPU and memory are read over its process tree: under `--workers`, the workers' (`processes.Pinned`).
 """
 
 from __future__ import annotations
@@ -138,10 +139,12 @@ async def crowd(bench: Bench) -> dict[str, Any]:
 
 
 def _line(probe: dict[str, Any]) -> str:
-    """All done, first-token p99 and gap p99 of one crowd."""
+    """All done, first-token p99 and gap p99 of one crowd; the server's CPU and memory (every worker's, summed)."""
+    per_stream = (probe["rssPeak"] - probe["rssBefore"]) / max(1, probe["streams"]) / 1024
     return (
         f"{probe['ok']}/{probe['streams']} done, first token p99 {probe['p99FirstTokenMs']:.0f} ms, "
-        f"gap p99 {probe['p99GapMs']:.0f} ms"
+        f"gap p99 {probe['p99GapMs']:.0f} ms, server CPU {probe['serverCpu']:.2f} of a core, "
+        f"{per_stream:.1f} KB RSS per stream"
     )
 
 

@@ -1,4 +1,8 @@
-"""Processes of a run: servers and the fake upstream pinned to cores, with their CPU time and memory read from /proc."""
+"""Processes of a run: servers and the fake upstream pinned to cores, with their CPU time and memory read from /proc.
+
+A server's CPU time and memory are its whole process tree's: under `--workers` the supervisor only watches, and
+its workers (its children) serve.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,62 @@ from collections.abc import Sequence
 
 from tests.support.live_server import free_port
 
-__all__ = ["Cores", "Pinned", "free_port", "process_cpu_seconds"]
+__all__ = ["Cores", "Pinned", "free_port", "process_cpu_seconds", "process_tree", "tree_cpu_seconds", "tree_rss_bytes"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """User plus system CPU time of a process so far (`children`: with that of its children it has waited for)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / _TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its live descendants (a worker's own children included)."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        parent = tree[index]
+        index += 1
+        try:
+            for task in os.listdir(f"/proc/{parent}/task"):
+                with open(f"/proc/{parent}/task/{task}/children") as children:
+                    tree.extend(int(child) for child in children.read().split())
+        except OSError:  # gone meanwhile
+            continue
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants so far (those that ended too, once waited for)."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += process_cpu_seconds(member, children=True)
+        except OSError:  # ended meanwhile: its time is its parent's once waited for
+            pass
+    return total
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (pages two workers share count twice)."""
+    return sum(_rss_bytes(member) for member in process_tree(pid))
+
+
+def _rss_bytes(pid: int) -> int:
+    """A process's resident memory (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 class Cores:
@@ -102,16 +152,12 @@ class Pinned:
         raise RuntimeError(f"nothing listening on port {self.port} after {timeout} s")
 
     def cpu_seconds(self) -> float:
-        """CPU time used by the child so far."""
-        return process_cpu_seconds(self.pid)
+        """CPU time used by the child and its descendants so far."""
+        return tree_cpu_seconds(self.pid)
 
     def rss_bytes(self) -> int:
-        """The child's resident memory."""
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+        """The resident memory of the child and its descendants."""
+        return tree_rss_bytes(self.pid)
 
     def stop(self) -> None:
         """Interrupt the child (and its profiler, which then writes its file), then kill it if it does not go."""
