@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 import urllib.request
 import uuid
 from collections import Counter
@@ -108,7 +109,7 @@ def _kind(obj: object) -> str:
     kind = type(obj)
     name = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__qualname__
     code = getattr(obj, "cr_code", None) or getattr(obj, "ag_code", None) or getattr(obj, "gi_code", None)
-    if code is not None:
+    if isinstance(code, types.CodeType):
         name += f" {code.co_filename.rsplit('/', 2)[-2]}/{code.co_filename.rsplit('/', 1)[-1]}:{code.co_qualname}"
     return name
 

@@ -168,7 +168,7 @@ class Turn:
         self._pending: list[str] = []
         self.saved = False  # a reply was saved, or refused for good (see _save)
         self._kept = True  # False when the save was refused: the conversation is gone
-        self._saving = asyncio.Lock()
+        self._saving: asyncio.Lock | None = None  # made by the first save: most turns save once
         self.first_token_at: float | None = None  # time.perf_counter() at the first batch (for metrics, logs)
 
     @property
@@ -463,6 +463,8 @@ class Turn:
         and is skipped once one was saved or refused for good. A save that failed leaves the reply unsaved, so that
         the partial reply is still saved on the way out.
         """
+        if self._saving is None:
+            self._saving = asyncio.Lock()
         async with self._saving:
             if not self.saved:
                 try:

@@ -45,6 +45,10 @@ class ErrorStream:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+# What `_stop_outcome` holds until stop() is called (one for every stream: frozen).
+_NO_STOP = Failed("", "")
+
+
 class End(enum.Enum):
     """Why a stream ended: the first cause wins, and later ones change nothing."""
 
@@ -82,7 +86,7 @@ class TurnStream:
         self.headers = SSE_HEADERS  # the stream's own id and the request's are added by the endpoint
         self.error_code: str | None = None  # the code of the `error` frame that ended the reply, if one did
         self.request_id = turn.request.request_id  # the client's own id, for `error` frames
-        self._stop_outcome = Failed("", "")  # the shutdown's error, once stop() is called
+        self._stop_outcome = _NO_STOP  # the shutdown's error, once stop() is called
         # After the end, the client stopped reading or left: the write in flight is cut, and no more follow.
         self._cut = False
         self._cancel_sent = False  # our cancellation of the task is on its way (never more than one at a time)
@@ -147,18 +151,21 @@ class TurnStream:
         """
         try:
             async with aclosing(self.turn.events()) as events:
-                write, framer = self._write, self.framer
-                frame = framer.tokens
+                # (Methods called as such: a bound method kept in a local would live as long as the stream.)
                 if not self.turn.wants_events:  # token batches only: the plain path, nothing checked per batch
                     async for batch in events:
-                        await write({"type": "http.response.body", "body": frame(batch), "more_body": True})  # type: ignore[arg-type]
+                        await self._write(
+                            {"type": "http.response.body", "body": self.framer.tokens(batch), "more_body": True}  # type: ignore[arg-type]
+                        )
                 else:
-                    frame_event = framer.event
+                    frame_event = self.framer.event
                     async for item in events:
                         if isinstance(item, list):
-                            await write({"type": "http.response.body", "body": frame(item), "more_body": True})
+                            await self._write(
+                                {"type": "http.response.body", "body": self.framer.tokens(item), "more_body": True}
+                            )
                         elif body := frame_event(item):
-                            await write({"type": "http.response.body", "body": body, "more_body": True})
+                            await self._write({"type": "http.response.body", "body": body, "more_body": True})
             if not self._settle(End.DONE):
                 return None
             final = await asyncio.shield(self.turn.finish())
