@@ -6,7 +6,8 @@ census (a full collection, RSS, `gc.get_objects()` by type with `sys.getsizeof`,
 `tracemalloc` snapshot); N streams are then started within a second, and mid-stream it takes a second census. The
 differences over N are the bytes of one open stream: RSS (untraced run), traced bytes by allocation site (traced
 run: tracemalloc's own bookkeeping inflates RSS, so the RSS figure comes from the untraced run), and live objects
-by type. Streams are long (10 s) so that every one is open at the second census.
+by type. Streams are long (10 s) so that every one is open at the second census. `--compare BEFORE AFTER` reads two
+`--json` files (of two trees) and tabulates what each byte of a stream is, by group.
 """
 
 from __future__ import annotations
@@ -43,6 +44,64 @@ TARGETS = {
     "lean_chat relay": ("lean_chat", True),
     "relay floor": ("floor-relay", True),
 }
+
+
+# What each byte of an open stream is: the census's types in a few groups (the gc-tracked objects' own sizes), and the
+# rest of RSS (strings, bytes and numbers, which the collector does not track; libuv's handles; the allocator's slack).
+GROUPS = (
+    ("coroutine frames and generators", ("coroutine", "async_generator", "generator", "contextlib.")),
+    (
+        "tasks (each with its context and its entry in asyncio's registry)",
+        ("_asyncio.Task", "_contextvars.", "weakref.R"),
+    ),
+    (
+        "futures, timers and callbacks",
+        ("_asyncio.Future", "uvloop.loop.UVTimer", "uvloop.loop.TimerHandle", "method", "builtin_", "function", "cell"),
+    ),
+    (
+        "the connection: uvicorn's protocol, request cycle and events; uvloop's transport; httptools",
+        ("collections.deque", "uvloop.", "httptools.", "uvicorn.", "asyncio.locks.Event", "socket.", "weakref.K"),
+    ),
+    ("the upstream request: httpx's objects, lean_chat's transport", ("httpx.", "lean_chat.providers.transport.")),
+    (
+        "lean_chat's own objects (turn, stream, request, hub entry, parser)",
+        ("lean_chat.", "starlette.", "asyncio.", "_"),
+    ),
+    ("lists, dicts, tuples, sets", ("list", "dict", "tuple", "set")),
+)
+REST = "not tracked by the collector (strings, bytes, libuv handles) and the allocator's slack"
+
+
+def groups(result: dict[str, Any]) -> dict[str, float]:
+    """Bytes per stream by group (each type in the first group one of whose prefixes it starts with), and the rest."""
+    out = dict.fromkeys([name for name, _ in GROUPS], 0.0)
+    for kind, (_, size) in result["types"].items():
+        if kind == "coroutine benchmarks/stream_memory.py:Census.__call__":
+            continue  # the census's own wrapper: no part of any target
+        group = next((name for name, prefixes in GROUPS if kind.startswith(prefixes)), GROUPS[-2][0])
+        out[group] += size
+    out[REST] = result["rss"] - sum(out.values())
+    return out
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A markdown table: bytes per stream by group, per target, before and after."""
+    labels = [label for label in TARGETS if label in after]
+    head = "| what (bytes per open stream) | " + " | ".join(
+        f"{label} before | after" if label in before else label for label in labels
+    )
+    lines = [head + " |", "|---" * (1 + sum(2 if label in before else 1 for label in labels)) + "|"]
+    rows = [("RSS per stream", lambda r: r["rss"])] + [
+        (name, lambda r, name=name: groups(r)[name]) for name in [*(name for name, _ in GROUPS), REST]
+    ]
+    for name, value in rows:
+        cells = []
+        for label in labels:
+            if label in before:
+                cells.append(f"{value(before[label]['plain']):,.0f}")
+            cells.append(f"{value(after[label]['plain']):,.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _rss() -> int:
@@ -296,6 +355,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1, help="tracemalloc frames per site (0: no traced pass)")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--json", default="", help="write every figure to this file")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="two --json files: a table by group")
     # The server process's own arguments.
     parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -306,6 +366,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.serve:
         _serve(args)
+        return
+    if args.compare:
+        with open(args.compare[0]) as before, open(args.compare[1]) as after:
+            print(compare(json.load(before), json.load(after)))
         return
     results = asyncio.run(_run(args))
     if args.json:

@@ -62,7 +62,9 @@ def _escape_separators(data: bytes) -> bytes:
 def token_frame(token: str) -> bytes:
     """One `token` frame."""
     data = _encode(token)
-    return _TOKEN_PREFIX + (_escape_separators(data) if _has_separator(token) else data) + _FRAME_END
+    if not token.isascii() and _has_separator(token):  # ASCII (most tokens) decided without a call
+        data = _escape_separators(data)
+    return _TOKEN_PREFIX + data + _FRAME_END
 
 
 def token_frames(tokens: Sequence[str]) -> bytes:
