@@ -126,6 +126,41 @@ def _log_fallback(provider: str, model: str, exc: ProviderError) -> None:
 class Turn:
     """One streamed reply: its tokens, the provider that made them, and saving the result."""
 
+    # Declared: its 30 attributes are past what an instance's shared-key dict holds, and each turn (every open stream)
+    # then carried a dict of its own (1.5 KB).
+    __slots__ = (
+        "_call_ids",
+        "_evented",
+        "_kept",
+        "_later_calls",
+        "_pending",
+        "_reply",
+        "_run",
+        "_saving",
+        "_step",
+        "_usages",
+        "call",
+        "conversation_id",
+        "first_token_at",
+        "life",
+        "max_steps",
+        "model",
+        "parts",
+        "provider_asked",
+        "provider_name",
+        "request",
+        "requested_model",
+        "routed",
+        "saved",
+        "service",
+        "steps",
+        "title",
+        "tool_records",
+        "tools",
+        "user_id",
+        "wants_events",
+    )
+
     def __init__(self, service: ChatService, request: TurnRequest, start: TurnStart) -> None:
         self.service = service
         self.request = request
