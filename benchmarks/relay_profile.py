@@ -135,13 +135,18 @@ def _serve_one(args: argparse.Namespace) -> None:
     cores = Cores()
     if cores.pinned:
         os.sched_setaffinity(0, {cores.server})
-    result = uvloop.run(_measure(args, args.upstream))
+    uvloop.run(_measure_and_exit(args))
+
+
+async def _measure_and_exit(args: argparse.Namespace) -> None:
+    """Measure, print, and end the process at once: the streams and the app are left as they are (ending them
+    would save every partial reply into a store that is closing)."""
+    result = await _measure(args, args.upstream)
+    profile = result.pop("profile")
     if args.show_profile:
-        print(result.pop("profile"), file=sys.stderr)
-    else:
-        result.pop("profile")
+        print(profile, file=sys.stderr, flush=True)
     print(json.dumps(result), flush=True)
-    os._exit(0)  # the streams and the app are left as they are: nothing more to measure
+    os._exit(0)
 
 
 def main() -> None:
