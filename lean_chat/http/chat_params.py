@@ -13,6 +13,8 @@ from .schema import ChatRequest
 __all__ = ["event_kinds", "max_steps", "mock_knobs", "reasoning_options", "tool_names", "turn_request"]
 
 EVENT_KINDS = frozenset(("reasoning", "tools"))
+# One empty set for every plain stream (each `frozenset()` is a new 216-byte object, kept as long as its stream).
+_NO_EVENTS: frozenset[str] = frozenset()
 MAX_MOCK_TOOL_CALLS = 16
 EFFORTS = frozenset(("minimal", "low", "medium", "high"))
 
@@ -64,8 +66,8 @@ def _mock_tool_calls(raw: Any) -> tuple[MockToolCall, ...]:
 def event_kinds(raw: Any) -> frozenset[str]:
     """`params.events`: the known kinds it lists ("reasoning", "tools"); anything else gives none."""
     if not isinstance(raw, list):
-        return frozenset()
-    return EVENT_KINDS.intersection(item for item in raw if isinstance(item, str))
+        return _NO_EVENTS
+    return EVENT_KINDS.intersection(item for item in raw if isinstance(item, str)) or _NO_EVENTS
 
 
 def tool_names(raw: Any) -> tuple[str, ...] | None:
