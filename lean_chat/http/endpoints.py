@@ -97,14 +97,17 @@ class Endpoints:
 
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
+        await self.serve_turn(scope, receive, send, await self.stream_request(scope, receive))
+
+    async def stream_request(self, scope: Scope, receive: Receive) -> TurnRequest:
+        """The turn a `POST /chat/stream` body asks for (refusals raised); the stream lane then calls `serve_turn`
+        itself, so that an open stream keeps no frame of `stream` (the wire body is not kept either)."""
         settings = self.settings
         request: ChatRequest = await self.bodies.decode(scope, receive, ChatRequest)
         check_chat_request(request, settings.max_messages_per_request, settings.max_message_chars)
         if self.drain.draining:
             raise ShuttingDown()
-        asked = turn_request(request, frame_request_id(scope))
-        del request  # the wire body's objects are not kept for the stream's life: the turn request holds what is read
-        await self.serve_turn(scope, receive, send, asked)
+        return turn_request(request, frame_request_id(scope))
 
     async def serve_turn(
         self,

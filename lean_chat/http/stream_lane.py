@@ -100,8 +100,10 @@ class LeanStarlette(Starlette):
                     try:
                         if path == UI_PATH:
                             await endpoints.ui.stream(scope, receive, send)
-                        else:
-                            await endpoints.stream(scope, receive, send)
+                        else:  # `Endpoints.stream` in two calls: its frame is not kept while the stream runs
+                            await endpoints.serve_turn(
+                                scope, receive, send, await endpoints.stream_request(scope, receive)
+                            )
                     except Refusal as exc:
                         await refusal_response(exc, scope)(scope, receive, send)
                 status = scope.get(STATUS, 200)
