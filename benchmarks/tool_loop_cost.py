@@ -69,11 +69,18 @@ async def _run(bench: Bench, streams: int, rounds: int) -> dict[str, Any]:
                 await asyncio.sleep(1.0)
     finally:
         server.stop()
+    return summary(streams, per_stream, probes, steps)
+
+
+def summary(
+    streams: int, per_stream: dict[str, list[float]], probes: dict[str, Any], steps: dict[str, int]
+) -> dict[str, Any]:
+    """The medians of both kinds' probes, per stream and per step, logged and returned (also tool_relay_cost's)."""
     stream_ms = {name: statistics.median(values) for name, values in per_stream.items()}
     step_ms = {name: stream_ms[name] / steps[name] for name in stream_ms}
     ratio = stream_ms["tools"] / stream_ms["plain"] if stream_ms["plain"] else 0.0
     step_ratio = step_ms["tools"] / step_ms["plain"] if step_ms["plain"] else 0.0
-    extra_ms = stream_ms["tools"] - stream_ms["plain"]  # the loop's own: a second step, two calls, their frames
+    extra_ms = stream_ms["tools"] - stream_ms["plain"]  # the loop's own: a second step, two calls
     _log(
         f"  server cpu per stream: plain {stream_ms['plain']:.3f} ms, tools {stream_ms['tools']:.3f} ms ({ratio:.2f}x);"
         f" per step: plain {step_ms['plain']:.3f} ms, tools {step_ms['tools']:.3f} ms ({step_ratio:.2f}x);"

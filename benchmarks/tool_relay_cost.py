@@ -15,13 +15,13 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import sys
 import time
 from typing import Any
 
 from .processes import Pinned, free_port
 from .scenarios import LEAN, PLANS, PROMPT, Bench, StreamLoad, _probe
+from .tool_loop_cost import summary
 
 __all__ = ["main", "relay_body"]
 
@@ -80,26 +80,7 @@ async def _run(bench: Bench, streams: int, rounds: int) -> dict[str, Any]:
                     await asyncio.sleep(1.0)
         finally:
             server.stop()
-    stream_ms = {name: statistics.median(values) for name, values in per_stream.items()}
-    step_ms = {name: stream_ms[name] / steps[name] for name in stream_ms}
-    ratio = stream_ms["tools"] / stream_ms["plain"] if stream_ms["plain"] else 0.0
-    step_ratio = step_ms["tools"] / step_ms["plain"] if step_ms["plain"] else 0.0
-    extra_ms = stream_ms["tools"] - stream_ms["plain"]  # the loop's own: a second upstream request, two calls
-    _log(
-        f"  server cpu per stream: plain {stream_ms['plain']:.3f} ms, tools {stream_ms['tools']:.3f} ms ({ratio:.2f}x);"
-        f" per step: plain {step_ms['plain']:.3f} ms, tools {step_ms['tools']:.3f} ms ({step_ratio:.2f}x);"
-        f" the loop's extra per turn {extra_ms:.3f} ms"
-    )
-    return {
-        "streams": streams,
-        "perStreamMs": per_stream,
-        "streamMs": stream_ms,
-        "stepMs": step_ms,
-        "ratio": ratio,
-        "stepRatio": step_ratio,
-        "extraMs": extra_ms,
-        "probes": probes,
-    }
+    return summary(streams, per_stream, probes, steps)
 
 
 def main(argv: list[str] | None = None) -> int:
