@@ -15,7 +15,7 @@ from .messages import split_system
 from .parts import Part, ReasoningPart, TextPart, ToolCallPart
 from .retry import UpstreamError
 from .sse_parser import SSEEvent
-from .step_output import StepLog, StepOutput, new_call_id
+from .step_output import StepLog, StepOutput, is_whole_json, new_call_id
 from .transcript import own_state, result_text, steps_of
 from .upstream import ErrorInfo, error_detail
 
@@ -87,7 +87,6 @@ class _BlockEvent(msgspec.Struct, gc=False):
 
 _decode_event = msgspec.json.Decoder(_Event).decode
 _decode_block = msgspec.json.Decoder(_BlockEvent).decode
-_decode = msgspec.json.decode
 _encode = msgspec.json.Encoder().encode
 
 # Anthropic's stop reasons in the engine's words.
@@ -102,17 +101,6 @@ _FINISH = {
 BUDGETS = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 MIN_BUDGET = 1024
 _ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-
-
-def _whole(args: str) -> bool:
-    """True when a tool call's JSON text is complete (or empty)."""
-    if not args.strip():
-        return True
-    try:
-        _decode(args)
-    except msgspec.DecodeError:
-        return False
-    return True
 
 
 def _safe_id(call_id: str) -> str:
@@ -275,7 +263,7 @@ class AnthropicProvider(HTTPProvider):
                     call_id, name, pieces = tool
                     args = "".join(pieces) or "{}"  # a call with no input_json_delta takes no arguments
                     tool_call = ToolCall(call_id, name, args)
-                    if _whole(args) and not held:  # (behind a held call it waits too: the order stays)
+                    if is_whole_json(args) and not held:  # (behind a held call it waits too: the order stays)
                         emit(batch, tool_call)
                         log.call(tool_call)
                     else:

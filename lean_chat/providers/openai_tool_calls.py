@@ -5,11 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from .events import ToolCall
-from .step_output import new_call_id
+from .step_output import is_whole_json, new_call_id
 
 __all__ = ["ToolCallDelta", "ToolCallGatherer", "ToolFunction"]
-
-_decode = msgspec.json.decode
 
 
 class ToolFunction(msgspec.Struct, gc=False):
@@ -89,21 +87,10 @@ class ToolCallGatherer:
         out = []
         for gathered in self.calls:
             args = "".join(gathered.args)
-            if cut and not _whole(args):
+            if cut and not is_whole_json(args):
                 continue  # cut off by the token limit: half-streamed arguments are not a call
             out.append(ToolCall(gathered.id or new_call_id(), gathered.name, args))
         self.calls = []
         self.by_index = {}
         self.by_id = {}
         return out
-
-
-def _whole(args: str) -> bool:
-    """True when the arguments' text is complete JSON (or nothing)."""
-    if not args.strip():
-        return True
-    try:
-        _decode(args)
-    except msgspec.DecodeError:
-        return False
-    return True

@@ -18,9 +18,20 @@ from ..random_ids import random_hex
 from .events import ProviderEvent, ReasoningDelta, StepEnd, ToolCall
 from .parts import Part, ProviderState, ReasoningPart, TextPart, ToolCallPart
 
-__all__ = ["StepLog", "StepOutput", "new_call_id"]
+__all__ = ["StepLog", "StepOutput", "is_whole_json", "new_call_id"]
 
 _decode = msgspec.json.decode
+
+
+def is_whole_json(args: str) -> bool:
+    """True when a tool call's arguments are complete JSON text (or nothing)."""
+    if not args.strip():
+        return True
+    try:
+        msgspec.json.decode(args)
+    except msgspec.DecodeError:
+        return False
+    return True
 
 
 def new_call_id(prefix: str = "call_") -> str:
