@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import Settings
 from ..frames import SSE_HEADERS
@@ -120,42 +120,57 @@ class Endpoints:
         reframe: Reframer | None = None,
         before_open: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Run one turn and stream it in a dialect: its `framer` (None: the `/chat/stream` frames) and `headers`, and
-        for a resumable turn, the `reframe` of its kept frames (None: the kept frames are the dialect's own).
+        """Run one turn and stream it in a dialect (see `open_turn`)."""
+        app = await self.open_turn(scope, asked, framer, headers, reframe, before_open)
+        await app(scope, receive, send)
+
+    async def open_turn(
+        self,
+        scope: Scope,
+        asked: TurnRequest,
+        framer: Framer | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        reframe: Reframer | None = None,
+        before_open: Callable[[], Awaitable[None]] | None = None,
+    ) -> ASGIApp:
+        """Claim and open one turn; the ASGI app that streams it, in a dialect: its `framer` (None: the
+        `/chat/stream` frames) and `headers`, and for a resumable turn, the `reframe` of its kept frames (None: the
+        kept frames are the dialect's own). The stream lane awaits the app itself, so that an open stream keeps no
+        frame of this; a live stream releases its claim when it ends (`_stream_closed`).
 
         `before_open` runs once the stream is claimed (past the user's stream limit), just before the turn opens:
         a dialect's change to the history that only a turn that runs may make (a regenerated reply dropped).
         """
         settings = self.settings
-        resume = asked.resume
         hub = self.running_hub()
         # Claimed before the turn opens (a refused stream saves nothing), when its title and life are not known yet;
         # its `error` frames carry the request's id, also when replayed.
         info = StreamInfo(
-            new_stream_id(), asked.user_id, asked.conversation_id, "", resume, 0, asked.request_id, asked.reply_id
+            new_stream_id(), asked.user_id, asked.conversation_id, "", asked.resume, 0, asked.request_id, asked.reply_id
         )
         await hub.claim(info, settings.max_streams_per_user)  # TooManyStreams (429) past the user's limit
-        producer: DetachedTurn | None = None
         try:
-            try:
-                if before_open is not None:
-                    await before_open()
-                turn = await self.chat.open_turn(asked)
-            except ConversationForbidden:
-                message = "This conversation belongs to another user."
-                base = SSE_HEADERS if headers is None else headers
-                refused = ErrorStream(
-                    message, "conversation_forbidden", asked.request_id, base + id_header(scope), framer
-                )
-                await refused(scope, receive, send)
-                return
+            if before_open is not None:
+                await before_open()
+            turn = await self.chat.open_turn(asked)
+        except ConversationForbidden:
+            await release_whole(hub, info)
+            base = SSE_HEADERS if headers is None else headers
+            message = "This conversation belongs to another user."
+            return ErrorStream(message, "conversation_forbidden", asked.request_id, base + id_header(scope), framer)
+        except BaseException:
+            await release_whole(hub, info)
+            raise
+        released_by_producer = False
+        try:
             info = msgspec.structs.replace(info, title=turn.title, life=turn.life)  # bound complete, below
-            if resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
+            if asked.resume:  # docs/resume.md: the reply is produced apart from this connection, which follows it
                 producer = DetachedTurn(
                     turn, info, hub, settings.resume_grace_seconds, self.drain, self.producers, self.metrics
                 )
                 await hub.bind(info, producer)
                 producer.start()
+                released_by_producer = True  # from here, the producer releases its own stream when it ends
                 heartbeat, send_timeout = settings.heartbeat_seconds, settings.send_timeout_seconds
                 reader = FollowStream(
                     hub,
@@ -170,20 +185,24 @@ class Endpoints:
                     headers,
                 )
                 scope[FOLLOWED] = FollowedTurn(turn, reader)  # read when the request ends, for the log line
-                await reader(scope, receive, send)
-                return
+                return reader
             stream = TurnStream(turn, settings.heartbeat_seconds, settings.send_timeout_seconds, self.drain, framer)
             stream.headers = stream_headers(info.stream_id, headers) + id_header(scope)
             await hub.bind(info, stream)
-            scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
-            self.metrics.stream_opened(stream)
-            try:
-                await stream(scope, receive, send)
-            finally:
-                self.metrics.stream_closed(stream)
-        finally:
-            if producer is None:  # a producer releases its own stream when it ends
+        except BaseException:
+            if not released_by_producer:
                 await release_whole(hub, info)
+            raise
+        stream.claim, stream.on_close = info, self._stream_closed
+        scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
+        self.metrics.stream_opened(stream)
+        return stream
+
+    async def _stream_closed(self, stream: TurnStream) -> None:
+        """A live stream ended: no longer counted open, and its claim released."""
+        self.metrics.stream_closed(stream)
+        assert isinstance(stream.claim, StreamInfo)
+        await release_whole(self.running_hub(), stream.claim)
 
     async def history(self, request: Request) -> Response:
         """`GET /chat/history`: the user's default conversation."""

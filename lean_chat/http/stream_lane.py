@@ -76,6 +76,12 @@ class LeanStarlette(Starlette):
         self._lane = lane
         return super().build_middleware_stack()
 
+    def _head_send(self, scope: Scope, send: Send) -> Send:
+        """`send` through the outermost CORS middleware's wrapper, when there is one (it adds CORS's headers)."""
+        if self._cors is None:
+            return send
+        return functools.partial(self._cors.send, send=send, request_headers=Headers(scope=scope))
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch on the method and path (each HTTP request through the request log: its id, its line)."""
         scope["app"] = self
@@ -91,21 +97,19 @@ class LeanStarlette(Starlette):
             try:
                 if self._bodies_direct:
                     scope[BODY_SEND] = send
-                if self._cors is not None:
-                    send = functools.partial(self._cors.send, send=send, request_headers=Headers(scope=scope))
                 if self._lane is not None:
-                    await self._lane(scope, receive, send)
+                    await self._lane(scope, receive, self._head_send(scope, send))
                 else:  # the stream lane's own call, in this frame
                     endpoints = self.stream_lane.endpoints
                     try:
                         if path == UI_PATH:
-                            await endpoints.ui.stream(scope, receive, send)
-                        else:  # `Endpoints.stream` in two calls: its frame is not kept while the stream runs
-                            await endpoints.serve_turn(
-                                scope, receive, send, await endpoints.stream_request(scope, receive)
-                            )
+                            await endpoints.ui.stream(scope, receive, self._head_send(scope, send))
+                        else:  # `Endpoints.stream` in parts: no frame of it, nor of `open_turn`, is kept meanwhile
+                            app = await endpoints.open_turn(scope, await endpoints.stream_request(scope, receive))
+                            # A stream drops its head's `send` (CORS's wrapper) once the head is sent: not kept here
+                            await app(scope, receive, self._head_send(scope, send))
                     except Refusal as exc:
-                        await refusal_response(exc, scope)(scope, receive, send)
+                        await refusal_response(exc, scope)(scope, receive, self._head_send(scope, send))
                 status = scope.get(STATUS, 200)
             finally:
                 self.request_log.finished(scope, status, started)

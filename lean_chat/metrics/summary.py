@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 __all__ = ["OpenStream", "StreamSummary"]
@@ -40,7 +41,7 @@ class StreamSummary:
     served_by: str
     fell_back: bool
     attempts: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: Sequence[str] = ()
     steps: int = 1  # steps the turn took (upstream requests that streamed)
     # Per tool call: (the tool's registered name, or "(unknown)"; "ok" or the error result's code; seconds).
-    tool_calls: list[tuple[str, str, float]] = field(default_factory=list)
+    tool_calls: Sequence[tuple[str, str, float]] = ()

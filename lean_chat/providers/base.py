@@ -95,7 +95,7 @@ class StreamCall:
     step: int = 0  # the step's index in the turn (0 first); the transcript of earlier steps is in `messages`
     # Upstream requests made, and the error type of each one that failed (read by the metrics when the stream ends).
     attempts: int = 0
-    failures: list[str] = field(default_factory=list)
+    failures: tuple[str, ...] = ()  # a tuple: most streams never fail, and an empty tuple is shared
 
 
 class ProviderError(Exception):

@@ -90,7 +90,7 @@ def retry_wait(
 
     A stream that yielded a token is never retried; the failure's kind is noted on `call` (for the metrics).
     """
-    call.failures.append(getattr(exc, "failure_kind", exc.code))
+    call.failures += (getattr(exc, "failure_kind", exc.code),)
     if started or not exc.retryable or tries >= policy.max_retries:
         return None
     wait = policy.delay(tries, exc.retry_after if isinstance(exc, UpstreamError) else None)

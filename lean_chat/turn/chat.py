@@ -138,7 +138,6 @@ class Turn:
         "_run",
         "_saving",
         "_step",
-        "_usages",
         "call",
         "conversation_id",
         "first_token_at",
@@ -163,7 +162,7 @@ class Turn:
 
     def __init__(self, service: ChatService, request: TurnRequest, start: TurnStart) -> None:
         self.service = service
-        self.request = request
+        self.request = request.opened()
         self.user_id = request.user_id
         self.conversation_id = request.conversation_id
         self.title = start.title
@@ -187,15 +186,16 @@ class Turn:
             tools=tuple(tool.spec for tool in self.tools.values()),
             reasoning=request.reasoning,
         )
-        self._usages: list[Usage] = [self.call.usage]  # every step's usage
-        self._later_calls: list[StreamCall] = []  # the calls of the steps after the first
-        self.parts: list[Part] = []  # the finished steps' parts and their tool results, in order
-        self.steps: list[StepFinished] = []
+        # Tuples, grown by a new one at each step (a plain turn has one step): every open stream keeps them, and an
+        # empty tuple is shared where an empty list is not.
+        self._later_calls: tuple[StreamCall, ...] = ()  # the calls of the steps after the first
+        self.parts: tuple[Part, ...] = ()  # the finished steps' parts and their tool results, in order
+        self.steps: tuple[StepFinished, ...] = ()
         self._step: StepParts | None = None  # the step streaming now
         self._run: ToolRun | None = None  # the tool calls of the last step, until all are answered
         self._call_ids: set[str] | None = None  # every tool call id of the turn (made at its first call)
         self._evented = False  # a provider event was taken (the reply can no longer come from another provider)
-        self.tool_records: list[tuple[str, str, float]] = []  # (tool label, outcome, seconds): read by the metrics
+        self.tool_records: tuple[tuple[str, str, float], ...] = ()  # (tool label, outcome, seconds): for the metrics
         self.wants_events = bool(request.events)  # the edge reads events (else `events()` yields token batches only)
         # The reply so far: a growing UTF-8 buffer (about a byte per character; appends are linear in the reply's
         # length, where re-joining one string was quadratic) and the last few tokens, flushed into it together.
@@ -221,14 +221,14 @@ class Turn:
         """True once a token or an event was taken (and sent: the reply can no longer come from another provider)."""
         return bool(self._reply or self._pending or self._evented)
 
-    def _mark(self) -> int:
+    def reply_mark(self) -> int:
         """The reply's length in bytes, its pending tokens flushed first (taken at events: rare)."""
         if self._pending:
             self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
             self._pending.clear()
         return len(self._reply)
 
-    def _call_id(self, proposed: str) -> str:
+    def call_id(self, proposed: str) -> str:
         """A tool call's id in this turn: the provider's own, unless missing or used already (then `call_N`)."""
         used = self._call_ids
         if used is None:
@@ -277,25 +277,30 @@ class Turn:
         asked for some (`TurnRequest.events`): otherwise only token batches come, and the edge checks nothing.
         """
         wanted = self.wants_events
-        list_type, take = list, self._take
+        list_type = list
         call = self.call
         provider = self._provider()
         index = 0
         while True:
-            step = self._step = StepParts(index, self._mark, self._call_id)
+            step = self._step = StepParts(index, self)
             while True:
                 try:
-                    async with aclosing(provider.stream(call)) as stream:
+                    # Closed as `aclosing` would, without its object and bound `__aexit__` kept meanwhile.
+                    stream = provider.stream(call)
+                    try:
                         async for item in stream:
                             if item.__class__ is list_type:  # the one check per batch (a local, no global lookup)
                                 if item:
-                                    take(item)
+                                    self._take(item)  # (a bound method kept in a local would live as long)
                                     yield item
                             elif not isinstance(item, list):  # an event (rare)
                                 self._evented = True
                                 event = step.take(item)
                                 if event is not None and wanted:
                                     yield event
+                            del item  # not kept while the next one is awaited
+                    finally:
+                        await stream.aclose()
                     break
                 except ProviderError as exc:
                     name = self.provider_name
@@ -333,7 +338,7 @@ class Turn:
     def _finish_step(self, step: StepParts, usage: Usage) -> StepFinished:
         """Keep a finished step's parts (none for a plain reply: its text is the content); its `step` event."""
         if step.evented or self.parts:
-            self.parts.extend(step.complete(self._text_of))
+            self.parts += tuple(step.complete(self._text_of))
         self._step = None
         if step.end is not None:
             reason = step.end.finish_reason
@@ -343,27 +348,26 @@ class Turn:
             reason = "tool-calls" if step.calls else "stop"
         step_usage = self._usage_of([usage], None)
         if "outputTokens" not in step_usage:
-            text_bytes = self._mark() - step.first
+            text_bytes = self.reply_mark() - step.first
             step_usage["tokens"] = max(1, (text_bytes + 3) // 4) if text_bytes else 0
         finished = StepFinished(step.index, reason, step_usage)
-        self.steps.append(finished)
+        self.steps += (finished,)
         return finished
 
     def _settle_run(self, run: ToolRun) -> None:
         """Keep the results of a step's tool calls (every call answered) and their records."""
-        self.parts.extend(run.answered())
-        self.tool_records.extend(run.records)
+        self.parts += tuple(run.answered())
+        self.tool_records += tuple(run.records)
         self._run = None
 
     def _next_call(self, index: int) -> StreamCall:
         """The next step's call: the context, then this turn's assistant message so far with its parts."""
         first = self.call
-        messages = [*first.messages, ContextMessage("assistant", self.content, tuple(self.parts))]
+        messages = [*first.messages, ContextMessage("assistant", self.content, self.parts)]
         call = StreamCall(
             self.model, messages, first.asked, first.mock, tools=first.tools, reasoning=first.reasoning, step=index
         )
-        self._usages.append(call.usage)
-        self._later_calls.append(call)
+        self._later_calls += (call,)
         return call
 
     @property
@@ -372,13 +376,13 @@ class Turn:
         return self.call.attempts + sum(call.attempts for call in self._later_calls)
 
     @property
-    def failures(self) -> list[str]:
+    def failures(self) -> Sequence[str]:
         """The error type of each upstream request that failed, over every step."""
         if not self._later_calls:
             return self.call.failures
         return [failure for call in (self.call, *self._later_calls) for failure in call.failures]
 
-    def parts_so_far(self) -> list[Part]:
+    def parts_so_far(self) -> tuple[Part, ...]:
         """The parts to keep now: finished steps, the text and complete calls of a step cut short, every call answered.
 
         A step cut short keeps no reasoning; a call without a result (its step cut, or its tool still running) is
@@ -387,7 +391,7 @@ class Turn:
         step, run = self._step, self._run
         if step is not None:
             self._step = None
-            self.parts.extend(step.partial(self._text_of))
+            self.parts += tuple(step.partial(self._text_of))
             if step.calls:
                 run = ToolRun(step.index, step.calls, self.tools, self.service.call_limits, 0, "", "")
         if run is not None:
@@ -428,20 +432,25 @@ class Turn:
 
     def reported_usage(self) -> tuple[int | None, int | None]:
         """(input, output) tokens the providers reported over every step; None where none reported any."""
-        inputs = [u.input_tokens for u in self._usages if u.input_tokens is not None]
-        outputs = [u.output_tokens for u in self._usages if u.output_tokens is not None]
+        usages = self._step_usages()
+        inputs = [u.input_tokens for u in usages if u.input_tokens is not None]
+        outputs = [u.output_tokens for u in usages if u.output_tokens is not None]
         return (sum(inputs) if inputs else None), (sum(outputs) if outputs else None)
 
     def usage(self, content: str) -> dict[str, int]:
         """The reply's token usage, as its `done` frame shows it (every step's)."""
-        return self._usage_of(self._usages, content)
+        return self._usage_of(self._step_usages(), content)
+
+    def _step_usages(self) -> list[Usage]:
+        """Every step's usage, in order."""
+        return [self.call.usage, *(call.usage for call in self._later_calls)]
 
     def _outcome_fields(
         self, content: str
     ) -> tuple[str, str, dict[str, int], str, tuple[Part, ...], tuple[StepFinished, ...]]:
         """The fields of the `Done` (or `Stopped`) of a reply that ended with this content: parts and steps too."""
         provider = f"{self.provider_name}:{self.model}"
-        parts = tuple(self.parts) if self.parts else (TextPart(content),) if content else ()
+        parts = self.parts if self.parts else (TextPart(content),) if content else ()
         return content, provider, self.usage(content), self.conversation_id, parts, tuple(self.steps)
 
     async def finish(self) -> Done | Unsaved:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -27,48 +27,67 @@ def decode_args(args_json: str) -> Any:
         return args_json
 
 
+class ReplyMarks(Protocol):
+    """What a step needs of its turn: the reply's length in bytes now, and the id a tool call gets."""
+
+    def reply_mark(self) -> int:
+        """The reply's length in bytes now (its pending text flushed first)."""
+
+    def call_id(self, proposed: str) -> str:
+        """A tool call's id in the turn: its own, unless missing or used already."""
+
+
+_NO_CALLS: list[ToolCallPart] = []  # shared by every step without calls (never appended to: see `take`)
+
+
 class StepParts:
-    """One step's parts as they stream; `mark` gives the reply's length in bytes now (pending text flushed).
+    """One step's parts as they stream, marked in its turn's reply.
 
     Text is not copied here: a run of text is a pair of offsets into the turn's reply buffer, closed when an event
-    comes (events are rare: the token path stays as it was).
+    comes (events are rare: the token path stays as it was). A plain step (no event) holds no list and no bound
+    method: every open stream keeps its step.
     """
 
-    __slots__ = ("_call_id", "_mark", "_reasoning", "_runs", "_text_from", "calls", "end", "first", "index")
+    __slots__ = ("_reasoning", "_runs", "_text_from", "_turn", "calls", "end", "first", "index")
 
-    def __init__(self, index: int, mark: Callable[[], int], call_id: Callable[[str], str]) -> None:
+    def __init__(self, index: int, turn: ReplyMarks) -> None:
         self.index = index
-        self._mark = mark
-        self._text_from = self.first = mark()  # where the step's text begins in the reply (bytes)
-        # In order: (start, end) byte offsets of text, a list of reasoning deltas, or a tool call.
-        self._runs: list[tuple[int, int] | list[str] | ToolCallPart] = []
+        self._turn = turn
+        self._text_from = self.first = turn.reply_mark()  # where the step's text begins in the reply (bytes)
+        # In order: (start, end) byte offsets of text, a list of reasoning deltas, or a tool call (made at the first).
+        self._runs: list[tuple[int, int] | list[str] | ToolCallPart] | None = None
         self._reasoning: list[str] | None = None  # the reasoning run open now
-        self.calls: list[ToolCallPart] = []
+        self.calls = _NO_CALLS  # its own list from the first call
         self.end: StepEnd | None = None
-        self._call_id = call_id  # the id a call gets: its own, unless missing or used already in the turn
 
-    def _close_text(self) -> None:
-        """End the run of text streamed since the last event (if any)."""
-        now = self._mark()
+    def _close_text(self) -> list[tuple[int, int] | list[str] | ToolCallPart]:
+        """End the run of text streamed since the last event (if any); the runs so far."""
+        runs = self._runs
+        if runs is None:
+            runs = self._runs = []
+        now = self._turn.reply_mark()
         if now > self._text_from:
-            self._runs.append((self._text_from, now))
+            runs.append((self._text_from, now))
             self._reasoning = None
         self._text_from = now
+        return runs
 
     def take(self, event: ProviderEvent) -> ReasoningDelta | ToolCallEvent | None:
         """Record a provider event; what the turn passes on (None for the step's end)."""
         if isinstance(event, ReasoningDelta):
-            self._close_text()
+            runs = self._close_text()
             if self._reasoning is None:
                 self._reasoning = []
-                self._runs.append(self._reasoning)
+                runs.append(self._reasoning)
             self._reasoning.append(event.text)
             return event
         if isinstance(event, ToolCall):
-            self._close_text()
+            runs = self._close_text()
             self._reasoning = None
-            call = ToolCallPart(self._call_id(event.id), event.name, decode_args(event.args_json), event.state)
-            self._runs.append(call)
+            call = ToolCallPart(self._turn.call_id(event.id), event.name, decode_args(event.args_json), event.state)
+            runs.append(call)
+            if self.calls is _NO_CALLS:
+                self.calls = []
             self.calls.append(call)
             return ToolCallEvent(self.index, call.id, call.name, call.args)
         self._close_text()
@@ -82,9 +101,8 @@ class StepParts:
 
     def _built(self, text_of: Callable[[int, int], str], reasoning: bool) -> list[Part]:
         """The parts from what streamed (reasoning kept only when `reasoning`: a complete step)."""
-        self._close_text()
         parts: list[Part] = []
-        for run in self._runs:
+        for run in self._close_text():
             if isinstance(run, tuple):
                 parts.append(TextPart(text_of(*run)))
             elif isinstance(run, list):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from ..providers.base import MockKnobs, ReasoningOptions
 from ..store.base import StoredMessage
@@ -16,7 +17,7 @@ class TurnRequest:
 
     user_id: str
     conversation_id: str  # resolved: the one named, trimmed, else the user's default
-    messages: list[StoredMessage]  # the new messages, as the store keeps them
+    messages: Sequence[StoredMessage]  # the new messages, as the store keeps them (the turn keeps none: `opened`)
     model: str = ""  # as asked, trimmed ("" when none was named: the service's default answers)
     resume: bool = False  # produced apart from the connection, its frames kept for resume (docs/resume.md)
     mock: MockKnobs = MockKnobs()
@@ -28,3 +29,8 @@ class TurnRequest:
     tools: tuple[str, ...] | None = None  # params.tools: the registered tools this turn may use (None: all of them)
     max_steps: int | None = None  # params.maxSteps: lower than the service's max_steps only (None: the setting)
     reasoning: ReasoningOptions | None = None  # params.reasoning, held to types
+
+    def opened(self) -> TurnRequest:
+        """The request once its messages are stored: without them (a client that resends the whole conversation
+        would otherwise keep it in memory for as long as the reply streams)."""
+        return replace(self, messages=()) if self.messages else self
