@@ -136,7 +136,7 @@ class Endpoints:
         """Claim and open one turn; the ASGI app that streams it, in a dialect: its `framer` (None: the
         `/chat/stream` frames) and `headers`, and for a resumable turn, the `reframe` of its kept frames (None: the
         kept frames are the dialect's own). The stream lane awaits the app itself, so that an open stream keeps no
-        frame of this; a live stream releases its claim when it ends (`_stream_closed`).
+        frame of this; a live stream releases its claim when it ends (`stream_closed`).
 
         `before_open` runs once the stream is claimed (past the user's stream limit), just before the turn opens:
         a dialect's change to the history that only a turn that runs may make (a regenerated reply dropped).
@@ -193,12 +193,12 @@ class Endpoints:
             if not released_by_producer:
                 await release_whole(hub, info)
             raise
-        stream.claim, stream.on_close = info, self._stream_closed
+        stream.claim, stream.closer = info, self
         scope[STREAM] = stream  # read when the request ends, for the metrics and the log line
         self.metrics.stream_opened(stream)
         return stream
 
-    async def _stream_closed(self, stream: TurnStream) -> None:
+    async def stream_closed(self, stream: TurnStream) -> None:
         """A live stream ended: no longer counted open, and its claim released."""
         self.metrics.stream_closed(stream)
         assert isinstance(stream.claim, StreamInfo)

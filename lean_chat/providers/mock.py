@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 import zlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 
 import msgspec
 
@@ -35,20 +35,30 @@ _FILLER = (
 )
 
 
-def build_reply(last_user_text: str, model_label: str, knobs: MockKnobs) -> str:
-    """The mock's full reply text for a prompt; the same input always gives the same text."""
+_INTRO = "This is lean_chat's offline mock provider, streaming a reply of a chosen length."
+_BREAK = "\n\n"  # between the reply's paragraphs
+
+
+def reply_pieces(last_user_text: str, model_label: str, knobs: MockKnobs) -> list[str]:
+    """The mock's reply for a prompt as the pieces it is joined from: the head, then the same few sentences and
+    paragraph breaks (shared strings: an open stream keeps only its head and this list, not the reply's text)."""
     prompt = last_user_text.strip() or GREETING
     target = knobs.target_chars
     head = f"Mock reply ({model_label}): {prompt}" if knobs.include_prefix else prompt
-    parts = [head, "This is lean_chat's offline mock provider, streaming a reply of a chosen length."]
-    size = len(head) + len(parts[1]) + 2
+    pieces = [head, _BREAK, _INTRO]
+    size = len(head) + len(_INTRO) + 2
     step = zlib.crc32(prompt.encode("utf-8", "surrogatepass"))
     while size < target:
         step = (step * 1103515245 + 12345) & 0x7FFFFFFF
         sentence = _FILLER[step % len(_FILLER)]
-        parts.append(sentence)
+        pieces += (_BREAK, sentence)
         size += len(sentence) + 2
-    return "\n\n".join(parts)
+    return pieces
+
+
+def build_reply(last_user_text: str, model_label: str, knobs: MockKnobs) -> str:
+    """The mock's full reply text for a prompt; the same input always gives the same text."""
+    return "".join(reply_pieces(last_user_text, model_label, knobs))
 
 
 def split_tokens(text: str) -> list[str]:
@@ -65,13 +75,13 @@ class MockProvider:
         """The reply's tokens in batches: one per pause, or large batches when there is no pause."""
         knobs = call.mock
         last_user = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
-        text = build_reply(last_user, call.asked or "mock", knobs)
+        pieces = reply_pieces(last_user, call.asked or "mock", knobs)
         if knobs.reasoning or knobs.tool_calls:
-            return _step(call, text)
+            return _step(call, "".join(pieces))
         delay_ms, jitter_ms = knobs.token_delay_ms, knobs.jitter_ms
         if delay_ms == 0 and jitter_ms == 0:
-            return _burst(text)
-        return _paced(text, delay_ms, jitter_ms)
+            return _burst("".join(pieces))
+        return _paced(pieces, delay_ms, jitter_ms)
 
 
 def _results_said(call: StreamCall) -> str:
@@ -114,7 +124,7 @@ async def _step(call: StreamCall, reply: str) -> AsyncGenerator[list[str] | Prov
         return
     text = _results_said(call) + reply
     paced = knobs.token_delay_ms or knobs.jitter_ms
-    async for batch in _paced(text, knobs.token_delay_ms, knobs.jitter_ms) if paced else _burst(text):
+    async for batch in _paced([text], knobs.token_delay_ms, knobs.jitter_ms) if paced else _burst(text):
         yield batch
     yield StepEnd("stop", (*parts, TextPart(text)))
 
@@ -140,31 +150,34 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-async def _paced(text: str, delay_ms: int, jitter_ms: int) -> AsyncGenerator[list[str], None]:
-    """Tokens on a schedule kept against the clock: a late wake-up sends every token that is due at once."""
+async def _paced(pieces: Sequence[str], delay_ms: int, jitter_ms: int) -> AsyncGenerator[list[str], None]:
+    """The tokens of the text joined from `pieces`, on a schedule kept against the clock: a late wake-up sends every
+    token that is due at once."""
     loop = asyncio.get_running_loop()
     # A generator's state is 2.5 KB: made only when there is jitter, since thousands of streams may be open.
-    rng = random.Random(zlib.crc32(text[:200].encode("utf-8", "surrogatepass"))) if jitter_ms else None
+    rng = random.Random(zlib.crc32("".join(pieces)[:200].encode("utf-8", "surrogatepass"))) if jitter_ms else None
     due = loop.time()
     pending: list[str] = []
     # One token matched at a time (the pattern matches at every position): a `finditer` scanner held for the whole
     # reply costs 1.6 KB per open stream; and the pause is a future with a timer, as `asyncio.sleep` makes one,
-    # without its coroutine frame. Thousands of streams may be open.
-    position, end = 0, len(text)
-    while position < end:
-        start, position = position, _token_end(text, position)
-        due += (delay_ms + (rng.randint(0, jitter_ms) if rng is not None else 0)) / 1000.0
-        wait = due - loop.time()
-        if wait > 0:
-            if pending:
-                yield pending
-                pending = []
-            waiter = loop.create_future()
-            timer = loop.call_later(wait, _wake, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-        pending.append(text[start:position])
+    # without its coroutine frame. Thousands of streams may be open. No token spans two pieces: the paragraph
+    # breaks between them are whitespace, tokens of their own.
+    for text in pieces:
+        position, end = 0, len(text)
+        while position < end:
+            start, position = position, _token_end(text, position)
+            due += (delay_ms + (rng.randint(0, jitter_ms) if rng is not None else 0)) / 1000.0
+            wait = due - loop.time()
+            if wait > 0:
+                if pending:
+                    yield pending
+                    pending = []
+                waiter = loop.create_future()
+                timer = loop.call_later(wait, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+            pending.append(text[start:position])
     if pending:
         yield pending

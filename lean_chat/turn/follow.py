@@ -71,7 +71,7 @@ class FollowStream:
         self._task = asyncio.current_task()
         if self.send_timeout > 0:
             self._watchdog = loop.call_later(self.send_timeout, self._watch)
-        watcher = watch_client(receive, self._client_gone)
+        watcher = watch_client(receive, self)
         if self.producer is not None:
             self.producer.attach()
         try:
@@ -130,7 +130,7 @@ class FollowStream:
         if self._task is not None:
             self._task.cancel()
 
-    def _client_gone(self) -> None:
+    def client_gone(self) -> None:
         """The client went away: stop following (the producer goes on)."""
         self._drop(End.CLIENT_GONE)
 
