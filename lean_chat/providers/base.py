@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -108,11 +108,27 @@ class ProviderError(Exception):
         self.retryable = retryable
 
 
+class ProviderStream(Protocol):
+    """One step's stream of token batches and events: read with `async for`, closed with `aclose()` (an async
+    generator is one)."""
+
+    def __aiter__(self) -> AsyncIterator[list[str] | ProviderEvent]:
+        """The stream itself."""
+        ...
+
+    def __anext__(self) -> Awaitable[list[str] | ProviderEvent]:
+        """The next batch or event (StopAsyncIteration at the end)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop the stream early, releasing what it holds."""
+
+
 class Provider(Protocol):
     """A source of streamed replies."""
 
     name: str
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str] | ProviderEvent, None]:
+    def stream(self, call: StreamCall) -> ProviderStream:
         """Yield one step's tokens in batches (all parsed from one read form one batch), and its events (events.py)."""
         ...

@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 import msgspec
 
-from .base import MockKnobs, StreamCall
+from .base import MockKnobs, ProviderStream, StreamCall
 from .events import ProviderEvent, ReasoningDelta, StepEnd, ToolCall
 from .parts import Part, ProviderState, ReasoningPart, TextPart, ToolCallPart, ToolResultPart
 
@@ -71,7 +71,7 @@ class MockProvider:
 
     name = "mock"
 
-    def stream(self, call: StreamCall) -> AsyncGenerator[list[str] | ProviderEvent, None]:
+    def stream(self, call: StreamCall) -> ProviderStream:
         """The reply's tokens in batches: one per pause, or large batches when there is no pause."""
         knobs = call.mock
         last_user = next((m.content for m in reversed(call.messages) if m.role == "user"), "")
@@ -81,7 +81,7 @@ class MockProvider:
         delay_ms, jitter_ms = knobs.token_delay_ms, knobs.jitter_ms
         if delay_ms == 0 and jitter_ms == 0:
             return _burst("".join(pieces))
-        return _paced(pieces, delay_ms, jitter_ms)
+        return _Paced(pieces, delay_ms, jitter_ms)
 
 
 def _results_said(call: StreamCall) -> str:
@@ -124,8 +124,12 @@ async def _step(call: StreamCall, reply: str) -> AsyncGenerator[list[str] | Prov
         return
     text = _results_said(call) + reply
     paced = knobs.token_delay_ms or knobs.jitter_ms
-    async for batch in _paced([text], knobs.token_delay_ms, knobs.jitter_ms) if paced else _burst(text):
-        yield batch
+    batches = _Paced([text], knobs.token_delay_ms, knobs.jitter_ms) if paced else _burst(text)
+    try:
+        async for batch in batches:
+            yield batch
+    finally:
+        await batches.aclose()
     yield StepEnd("stop", (*parts, TextPart(text)))
 
 
@@ -144,40 +148,78 @@ def _token_end(text: str, position: int) -> int:
     return found.end()
 
 
-def _wake(waiter: asyncio.Future[None]) -> None:
-    """End a pause (unless its wait was cancelled meanwhile)."""
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-async def _paced(pieces: Sequence[str], delay_ms: int, jitter_ms: int) -> AsyncGenerator[list[str], None]:
+class _Paced:
     """The tokens of the text joined from `pieces`, on a schedule kept against the clock: a late wake-up sends every
-    token that is due at once."""
-    loop = asyncio.get_running_loop()
-    # A generator's state is 2.5 KB: made only when there is jitter, since thousands of streams may be open.
-    rng = random.Random(zlib.crc32("".join(pieces)[:200].encode("utf-8", "surrogatepass"))) if jitter_ms else None
-    due = loop.time()
-    pending: list[str] = []
-    # One token matched at a time (the pattern matches at every position): a `finditer` scanner held for the whole
-    # reply costs 1.6 KB per open stream; and the pause is a future with a timer, as `asyncio.sleep` makes one,
-    # without its coroutine frame. Thousands of streams may be open. No token spans two pieces: the paragraph
-    # breaks between them are whitespace, tokens of their own.
-    for text in pieces:
-        position, end = 0, len(text)
-        while position < end:
-            start, position = position, _token_end(text, position)
-            due += (delay_ms + (rng.randint(0, jitter_ms) if rng is not None else 0)) / 1000.0
-            wait = due - loop.time()
-            if wait > 0:
-                if pending:
-                    yield pending
-                    pending = []
-                waiter = loop.create_future()
-                timer = loop.call_later(wait, _wake, waiter)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
-            pending.append(text[start:position])
-    if pending:
-        yield pending
+    token that is due at once.
+
+    An async iterator of its own rather than an async generator: thousands of streams may be open, and each
+    generator keeps a frame (0.35 KB) and an entry in the loop's registry of generators (0.2 KB). Each pause is a
+    future that a timer completes with the batch due then. One token is matched at a time (the pattern matches at
+    every position); no token spans two pieces, since the paragraph breaks between them are tokens of their own.
+    """
+
+    __slots__ = ("_delay", "_due", "_jitter", "_loop", "_next_due", "_piece", "_pieces", "_position", "_rng", "_timer")
+
+    def __init__(self, pieces: Sequence[str], delay_ms: int, jitter_ms: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pieces = pieces
+        self._piece = 0  # the piece being sent, and the position in it of the next token
+        self._position = 0
+        self._delay, self._jitter = delay_ms, jitter_ms
+        # A generator's state is 2.5 KB: made only when there is jitter.
+        seed = zlib.crc32("".join(pieces)[:200].encode("utf-8", "surrogatepass")) if jitter_ms else 0
+        self._rng = random.Random(seed) if jitter_ms else None
+        self._due = self._loop.time()  # when the last token sent was due
+        self._next_due: float | None = None  # when the next token is due, once drawn (the jitter is drawn once)
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __aiter__(self) -> _Paced:
+        return self
+
+    def __anext__(self) -> asyncio.Future[list[str]]:
+        """The next batch: the tokens due now, else a future the timer completes when the next one is due."""
+        batch = self._take_due([])
+        future: asyncio.Future[list[str]] = self._loop.create_future()  # (made first: one per batch, as before)
+        if batch:
+            future.set_result(batch)
+        elif self._next_due is None:  # nothing is left
+            raise StopAsyncIteration
+        else:
+            self._timer = self._loop.call_at(self._next_due, self._ripe, future)
+        return future
+
+    def _take_due(self, batch: list[str]) -> list[str]:
+        """Add to `batch` the tokens due by now (none left: `_next_due` stays None)."""
+        pieces, now = self._pieces, self._loop.time()
+        while self._piece < len(pieces):
+            text, start = pieces[self._piece], self._position
+            if start >= len(text):
+                self._piece, self._position = self._piece + 1, 0
+                continue
+            if self._next_due is None:
+                jitter = self._rng.randint(0, self._jitter) if self._rng is not None else 0
+                self._next_due = self._due + (self._delay + jitter) / 1000.0
+            if self._next_due > now:
+                return batch
+            self._due, self._next_due = self._next_due, None
+            self._position = _token_end(text, start)
+            batch.append(text[start : self._position])
+        return batch
+
+    def _ripe(self, future: asyncio.Future[list[str]]) -> None:
+        """The next token is due: complete the pause with it and any others due (unless the wait was cancelled)."""
+        self._timer = None
+        if not future.done():
+            assert self._next_due is not None  # a pause always waits for a drawn token
+            self._due, self._next_due = self._next_due, None
+            text, start = self._pieces[self._piece], self._position
+            self._position = _token_end(text, start)
+            future.set_result(self._take_due([text[start : self._position]]))
+
+    async def aclose(self) -> None:
+        """Stop: no timer is left behind."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._piece = len(self._pieces)
+        self._next_due = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -138,3 +139,25 @@ async def test_over_http_same_request_same_tokens(client: httpx.AsyncClient) -> 
     assert first == second
     assert first == split_tokens(build_reply("Explain\tstreaming\nplease", "mock", mock_knobs({"targetChars": 900})))
     assert len("".join(first)) >= 900
+
+
+@pytest.mark.parametrize("jitter", [0, 2])
+async def test_paced_tokens_are_the_replys_tokens_across_its_paragraphs(jitter: int) -> None:
+    # The paced reply is kept as its pieces (head, paragraph breaks, sentences): no token may be split or merged.
+    params = {"tokenDelayMs": 1, "jitterMs": jitter, "targetChars": 700}
+    batches = await batches_of({"mock": params}, "many paragraphs, please")
+    reply = build_reply("many paragraphs, please", "mock", mock_knobs(params))
+    assert reply.count("\n\n") >= 3
+    assert [t for b in batches for t in b] == split_tokens(reply)
+
+
+async def test_a_paced_stream_closed_while_it_waits_cancels_its_timer() -> None:
+    call = StreamCall("gpt-4.1", [ContextMessage("user", "stop me")], mock=mock_knobs({"tokenDelayMs": 10}))
+    stream = MockProvider().stream(call)
+    assert await stream.__anext__() == ["Mock"]
+    pause = stream.__anext__()  # the next token is 10 ms away
+    await stream.aclose()
+    await asyncio.sleep(0.05)
+    assert isinstance(pause, asyncio.Future) and not pause.done()  # its timer never fired
+    with pytest.raises(StopAsyncIteration):
+        await stream.__anext__()
