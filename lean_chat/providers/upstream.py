@@ -133,9 +133,10 @@ class UpstreamStream:
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
         self._body: BodySource | None = None
-        self._parser = SSEParser(max_line_bytes)
+        self.parser = SSEParser(max_line_bytes)
         self._loop = asyncio.get_running_loop()
-        self._deadline = 0.0
+        # The event loop's time past which the reply took too long (`overdue()`); set once the answer starts.
+        self.deadline = 0.0
         self._ended = False
 
     async def __aenter__(self) -> UpstreamStream:
@@ -159,9 +160,11 @@ class UpstreamStream:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
         self._body = body_source(response)
-        # Awaited once per read: done when more of the body arrived; raises httpx's errors (see `failure`).
+        # Per read, without a method of ours between: `poll()` what arrived (bytes; b"" at the end; None when
+        # nothing has: await `arrival()`, done when more of the body arrived). Both raise httpx's errors (`failure`).
+        self.poll: Callable[[], bytes | None] = self._body.poll
         self.arrival: Callable[[], Awaitable[None]] = self._body.arrival
-        self._deadline = self._loop.time() + self.request_timeout
+        self.deadline = self._loop.time() + self.request_timeout
         return self
 
     async def __aexit__(
@@ -187,26 +190,33 @@ class UpstreamStream:
 
         At the end of the body, the last event may be unterminated.
         """
-        body = self._body
-        assert body is not None
+        assert self._body is not None
         if self._ended:
             return None
+        if self._loop.time() > self.deadline:
+            raise self.overdue()
         try:
-            if self._loop.time() > self._deadline:
-                raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
-            chunk = body.poll()
+            chunk = self._body.poll()
             if chunk is None:
                 return []
             if chunk:
-                return self._parser.feed(chunk)
+                return self.parser.feed(chunk)
             self._ended = True
-            return self._parser.flush() or None
+            return self.parser.flush() or None
         except httpx.HTTPError as exc:
             raise self.failure(exc) from None
         except LineTooLong:
-            raise UpstreamError(
-                f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
-            ) from None
+            raise self.line_too_long() from None
+
+    def overdue(self) -> UpstreamError:
+        """The error once the reply took longer than the request timeout (checked at each read against `deadline`)."""
+        return UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
+
+    def line_too_long(self) -> UpstreamError:
+        """The error for the parser's `LineTooLong`."""
+        return UpstreamError(
+            f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
+        )
 
     def failure(self, exc: httpx.HTTPError) -> UpstreamError:
         """A network failure while reading the body, as a safe error."""
