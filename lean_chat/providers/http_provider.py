@@ -120,9 +120,12 @@ class HTTPProvider(ABC):
     def body(self, call: StreamCall) -> bytes:
         """The request body."""
 
-    @abstractmethod
     def handler(self, call: StreamCall, output: StepOutput) -> EventHandler:
-        """A fresh event handler for one attempt (it records usage on `call`, events and the step's end on `output`)."""
+        """A fresh event handler for one attempt (it records usage on `call`, events and the step's end on `output`).
+
+        A provider gives this, or a `reader` of its own (which then need not call it).
+        """
+        raise NotImplementedError(f"{type(self).__name__} gives neither handler() nor reader()")
 
     def reader(self, call: StreamCall, output: StepOutput, upstream: UpstreamStream) -> ReadHandler:
         """A fresh reader for one attempt: each read parsed by the upstream's SSE parser, its events through `handler`.
