@@ -133,11 +133,11 @@ class HTTPProvider(ABC):
         A provider may give its own, to take its common reads in fewer calls (one call per read is the aim).
         """
         handle = self.handler(call, output)
-        feed, flush = upstream.parser.feed, upstream.parser.flush
+        parser = upstream.parser
 
         def read(chunk: bytes, batch: list[str]) -> int:
             try:
-                events = feed(chunk) if chunk else flush()
+                events = parser.feed(chunk) if chunk else parser.flush()
             except LineTooLong:
                 raise upstream.line_too_long() from None
             finished = MORE

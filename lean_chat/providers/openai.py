@@ -163,7 +163,6 @@ class OpenAIProvider(HTTPProvider):
         emit = output.emit
         gatherer = ToolCallGatherer()
         parser = upstream.parser
-        feed, flush = parser.feed, parser.flush
         limit = self.max_line_bytes
         finish = "stop"
 
@@ -186,7 +185,7 @@ class OpenAIProvider(HTTPProvider):
                 payloads: Sequence[bytes] = (payload,)  # what `feed` would give: one event, this data
             else:
                 try:
-                    payloads = [event.data for event in (feed(data) if data else flush())]
+                    payloads = [event.data for event in (parser.feed(data) if data else parser.flush())]
                 except LineTooLong:
                     raise upstream.line_too_long() from None
             outcome = MORE
