@@ -15,10 +15,10 @@ from .messages import split_system
 from .openai_tool_calls import ToolCallDelta, ToolCallGatherer
 from .parts import Part, TextPart
 from .retry import UpstreamError
-from .sse_parser import LineTooLong
+from .sse_parser import LineTooLong, SSEParser
 from .step_output import StepOutput
 from .transcript import result_text, steps_of
-from .upstream import ErrorInfo, UpstreamStream, error_detail
+from .upstream import ErrorInfo, error_detail, line_too_long
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.11
@@ -151,7 +151,7 @@ class OpenAIProvider(HTTPProvider):
                 body["reasoning_effort"] = effort
         return _encode(body)
 
-    def reader(self, call: StreamCall, output: StepOutput, upstream: UpstreamStream) -> ReadHandler:
+    def reader(self, call: StreamCall, output: StepOutput, parser: SSEParser) -> ReadHandler:
         """Per read, its events in order: `[DONE]` ends the stream, an error object fails, deltas and refusals are
         tokens.
 
@@ -162,7 +162,6 @@ class OpenAIProvider(HTTPProvider):
         secrets = self.secrets
         emit = output.emit
         gatherer = ToolCallGatherer()
-        parser = upstream.parser
         limit = self.max_line_bytes
         finish = "stop"
 
@@ -187,7 +186,7 @@ class OpenAIProvider(HTTPProvider):
                 try:
                     payloads = [event.data for event in (parser.feed(data) if data else parser.flush())]
                 except LineTooLong:
-                    raise upstream.line_too_long() from None
+                    raise line_too_long(limit) from None
             outcome = MORE
             for payload in payloads:
                 if payload == _DONE:

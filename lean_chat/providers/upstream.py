@@ -15,7 +15,7 @@ from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
 from .transport import BodySource, body_source, lean_transport_of
 
-__all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
+__all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "line_too_long", "redact"]
 
 # 429s that mean "out of money", not "slow down": retrying cannot help.
 _NO_RETRY_KINDS = frozenset({"insufficient_quota", "enforced_spend_limit_reached"})
@@ -108,6 +108,11 @@ def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answere
     return UpstreamError(f"the upstream request failed ({type(exc).__name__})")
 
 
+def line_too_long(max_line_bytes: int) -> UpstreamError:
+    """The error for the SSE parser's `LineTooLong`."""
+    return UpstreamError(f"the upstream sent a line longer than {max_line_bytes} bytes (max_upstream_line_bytes)")
+
+
 class UpstreamStream:
     """A streamed POST: `async with` sends it and checks the status; then `events()` gives what arrived, parsed,
     and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk).
@@ -132,7 +137,9 @@ class UpstreamStream:
         self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
-        self._body: BodySource | None = None
+        # The body, once the answer started: a reader may `poll()` it and await its `arrival()` itself, per read,
+        # without a method of ours between (both raise httpx's errors: see `failure`).
+        self.body: BodySource | None = None
         self.parser = SSEParser(max_line_bytes)
         self._loop = asyncio.get_running_loop()
         # The event loop's time past which the reply took too long (`overdue()`); set once the answer starts.
@@ -159,11 +166,9 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._body = body_source(response)
-        # Per read, without a method of ours between: `poll()` what arrived (bytes; b"" at the end; None when
-        # nothing has: await `arrival()`, done when more of the body arrived). Both raise httpx's errors (`failure`).
-        self.poll: Callable[[], bytes | None] = self._body.poll
-        self.arrival: Callable[[], Awaitable[None]] = self._body.arrival
+        self.body = body_source(response)
+        # Awaited once per read: done when more of the body arrived; raises httpx's errors (see `failure`).
+        self.arrival: Callable[[], Awaitable[None]] = self.body.arrival
         self.deadline = self._loop.time() + self.request_timeout
         return self
 
@@ -190,13 +195,13 @@ class UpstreamStream:
 
         At the end of the body, the last event may be unterminated.
         """
-        assert self._body is not None
+        assert self.body is not None
         if self._ended:
             return None
         if self._loop.time() > self.deadline:
             raise self.overdue()
         try:
-            chunk = self._body.poll()
+            chunk = self.body.poll()
             if chunk is None:
                 return []
             if chunk:
@@ -206,17 +211,11 @@ class UpstreamStream:
         except httpx.HTTPError as exc:
             raise self.failure(exc) from None
         except LineTooLong:
-            raise self.line_too_long() from None
+            raise line_too_long(self.max_line_bytes) from None
 
     def overdue(self) -> UpstreamError:
         """The error once the reply took longer than the request timeout (checked at each read against `deadline`)."""
         return UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
-
-    def line_too_long(self) -> UpstreamError:
-        """The error for the parser's `LineTooLong`."""
-        return UpstreamError(
-            f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
-        )
 
     def failure(self, exc: httpx.HTTPError) -> UpstreamError:
         """A network failure while reading the body, as a safe error."""
@@ -224,7 +223,7 @@ class UpstreamStream:
 
     async def drain(self, grace: float = 0.25) -> None:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
-        if self._body is None:
+        if self.body is None:
             return
         try:
             # Most often the end of the body came with its last event: nothing to wait for, no timer to set.
