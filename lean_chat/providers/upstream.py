@@ -115,7 +115,8 @@ def line_too_long(max_line_bytes: int) -> UpstreamError:
 
 class UpstreamStream:
     """A streamed POST: `async with` sends it and checks the status; then `events()` gives what arrived, parsed,
-    and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk).
+    and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk). The relay path
+    itself (HTTPProvider) polls `body` and hands each read to its reader with `parser`, with no call of ours between.
 
     Leaving the block closes the response at once (a half-read response closes its connection, which
     stops the upstream from generating more); `drain()` reads the rest of a finished body so that the
