@@ -12,11 +12,11 @@ import httpx
 from .base import ProviderError, StreamCall
 from .events import ProviderEvent
 from .retry import RetryPolicy, UpstreamError, retry_wait
-from .sse_parser import DEFAULT_MAX_LINE_BYTES, SSEEvent
+from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
 from .step_output import StepOutput
-from .upstream import UpstreamStream
+from .upstream import UpstreamStream, line_too_long
 
-__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider", "HTTPProviderOptions"]
+__all__ = ["DONE", "FINISHED", "MORE", "EventHandler", "HTTPProvider", "HTTPProviderOptions", "ReadHandler"]
 
 # What one event meant; a handler raises UpstreamError for a failure instead.
 MORE: Final = 0  # nothing decisive: read on
@@ -29,6 +29,12 @@ _MAX_CACHED_URLS = 64
 # One attempt's handler: appends an event's tokens to the batch (its rare events to the attempt's StepOutput,
 # through `emit`) and says what the event meant.
 EventHandler = Callable[[SSEEvent, list[str]], int]
+
+# One attempt's reader: parses one network read (b"" at the end of the body), handles its events as `EventHandler`
+# does, and says what the read meant: DONE at a DONE event (the events after it are not read), else FINISHED if
+# any event finished the reply, else MORE. It raises UpstreamError for a failure (the batch keeps the tokens
+# before it).
+ReadHandler = Callable[[bytes, list[str]], int]
 
 
 class _RequiredOptions(TypedDict):
@@ -114,9 +120,36 @@ class HTTPProvider(ABC):
     def body(self, call: StreamCall) -> bytes:
         """The request body."""
 
-    @abstractmethod
     def handler(self, call: StreamCall, output: StepOutput) -> EventHandler:
-        """A fresh event handler for one attempt (it records usage on `call`, events and the step's end on `output`)."""
+        """A fresh event handler for one attempt (it records usage on `call`, events and the step's end on `output`).
+
+        A provider gives this, or a `reader` of its own (which then need not call it).
+        """
+        raise NotImplementedError(f"{type(self).__name__} gives neither handler() nor reader()")
+
+    def reader(self, call: StreamCall, output: StepOutput, parser: SSEParser) -> ReadHandler:
+        """A fresh reader for one attempt: each read parsed by the upstream's SSE parser, its events through `handler`.
+
+        A provider may give its own, to take its common reads in fewer calls (one call per read is the aim).
+        """
+        handle = self.handler(call, output)
+        limit = self.max_line_bytes
+
+        def read(chunk: bytes, batch: list[str]) -> int:
+            try:
+                events = parser.feed(chunk) if chunk else parser.flush()
+            except LineTooLong:
+                raise line_too_long(limit) from None
+            finished = MORE
+            for event in events:
+                outcome = handle(event, batch)
+                if outcome == DONE:
+                    return DONE
+                if outcome:
+                    finished = FINISHED
+            return finished
+
+        return read
 
     def stream(self, call: StreamCall) -> AsyncGenerator[list[str] | ProviderEvent, None]:
         """The step's token batches and events, retried before the first of them; its StepEnd last."""
@@ -127,6 +160,7 @@ class HTTPProvider(ABC):
 
         One generator for the retries and the reads: every layer of generators costs each relayed chunk.
         """
+        loop = asyncio.get_running_loop()
         tries = 0
         while True:
             call.attempts += 1
@@ -138,31 +172,37 @@ class HTTPProvider(ABC):
                     raise UpstreamError("the configured base URL is not valid") from None
                 output = StepOutput()
                 items = output.items
-                handle = self.handler(call, output)
                 finished = done = False
                 async with UpstreamStream(
                     self.client, request, self.secrets, self.request_timeout, self.max_line_bytes
                 ) as upstream:
-                    while (events := upstream.events()) is not None:
-                        if not events:
-                            try:
-                                await upstream.arrival()
-                            except httpx.HTTPError as exc:
-                                raise upstream.failure(exc) from None
-                            continue
+                    # The read loop inline, not behind a method: each relayed chunk passes here twice (its read,
+                    # then the poll that finds nothing and waits), so every call saved here is saved twice.
+                    # Methods called on their objects, not kept bound: a bound method held costs each stream 64 bytes.
+                    source = upstream.body
+                    assert source is not None
+                    read = self.reader(call, output, upstream.parser)
+                    deadline = upstream.deadline
+                    while True:
+                        if loop.time() > deadline:
+                            raise upstream.overdue()
+                        try:
+                            chunk = source.poll()
+                            if chunk is None:
+                                await source.arrival()
+                                continue
+                        except httpx.HTTPError as exc:
+                            raise upstream.failure(exc) from None
                         batch: list[str] = []
                         failure: UpstreamError | None = None
-                        for event in events:
-                            try:
-                                outcome = handle(event, batch)
-                            except UpstreamError as exc:
-                                failure = exc
-                                break
+                        try:
+                            outcome = read(chunk, batch)
+                        except UpstreamError as exc:
+                            failure = exc
+                        else:
                             if outcome:
                                 finished = True
-                                if outcome == DONE:
-                                    done = True
-                                    break
+                                done = outcome == DONE
                         if items:
                             started = True
                             for item in items:
@@ -171,13 +211,13 @@ class HTTPProvider(ABC):
                         if batch:
                             started = True
                             yield batch
-                        # Not kept while the next read is awaited: the last event's bytes and the batch sent.
-                        del event, batch
+                        # Not kept while the next read is awaited: the batch sent (`chunk` is the next poll's).
+                        del batch
                         if failure is not None:
                             raise failure
-                        if done:
+                        if done or not chunk:
                             break
-                    if done:
+                    if done and chunk:  # the body's end is still to come: read it, so the connection is reused
                         await upstream.drain()
                 if not finished:
                     truncated = UpstreamError(self.truncated, retryable=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -9,15 +10,15 @@ import msgspec
 
 from .base import ContextMessage, ReasoningOptions, StreamCall, ToolSpec
 from .events import ReasoningDelta, StepEnd
-from .http_provider import DONE, FINISHED, MORE, EventHandler, HTTPProvider, HTTPProviderOptions
+from .http_provider import DONE, FINISHED, MORE, HTTPProvider, HTTPProviderOptions, ReadHandler
 from .messages import split_system
 from .openai_tool_calls import ToolCallDelta, ToolCallGatherer
 from .parts import Part, TextPart
 from .retry import UpstreamError
-from .sse_parser import SSEEvent
+from .sse_parser import LineTooLong, SSEParser
 from .step_output import StepOutput
 from .transcript import result_text, steps_of
-from .upstream import ErrorInfo, error_detail
+from .upstream import ErrorInfo, error_detail, line_too_long
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing's own from Python 3.11
@@ -55,6 +56,8 @@ class _Chunk(msgspec.Struct, gc=False):
 _decode_chunk = msgspec.json.Decoder(_Chunk).decode
 _encode = msgspec.json.Encoder().encode
 _DONE = b"[DONE]"
+# Single bytes, searched as ints (one memchr each; see sse_parser).
+_LF, _CR = ord("\n"), ord("\r")
 
 # OpenAI's finish reasons in the engine's words.
 _FINISH = {
@@ -148,15 +151,18 @@ class OpenAIProvider(HTTPProvider):
                 body["reasoning_effort"] = effort
         return _encode(body)
 
-    def handler(self, call: StreamCall, output: StepOutput) -> EventHandler:
-        """Per event: `[DONE]` ends the stream, an error object fails, deltas and refusals are tokens.
+    def reader(self, call: StreamCall, output: StepOutput, parser: SSEParser) -> ReadHandler:
+        """Per read, its events in order: `[DONE]` ends the stream, an error object fails, deltas and refusals are
+        tokens.
 
-        The rare events: reasoning deltas (`reasoning_content`, or `reasoning` as some servers name it), and tool
-        call fragments, gathered into calls that are complete at the finish reason.
+        The common read, one whole `data:` event with nothing held by the parser, is taken without calling it (one
+        call per relayed chunk: this one). The rare events: reasoning deltas (`reasoning_content`, or `reasoning` as
+        some servers name it), and tool call fragments, gathered into calls that are complete at the finish reason.
         """
         secrets = self.secrets
         emit = output.emit
         gatherer = ToolCallGatherer()
+        limit = self.max_line_bytes
         finish = "stop"
 
         def ended() -> StepEnd:
@@ -164,49 +170,67 @@ class OpenAIProvider(HTTPProvider):
 
         output.finish = ended
 
-        def handle(event: SSEEvent, batch: list[str]) -> int:
+        def read(data: bytes, batch: list[str]) -> int:
             nonlocal finish
-            if event.data == _DONE:
-                return DONE
-            try:
-                chunk = _decode_chunk(event.data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                return MORE
-            if chunk.error is not None:
-                raise UpstreamError(error_detail(chunk.error, secrets))
-            if chunk.usage is not None:
-                call.usage.input_tokens = chunk.usage.prompt_tokens
-                call.usage.output_tokens = chunk.usage.completion_tokens
-            if not chunk.choices:
-                return MORE
-            choice = chunk.choices[0]
-            delta = choice.delta
-            if delta is not None:
-                content = delta.content
-                if content:  # the hot path: as few checks as before (reasoning ends where text begins)
-                    if delta.reasoning_content:
-                        emit(batch, ReasoningDelta(delta.reasoning_content))
-                    batch.append(content)
-                    if delta.tool_calls:
-                        gatherer.take(delta.tool_calls)
-                else:
-                    if delta.reasoning_content:
-                        emit(batch, ReasoningDelta(delta.reasoning_content))
-                    elif delta.reasoning and type(delta.reasoning) is str:
-                        emit(batch, ReasoningDelta(delta.reasoning))
-                    if delta.refusal:
-                        batch.append(delta.refusal)
-                    if delta.tool_calls:
-                        gatherer.take(delta.tool_calls)
-            reason = choice.finish_reason
-            if not reason:
-                return MORE
-            calls = gatherer.complete(cut=reason == "length")
-            for tool_call in calls:
-                emit(batch, tool_call)
-            finish = _FINISH.get(reason, "other")
-            if calls and finish == "stop":
-                finish = "tool-calls"  # Ollama ends a step of tool calls with "stop"
-            return FINISHED
+            payload = data[6:-2]
+            if (
+                parser.idle
+                and data[:6] == b"data: "
+                and data[-2:] == b"\n\n"
+                and _LF not in payload
+                and _CR not in payload
+                and len(data) <= limit
+            ):
+                payloads: Sequence[bytes] = (payload,)  # what `feed` would give: one event, this data
+            else:
+                try:
+                    payloads = [event.data for event in (parser.feed(data) if data else parser.flush())]
+                except LineTooLong:
+                    raise line_too_long(limit) from None
+            outcome = MORE
+            for payload in payloads:
+                if payload == _DONE:
+                    return DONE
+                try:
+                    chunk = _decode_chunk(payload)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                if chunk.error is not None:
+                    raise UpstreamError(error_detail(chunk.error, secrets))
+                if chunk.usage is not None:
+                    call.usage.input_tokens = chunk.usage.prompt_tokens
+                    call.usage.output_tokens = chunk.usage.completion_tokens
+                if not chunk.choices:
+                    continue
+                choice = chunk.choices[0]
+                delta = choice.delta
+                if delta is not None:
+                    content = delta.content
+                    if content:  # the hot path: as few checks as before (reasoning ends where text begins)
+                        if delta.reasoning_content:
+                            emit(batch, ReasoningDelta(delta.reasoning_content))
+                        batch.append(content)
+                        if delta.tool_calls:
+                            gatherer.take(delta.tool_calls)
+                    else:
+                        if delta.reasoning_content:
+                            emit(batch, ReasoningDelta(delta.reasoning_content))
+                        elif delta.reasoning and type(delta.reasoning) is str:
+                            emit(batch, ReasoningDelta(delta.reasoning))
+                        if delta.refusal:
+                            batch.append(delta.refusal)
+                        if delta.tool_calls:
+                            gatherer.take(delta.tool_calls)
+                reason = choice.finish_reason
+                if not reason:
+                    continue
+                calls = gatherer.complete(cut=reason == "length")
+                for tool_call in calls:
+                    emit(batch, tool_call)
+                finish = _FINISH.get(reason, "other")
+                if calls and finish == "stop":
+                    finish = "tool-calls"  # Ollama ends a step of tool calls with "stop"
+                outcome = FINISHED
+            return outcome
 
-        return handle
+        return read

@@ -35,7 +35,7 @@ class SSEParser:
     arrives. A line, or an event's data, longer than `max_line_bytes` raises `LineTooLong`.
     """
 
-    __slots__ = ("_data", "_data_size", "_error", "_event", "_max", "_pending", "_pending_size")
+    __slots__ = ("_data", "_data_size", "_error", "_event", "_max", "_pending", "_pending_size", "idle")
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
         self._max = max_line_bytes
@@ -45,6 +45,9 @@ class SSEParser:
         self._data: list[bytes] = []
         self._data_size = 0
         self._error: LineTooLong | None = None
+        # Nothing held between reads (no part of a line or of an event, no error): a read of whole `data:` events
+        # then parses to exactly those events, which a caller may take without calling `feed` (OpenAI's reader).
+        self.idle = True
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """The events completed by this chunk, in order (those before an over-long line; the next call raises)."""
@@ -68,6 +71,7 @@ class SSEParser:
                 return [SSEEvent("message", block) for block in blocks]
         if _LF not in chunk:
             if chunk:
+                self.idle = False
                 self._pending.append(chunk)
                 self._pending_size += len(chunk)
                 if self._pending_size > self._max:
@@ -109,11 +113,13 @@ class SSEParser:
                     return self._fail(events, "an event's data")
         if self._pending_size > self._max:
             return self._fail(events, "a line")
+        self._settle()
         return events
 
     def _fail(self, events: list[SSEEvent], what: str) -> list[SSEEvent]:
         """Raise now when nothing came before the over-long part; else give those events and raise next time."""
         self._error = LineTooLong(f"{what} longer than {self._max} bytes")
+        self.idle = False
         if not events:
             raise self._error
         return events
@@ -130,12 +136,18 @@ class SSEParser:
         if rest:
             self._field(rest)
         if not self._data:
+            self._settle()
             return []
         event = SSEEvent(self._event or "message", b"\n".join(self._data))
         self._data = []
         self._data_size = 0
         self._event = ""
+        self._settle()
         return [event]
+
+    def _settle(self) -> None:
+        """Note whether anything is held between reads (see `idle`)."""
+        self.idle = not self._pending and not self._data and not self._event and self._error is None
 
     def _field(self, line: bytes) -> None:
         """Take one non-blank line."""

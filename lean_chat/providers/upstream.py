@@ -15,7 +15,7 @@ from .retry import RETRY_STATUSES, UpstreamError, retry_after_seconds
 from .sse_parser import DEFAULT_MAX_LINE_BYTES, LineTooLong, SSEEvent, SSEParser
 from .transport import BodySource, body_source, lean_transport_of
 
-__all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "redact"]
+__all__ = ["ErrorInfo", "UpstreamStream", "error_detail", "line_too_long", "redact"]
 
 # 429s that mean "out of money", not "slow down": retrying cannot help.
 _NO_RETRY_KINDS = frozenset({"insufficient_quota", "enforced_spend_limit_reached"})
@@ -108,9 +108,15 @@ def _transport_message(exc: httpx.HTTPError, timeouts: httpx.Timeout, *, answere
     return UpstreamError(f"the upstream request failed ({type(exc).__name__})")
 
 
+def line_too_long(max_line_bytes: int) -> UpstreamError:
+    """The error for the SSE parser's `LineTooLong`."""
+    return UpstreamError(f"the upstream sent a line longer than {max_line_bytes} bytes (max_upstream_line_bytes)")
+
+
 class UpstreamStream:
     """A streamed POST: `async with` sends it and checks the status; then `events()` gives what arrived, parsed,
-    and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk).
+    and `arrival()` is awaited for more (no generators: the relay path allocates little per chunk). The relay path
+    itself (HTTPProvider) polls `body` and hands each read to its reader with `parser`, with no call of ours between.
 
     Leaving the block closes the response at once (a half-read response closes its connection, which
     stops the upstream from generating more); `drain()` reads the rest of a finished body so that the
@@ -132,10 +138,13 @@ class UpstreamStream:
         self.max_line_bytes = max_line_bytes
         self.timeouts = client.timeout
         self._response: httpx.Response | None = None
-        self._body: BodySource | None = None
-        self._parser = SSEParser(max_line_bytes)
+        # The body, once the answer started: a reader may `poll()` it and await its `arrival()` itself, per read,
+        # without a method of ours between (both raise httpx's errors: see `failure`).
+        self.body: BodySource | None = None
+        self.parser = SSEParser(max_line_bytes)
         self._loop = asyncio.get_running_loop()
-        self._deadline = 0.0
+        # The event loop's time past which the reply took too long (`overdue()`); set once the answer starts.
+        self.deadline = 0.0
         self._ended = False
 
     async def __aenter__(self) -> UpstreamStream:
@@ -158,10 +167,10 @@ class UpstreamStream:
             finally:
                 await response.aclose()
             raise _status_error(response, body, self.secrets)
-        self._body = body_source(response)
+        self.body = body_source(response)
         # Awaited once per read: done when more of the body arrived; raises httpx's errors (see `failure`).
-        self.arrival: Callable[[], Awaitable[None]] = self._body.arrival
-        self._deadline = self._loop.time() + self.request_timeout
+        self.arrival: Callable[[], Awaitable[None]] = self.body.arrival
+        self.deadline = self._loop.time() + self.request_timeout
         return self
 
     async def __aexit__(
@@ -187,26 +196,27 @@ class UpstreamStream:
 
         At the end of the body, the last event may be unterminated.
         """
-        body = self._body
-        assert body is not None
+        assert self.body is not None
         if self._ended:
             return None
+        if self._loop.time() > self.deadline:
+            raise self.overdue()
         try:
-            if self._loop.time() > self._deadline:
-                raise UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
-            chunk = body.poll()
+            chunk = self.body.poll()
             if chunk is None:
                 return []
             if chunk:
-                return self._parser.feed(chunk)
+                return self.parser.feed(chunk)
             self._ended = True
-            return self._parser.flush() or None
+            return self.parser.flush() or None
         except httpx.HTTPError as exc:
             raise self.failure(exc) from None
         except LineTooLong:
-            raise UpstreamError(
-                f"the upstream sent a line longer than {self.max_line_bytes} bytes (max_upstream_line_bytes)"
-            ) from None
+            raise line_too_long(self.max_line_bytes) from None
+
+    def overdue(self) -> UpstreamError:
+        """The error once the reply took longer than the request timeout (checked at each read against `deadline`)."""
+        return UpstreamError(f"the upstream reply took longer than {self.request_timeout:g} s")
 
     def failure(self, exc: httpx.HTTPError) -> UpstreamError:
         """A network failure while reading the body, as a safe error."""
@@ -214,7 +224,7 @@ class UpstreamStream:
 
     async def drain(self, grace: float = 0.25) -> None:
         """Read what is left of a finished body (briefly), so the connection can be reused."""
-        if self._body is None:
+        if self.body is None:
             return
         try:
             # Most often the end of the body came with its last event: nothing to wait for, no timer to set.

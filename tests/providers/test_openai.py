@@ -10,6 +10,10 @@ import pytest
 from lean_chat.config import Settings
 from lean_chat.providers import build_providers
 from lean_chat.providers.base import ContextMessage, ProviderError, StreamCall
+from lean_chat.providers.events import ReasoningDelta, ToolCall
+from lean_chat.providers.openai import OpenAIProvider
+from lean_chat.providers.sse_parser import SSEParser
+from lean_chat.providers.step_output import StepOutput
 from tests.support.providers import ask, lean, tokens
 from tests.support.upstreams import API_KEY, FakeUpstream, Reply
 
@@ -179,3 +183,49 @@ async def test_a_key_at_the_cut_of_a_long_message_leaks_no_part_of_it() -> None:
     detail = await answer_of(lambda request: httpx.Response(401, json={"error": {"message": message}}))
     assert API_KEY[:6] not in detail
     assert detail.startswith("x" * 490 + " [redact") and detail.endswith("(HTTP 401)")
+
+
+_EVENTS = [
+    b'data: {"choices":[{"delta":{"reasoning_content":"think"}}]}\n\n',
+    b'data: {"choices":[{"delta":{"content":"Sure"}}]}\n\n',
+    b"data: not json\n\n",
+    b'data: {"choices":[{"delta":{"content":" 4","tool_calls":[{"index":0,"id":"c1","function":{"name":"f"}}]}}]}\n\n',
+    b'data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]}}]}\n\n',
+    b'data: {"choices":[{"delta":{},"finish_reason":"tool_calls"}]}\n\n',
+    b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n',
+    b"data: [DONE]\n\n",
+    b'data: {"choices":[{"delta":{"content":"after the end"}}]}\n\n',
+]
+
+
+def _read_all(reads: list[bytes]) -> tuple[list[Any], list[int], Any, Any]:
+    """What OpenAI's reader makes of these reads up to `[DONE]` (b"" last, as at a body's end); its last outcome."""
+    provider = build_providers(Settings(openai_api_key=API_KEY), httpx.AsyncClient())["openai"]
+    assert isinstance(provider, OpenAIProvider)
+    call = StreamCall(model="gpt-4.1", messages=[])
+    output = StepOutput()
+    read = provider.reader(call, output, SSEParser())
+    said: list[Any] = []
+    outcomes: list[int] = []
+    for data in [*reads, b""]:
+        batch: list[str] = []
+        outcomes.append(read(data, batch))
+        for item in [*output.items, batch]:  # tokens flattened: reads batch them differently
+            said += item if isinstance(item, list) else [item]
+        output.items.clear()
+        if outcomes[-1] == 2:  # DONE: the relay stops reading here
+            break
+    return said, outcomes[-1:], call.usage, output.finish()
+
+
+async def test_a_read_of_one_whole_event_is_read_as_the_parser_reads_it() -> None:
+    # One event per read takes the reader's own path (the parser not called); one read of all, or a byte per
+    # read, goes through the parser: the same tokens, events, usage and end, and nothing after `[DONE]`.
+    whole = b"".join(_EVENTS)
+    one_per_read = _read_all(_EVENTS)
+    assert one_per_read == _read_all([whole])
+    assert one_per_read == _read_all([whole[i : i + 1] for i in range(len(whole))])
+    said, outcomes, usage, end = one_per_read
+    assert said == [ReasoningDelta("think"), "Sure", " 4", ToolCall("c1", "f", "{}")]
+    assert outcomes == [2] and (usage.input_tokens, usage.output_tokens) == (3, 2)
+    assert end.finish_reason == "tool-calls"

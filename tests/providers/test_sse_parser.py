@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import pytest
@@ -57,6 +58,39 @@ def test_every_byte_offset_split(line_end: bytes) -> None:
 def test_one_byte_per_read(line_end: bytes) -> None:
     body = STREAM.replace(b"\n", line_end)
     assert parse_in_pieces([body[i : i + 1] for i in range(len(body))]) == EXPECTED
+
+
+def _takes_whole_event_as_is(parser: SSEParser) -> bool:
+    """Whether a read of one whole `data:` event, fed next, would parse to exactly that event."""
+    probe = copy.deepcopy(parser)
+    try:
+        return probe.feed(b"data: probe\n\n") == [SSEEvent("message", b"probe")]
+    except LineTooLong:
+        return False
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_idle_says_whether_a_whole_event_read_parses_as_is(line_end: bytes) -> None:
+    # OpenAI's reader takes such a read without calling `feed` when `idle` is set: it must never be set wrongly.
+    body = STREAM.replace(b"\n", line_end)
+    for cut in range(1, len(body)):
+        parser = SSEParser()
+        for piece in (body[:cut], body[cut:]):
+            parser.feed(piece)
+            assert parser.idle == _takes_whole_event_as_is(parser), cut
+        parser.flush()
+        assert parser.idle == _takes_whole_event_as_is(parser), cut
+
+
+def test_idle_is_cleared_by_an_over_long_line_and_an_unfinished_event() -> None:
+    parser = SSEParser(max_line_bytes=100)
+    assert parser.idle
+    parser.feed(b"event: x\n")
+    assert not parser.idle
+    parser.feed(b"\n")
+    assert parser.idle
+    parser.feed(b"data: first\n\ndata: " + b"x" * 200 + b"\n\n")
+    assert not parser.idle
 
 
 def test_every_pair_of_cuts_in_a_crlf_event() -> None:
