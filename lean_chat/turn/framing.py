@@ -68,9 +68,8 @@ class KeptFrames:
     def __init__(self, kinds: frozenset[str] = frozenset()) -> None:
         self.events = EventFrames(kinds)
 
-    def tokens(self, batch: Sequence[str]) -> bytes:
-        """`token` frames, one per token."""
-        return token_frames(batch)
+    # `token` frames, one per token: the function itself (no method of ours between: one call less per batch).
+    tokens = staticmethod(token_frames)
 
     def event(self, item: TurnEvent) -> bytes:
         """The event's frame, when the client opted in to its kind."""
