@@ -224,8 +224,7 @@ class Turn:
     def reply_mark(self) -> int:
         """The reply's length in bytes, its pending tokens flushed first (taken at events: rare)."""
         if self._pending:
-            self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
-            self._pending.clear()
+            self._flush()
         return len(self._reply)
 
     def call_id(self, proposed: str) -> str:
@@ -244,15 +243,10 @@ class Turn:
         """The reply text between two marks."""
         return self._reply[start:end].decode("utf-8", "surrogatepass")
 
-    def _take(self, batch: list[str]) -> None:
-        """Record a batch of tokens."""
-        if self.first_token_at is None:
-            self.first_token_at = time.perf_counter()
-        pending = self._pending
-        pending.extend(batch)
-        if len(pending) > _PENDING_TOKENS:
-            self._reply += "".join(pending).encode("utf-8", "surrogatepass")
-            pending.clear()
+    def _flush(self) -> None:
+        """Join the pending tokens to the reply's UTF-8 buffer."""
+        self._reply += "".join(self._pending).encode("utf-8", "surrogatepass")
+        self._pending.clear()
 
     def _provider(self) -> Provider:
         """The provider of the first step: the routed one, or the mock; raise TurnFailed when it cannot answer."""
@@ -291,7 +285,13 @@ class Turn:
                         async for item in stream:
                             if item.__class__ is list_type:  # the one check per batch (a local, no global lookup)
                                 if item:
-                                    self._take(item)  # (a bound method kept in a local would live as long)
+                                    # The batch taken here, not by a call: this runs once per relayed chunk.
+                                    if self.first_token_at is None:
+                                        self.first_token_at = time.perf_counter()
+                                    pending = self._pending
+                                    pending.extend(item)
+                                    if len(pending) > _PENDING_TOKENS:
+                                        self._flush()
                                     yield item
                             elif not isinstance(item, list):  # an event (rare)
                                 self._evented = True

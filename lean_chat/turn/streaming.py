@@ -173,11 +173,21 @@ class TurnStream:
                     try:
                         # (Methods called as such: a bound method kept in a local would live as long as the stream.)
                         if not self.turn.wants_events:  # token batches only: the plain path, nothing checked per batch
+                            body_send = self._body_send
+                            assert body_send is not None
                             async for batch in events:
-                                await self._write(
-                                    {"type": "http.response.body", "body": self.framer.tokens(batch), "more_body": True}  # type: ignore[arg-type]
-                                )
-                                del batch  # not kept while the next one is awaited
+                                # `_write` inline (it runs once per relayed chunk): the same bookkeeping, no coroutine.
+                                self._main_writing = True
+                                self._writes_in_flight += 1
+                                if self._sending_since is None:
+                                    self._sending_since = loop.time()
+                                try:
+                                    body = self.framer.tokens(batch)  # type: ignore[arg-type]  # (only batches come here)
+                                    await body_send({"type": "http.response.body", "body": body, "more_body": True})
+                                finally:
+                                    self._wrote(True)
+                                del batch, body  # not kept while the next one is awaited
+                            del body_send
                         else:
                             async for item in events:
                                 body = self.framer.tokens(item) if isinstance(item, list) else self.framer.event(item)
@@ -310,12 +320,17 @@ class TurnStream:
         try:
             await send(message)
         finally:
-            if main:
-                self._main_writing = False
-            self._writes_in_flight -= 1
-            if not self._writes_in_flight:
-                self._sending_since = None
-            self._last_write = loop.time()
+            self._wrote(main)
+
+    def _wrote(self, main: bool) -> None:
+        """A write has ended (or failed): the clock's bookkeeping of `_write`."""
+        if main:
+            self._main_writing = False
+        self._writes_in_flight -= 1
+        if not self._writes_in_flight:
+            self._sending_since = None
+        assert self._loop is not None
+        self._last_write = self._loop.time()
 
     def client_gone(self) -> None:
         """The client went away (or the server is closing the connection): stop the turn."""
