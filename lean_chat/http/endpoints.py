@@ -97,10 +97,11 @@ class Endpoints:
 
     async def stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         """`POST /chat/stream`: one turn, streamed as SSE."""
-        await self.serve_turn(scope, receive, send, await self.stream_request(scope, receive))
+        app = await self.open_turn(scope, await self.stream_request(scope, receive))
+        await app(scope, receive, send)
 
     async def stream_request(self, scope: Scope, receive: Receive) -> TurnRequest:
-        """The turn a `POST /chat/stream` body asks for (refusals raised); the stream lane then calls `serve_turn`
+        """The turn a `POST /chat/stream` body asks for (refusals raised); the stream lane then calls `open_turn`
         itself, so that an open stream keeps no frame of `stream` (the wire body is not kept either)."""
         settings = self.settings
         request: ChatRequest = await self.bodies.decode(scope, receive, ChatRequest)
@@ -108,21 +109,6 @@ class Endpoints:
         if self.drain.draining:
             raise ShuttingDown()
         return turn_request(request, frame_request_id(scope))
-
-    async def serve_turn(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        asked: TurnRequest,
-        framer: Framer | None = None,
-        headers: list[tuple[bytes, bytes]] | None = None,
-        reframe: Reframer | None = None,
-        before_open: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        """Run one turn and stream it in a dialect (see `open_turn`)."""
-        app = await self.open_turn(scope, asked, framer, headers, reframe, before_open)
-        await app(scope, receive, send)
 
     async def open_turn(
         self,

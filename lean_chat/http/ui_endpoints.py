@@ -93,7 +93,8 @@ class UIDialect:
             reasoning=reasoning_options(options.get("reasoning")),
         )
         framer, reframe = UIFramer(reply_id), UIReframer(reply_id)
-        await endpoints.serve_turn(scope, receive, send, asked, framer, UI_HEADERS, reframe, replace)
+        app = await endpoints.open_turn(scope, asked, framer, UI_HEADERS, reframe, replace)
+        await app(scope, receive, send)
 
     async def resume(self, request: Request) -> ASGIApp:
         """`GET /chat/ui/{chatId}/stream`: the chat's running resumable stream from its start, then live; else 204."""
