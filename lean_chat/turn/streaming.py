@@ -176,11 +176,8 @@ class TurnStream:
                             body_send = self._body_send
                             assert body_send is not None
                             async for batch in events:
-                                # `_write` inline (it runs once per relayed chunk): the same bookkeeping, no coroutine.
-                                self._main_writing = True
-                                self._writes_in_flight += 1
-                                if self._sending_since is None:
-                                    self._sending_since = loop.time()
+                                # `_write`'s steps without its coroutine (this runs once per relayed chunk).
+                                self._writing(True)
                                 try:
                                     body = self.framer.tokens(batch)  # type: ignore[arg-type]  # (only batches come here)
                                     await body_send({"type": "http.response.body", "body": body, "more_body": True})
@@ -294,11 +291,15 @@ class TurnStream:
         """True once the server has told us the client went away."""
         return self._watcher is not None and self._watcher.left
 
-    def _quiet(self) -> None:
-        """Stop the timer and any ping in flight."""
+    def _leave_clock(self) -> None:
+        """The loop's clock checks this stream no more."""
         if self._clock is not None:
             self._clock.discard(self)
             self._clock = None
+
+    def _quiet(self) -> None:
+        """Stop the clock's checks and any ping in flight."""
+        self._leave_clock()
         if self._ping is not None:
             self._ping.cancel()
 
@@ -308,19 +309,23 @@ class TurnStream:
         `main`: written by the turn (not a ping), so a write stuck after the end is cut by cancelling the turn.
         `head`: the response head, which goes through the lane's middleware (CORS adds its headers there).
         """
-        loop = self._loop
         send = self._send if head else self._body_send
-        assert send is not None and loop is not None
-        # A ping may be in flight beside a batch: the clock runs from the first write until the last one ends.
-        if main:
-            self._main_writing = True
-        self._writes_in_flight += 1
-        if self._sending_since is None:
-            self._sending_since = loop.time()
+        assert send is not None
+        self._writing(main)
         try:
             await send(message)
         finally:
             self._wrote(main)
+
+    def _writing(self, main: bool) -> None:
+        """A write starts: the clock's bookkeeping (a ping may be in flight beside a batch: the send timeout runs
+        from the first write until the last one ends)."""
+        if main:
+            self._main_writing = True
+        self._writes_in_flight += 1
+        if self._sending_since is None:
+            assert self._loop is not None
+            self._sending_since = self._loop.time()
 
     def _wrote(self, main: bool) -> None:
         """A write has ended (or failed): the clock's bookkeeping of `_write`."""
@@ -351,9 +356,7 @@ class TurnStream:
         """Send a ping after silence; stop a turn whose client has not taken a write for too long."""
         if self._sending_since is not None:
             if self.send_timeout > 0 and now - self._sending_since >= self.send_timeout:
-                if self._clock is not None:  # checked no more: what follows ends the stream, or cuts its write
-                    self._clock.discard(self)
-                    self._clock = None
+                self._leave_clock()  # checked no more: what follows ends the stream, or cuts its write
                 if self.end is None:
                     self._end_by(End.STALLED)
                 else:
