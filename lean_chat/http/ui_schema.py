@@ -230,16 +230,24 @@ def _id(
     return value
 
 
-def _messages(data: dict[str, Any], errors: list[dict[str, Any]]) -> list[UIIncoming]:
-    """The `messages` list, each one checked."""
-    loc: list[str | int] = ["body", "messages"]
-    if "messages" not in data:
-        errors.append(detail_entry("missing", loc, "Field required", data))
+def _required_list(
+    container: dict[str, Any], key: str, loc: list[str | int], errors: list[dict[str, Any]]
+) -> list[Any]:
+    """`container[key]`, a list that must be there; [] with the error noted when it is missing or not a list."""
+    if key not in container:
+        errors.append(detail_entry("missing", loc, "Field required", container))
         return []
-    value = data["messages"]
+    value = container[key]
     if not isinstance(value, list):
         errors.append(detail_entry("list_type", loc, "Input should be a valid list", value))
         return []
+    return value
+
+
+def _messages(data: dict[str, Any], errors: list[dict[str, Any]]) -> list[UIIncoming]:
+    """The `messages` list, each one checked."""
+    loc: list[str | int] = ["body", "messages"]
+    value = _required_list(data, "messages", loc, errors)
     found = [_message(item, [*loc, index], errors) for index, item in enumerate(value)]
     return [message for message in found if message is not None]
 
@@ -269,13 +277,7 @@ def _message(item: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> U
 def _parts(item: dict[str, Any], loc: list[str | int], errors: list[dict[str, Any]]) -> list[str]:
     """The texts of a message's parts, in order; a part of a type lean_chat does not read is an error naming it."""
     at: list[str | int] = [*loc, "parts"]
-    if "parts" not in item:
-        errors.append(detail_entry("missing", at, "Field required", item))
-        return []
-    parts = item["parts"]
-    if not isinstance(parts, list):
-        errors.append(detail_entry("list_type", at, "Input should be a valid list", parts))
-        return []
+    parts = _required_list(item, "parts", at, errors)
     texts: list[str] = []
     for index, part in enumerate(parts):
         where: list[str | int] = [*at, index]
